@@ -1,0 +1,135 @@
+//! The error type of every fallible operation.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::sink::SinkError;
+use crate::value::Write;
+use crate::Seq;
+
+/// Everything that can go wrong in a [`Store`](crate::Store).
+///
+/// Errors that refuse a write hand the write back (`write`), so nothing the
+/// caller handed over is lost silently: it was either accepted (and a
+/// [`Ticket`](crate::Ticket) was issued) or it is in the error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store was closed (by [`Store::close`](crate::Store::close) or by
+    /// dropping the last handle) before the call.
+    #[error("the store is closed; the write was not accepted (it is handed back in this error); open the store again to write")]
+    Closed {
+        /// The write that was refused, for writes; `None` for reads and flushes.
+        write: Option<Box<Write>>,
+    },
+
+    /// The queue was full and the store uses [`Backpressure::DropNewest`](crate::Backpressure::DropNewest).
+    #[error("the queue is full (capacity {capacity}) and the policy is DropNewest: the write was dropped and counted; it is handed back in this error. Raise the capacity or use Backpressure::Block to never drop")]
+    QueueFull {
+        /// The write that was dropped.
+        write: Box<Write>,
+        /// The queue's capacity.
+        capacity: usize,
+    },
+
+    /// The queue stayed full for the whole [`Backpressure::Timeout`](crate::Backpressure::Timeout).
+    #[error("the queue stayed full for {timeout:?}: the write was not accepted (it is handed back in this error); the sink is slower than the producers, raise the timeout or the capacity")]
+    Timeout {
+        /// The write that was not accepted.
+        write: Box<Write>,
+        /// The timeout that expired.
+        timeout: Duration,
+    },
+
+    /// The sink rejected this write for good (a constraint violation, bad
+    /// SQL, …) or kept failing after every retry. The write was moved to the
+    /// dead-letter file; the writes around it were committed.
+    #[error("write {seq} was not applied: {reason}; {}", dead_letter_note(.dead_letter))]
+    Rejected {
+        /// The write's sequence number.
+        seq: Seq,
+        /// What the sink said.
+        reason: String,
+        /// Where the write was saved, if it could be saved.
+        dead_letter: Option<PathBuf>,
+    },
+
+    /// Some writes covered by a `flush` or `close` were not applied (each is
+    /// also reported by its own ticket).
+    #[error("{count} write(s) since the previous flush were not applied (first: seq {first}: {reason}); {}", dead_letter_note(.dead_letter))]
+    WritesFailed {
+        /// How many writes failed.
+        count: u64,
+        /// The first failed write's sequence number.
+        first: Seq,
+        /// The first failure's reason.
+        reason: String,
+        /// The dead-letter file.
+        dead_letter: Option<PathBuf>,
+    },
+
+    /// A store URL could not be used.
+    #[error("invalid store URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it and what would work.
+        reason: String,
+    },
+
+    /// A builder option had a value that cannot work.
+    #[error("invalid option `{name}`: {reason}")]
+    InvalidOption {
+        /// The option's name.
+        name: &'static str,
+        /// What is wrong and what would work.
+        reason: String,
+    },
+
+    /// The sink failed while opening, reading or querying.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+
+    /// The store's worker stopped on an unrecoverable error; every later call
+    /// fails with this error. Reopen the store.
+    #[error("the store is poisoned: {reason}; pending writes were not applied; reopen the store")]
+    Poisoned {
+        /// What stopped the worker.
+        reason: String,
+        /// The write that was refused, for writes.
+        write: Option<Box<Write>>,
+    },
+
+    /// An I/O error on one of the store's own files.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+fn dead_letter_note(path: &Option<PathBuf>) -> String {
+    match path {
+        Some(p) => format!(
+            "the write was saved to the dead-letter file {}",
+            p.display()
+        ),
+        None => "the write could not be saved to a dead-letter file (see the log)".to_string(),
+    }
+}
+
+impl Error {
+    /// The write this error hands back, if it refused one.
+    pub fn into_write(self) -> Option<Write> {
+        match self {
+            Error::Closed { write } | Error::Poisoned { write, .. } => write.map(|w| *w),
+            Error::QueueFull { write, .. } | Error::Timeout { write, .. } => Some(*write),
+            _ => None,
+        }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

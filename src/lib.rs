@@ -1,0 +1,57 @@
+//! # backburner
+//!
+//! Fire-and-forget writes that can neither race nor be lost.
+//!
+//! A [`Store`] takes a write (`put`, `delete`, `execute`) and returns at once
+//! with a [`Ticket`]: the caller's cost is an enqueue. A worker thread
+//! batches the writes into the sink (SQLite by default), one transaction
+//! per batch. Two classic failures of fire-and-forget are gone:
+//!
+//! * **the race**: every read through the store ([`Store::get`],
+//!   [`Store::query`]) sees every write made through it before the read
+//!   (read-your-writes), through an in-memory overlay of pending keyed
+//!   writes and by waiting for pending statements;
+//! * **the loss**: nothing accepted is dropped. The queue blocks when full by
+//!   default ([`Backpressure::Block`]); `close` and the drop of the last
+//!   handle drain every accepted write; a write the sink rejects for good
+//!   fails its ticket and is saved to a dead-letter file.
+//!
+//! ## Quickstart
+//!
+//! ```
+//! use backburner::{params, Store};
+//! # let dir = tempfile::tempdir()?;
+//! # let url = format!("sqlite://{}/app.db", dir.path().display());
+//! let store = Store::open(&url)?;                 // e.g. "sqlite://data/app.db"
+//! store.put("user:42", "Ada")?;                   // returns at once
+//! assert_eq!(store.get("user:42")?.as_deref(), Some(&b"Ada"[..]));
+//!
+//! store.execute("CREATE TABLE IF NOT EXISTS events(user_id INTEGER, kind TEXT)", [])?;
+//! let ticket = store.execute("INSERT INTO events VALUES (?1, ?2)", params![42, "login"])?;
+//! ticket.wait()?;                                 // committed in SQLite
+//! let rows = store.query("SELECT count(*) FROM events", [])?;
+//! assert_eq!(rows[0][0].as_i64(), Some(1));
+//! store.close()?;                                 // drain, stop, report errors
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! See `docs/design.md` in the repository for the design and its guarantees.
+
+mod dead_letter;
+mod error;
+mod overlay;
+mod queue;
+pub mod sink;
+mod stats;
+mod store;
+mod ticket;
+mod value;
+mod worker;
+
+pub use error::{Error, Result};
+pub use queue::Backpressure;
+pub use sink::{ApplyError, Batch, BatchWrite, Sink, SinkError, SinkReader};
+pub use stats::Stats;
+pub use store::{Builder, Durability, Store};
+pub use ticket::{Seq, Ticket, TicketFuture};
+pub use value::{IntoParams, SqlValue, Value, Write};

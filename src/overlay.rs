@@ -1,0 +1,130 @@
+//! The overlay: pending keyed writes, consulted by `get` before the sink.
+//!
+//! Sharded maps from key to the newest pending write (value or tombstone)
+//! and its `Seq`. Rules that keep reads exact:
+//!
+//! * an entry is inserted only if its `Seq` is above the watermark, checked
+//!   under the shard lock, and never replaces an entry with a higher `Seq`;
+//! * the worker publishes the watermark *before* it removes the entries of a
+//!   committed batch, and removes an entry only if its `Seq` is at or below
+//!   that watermark (a newer pending write of the same key stays).
+//!
+//! So an entry is either present while its write is pending, or its write is
+//! already visible in the sink; never both absent.
+
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hashbrown::HashTable;
+use parking_lot::Mutex;
+
+use crate::value::{KvBuf, Value};
+
+const SHARDS: usize = 64;
+
+struct Entry {
+    hash: u64,
+    seq: u64,
+    kv: KvBuf,
+    tombstone: bool,
+}
+
+pub(crate) struct Overlay {
+    shards: Box<[Mutex<HashTable<Entry>>]>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+/// What the overlay knows of a key.
+pub(crate) enum Lookup {
+    /// A pending put.
+    Value(Value),
+    /// A pending delete.
+    Deleted,
+    /// Nothing pending: read the sink.
+    Miss,
+}
+
+impl Overlay {
+    pub(crate) fn new() -> Overlay {
+        let shards = (0..SHARDS).map(|_| Mutex::new(HashTable::new())).collect();
+        Overlay {
+            shards,
+            hasher: Default::default(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    #[inline]
+    fn shard(&self, hash: u64) -> &Mutex<HashTable<Entry>> {
+        // Middle bits: hashbrown uses the low bits for the bucket and the top
+        // seven for its control bytes.
+        &self.shards[(hash >> 40) as usize % SHARDS]
+    }
+
+    /// Records a pending write unless the watermark has already passed it.
+    #[inline]
+    pub(crate) fn insert(
+        &self,
+        hash: u64,
+        seq: u64,
+        kv: &KvBuf,
+        tombstone: bool,
+        watermark: &AtomicU64,
+    ) {
+        let mut shard = self.shard(hash).lock();
+        if watermark.load(Ordering::SeqCst) >= seq {
+            return;
+        }
+        let key = kv.key();
+        match shard.find_mut(hash, |e| e.hash == hash && e.kv.key() == key) {
+            Some(e) => {
+                if e.seq < seq {
+                    e.seq = seq;
+                    e.kv = kv.clone();
+                    e.tombstone = tombstone;
+                }
+            }
+            None => {
+                shard.insert_unique(
+                    hash,
+                    Entry {
+                        hash,
+                        seq,
+                        kv: kv.clone(),
+                        tombstone,
+                    },
+                    |e| e.hash,
+                );
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, hash: u64, key: &[u8]) -> Lookup {
+        let shard = self.shard(hash).lock();
+        match shard.find(hash, |e| e.hash == hash && e.kv.key() == key) {
+            None => Lookup::Miss,
+            Some(e) if e.tombstone => Lookup::Deleted,
+            Some(e) => Lookup::Value(Value::from_kv(&e.kv)),
+        }
+    }
+
+    /// Removes the entry of `key` if its write is at or below `watermark`.
+    pub(crate) fn remove_committed(&self, hash: u64, key: &[u8], watermark: u64) {
+        let mut shard = self.shard(hash).lock();
+        if let Ok(e) = shard.find_entry(hash, |e| e.hash == hash && e.kv.key() == key) {
+            if e.get().seq <= watermark {
+                e.remove();
+            }
+        }
+    }
+
+    /// Number of keys with a pending write.
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+}

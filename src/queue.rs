@@ -1,0 +1,222 @@
+//! The bounded queue between callers and the worker, and what a full queue
+//! does ([`Backpressure`]).
+//!
+//! Enqueue is: take a `Seq` (one atomic add), check that the store is open
+//! (one atomic load), and send into a bounded `crossbeam-channel` (no lock,
+//! no syscall unless the worker sleeps in `recv`). Two producers may send in
+//! the other order than their `Seq`s; the worker puts records back in `Seq`
+//! order, and a `Seq` whose write was refused after it was taken is reported
+//! to the worker as cancelled so the watermark can pass it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
+use parking_lot::Mutex;
+
+use crate::error::Error;
+use crate::ticket::{Progress, OPEN};
+use crate::value::{KvBuf, SqlValue, Write};
+
+/// What a write does when the queue is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backpressure {
+    /// Wait for room (the default). Lossless: the caller slows down to the
+    /// sink's pace, and no write is refused while the store is open.
+    #[default]
+    Block,
+    /// Wait for room at most this long, then return [`Error::Timeout`] with
+    /// the write handed back. Lossless too: a refused write is never
+    /// accepted, and the caller holds it.
+    Timeout(Duration),
+    /// Never wait: a write that finds the queue full is refused with
+    /// [`Error::QueueFull`] (the write handed back) and counted in
+    /// [`Stats::dropped`](crate::Stats::dropped).
+    DropNewest,
+}
+
+/// A statement and its parameters.
+pub(crate) struct ExecOp {
+    pub(crate) sql: String,
+    pub(crate) params: Vec<SqlValue>,
+}
+
+pub(crate) enum Op {
+    Put(KvBuf),
+    Delete(KvBuf),
+    Execute(Box<ExecOp>),
+}
+
+/// One write on its way to the sink.
+pub(crate) struct Record {
+    pub(crate) seq: u64,
+    /// Hash of the key for keyed writes (computed once, at enqueue).
+    pub(crate) hash: u64,
+    pub(crate) op: Op,
+}
+
+impl Record {
+    pub(crate) fn key(&self) -> Option<&KvBuf> {
+        match &self.op {
+            Op::Put(kv) | Op::Delete(kv) => Some(kv),
+            Op::Execute(_) => None,
+        }
+    }
+
+    pub(crate) fn to_write(&self) -> Write {
+        match &self.op {
+            Op::Put(kv) => Write::Put {
+                key: kv.key().to_vec(),
+                value: kv.value().to_vec(),
+            },
+            Op::Delete(kv) => Write::Delete {
+                key: kv.key().to_vec(),
+            },
+            Op::Execute(e) => Write::Execute {
+                sql: e.sql.clone(),
+                params: e.params.clone(),
+            },
+        }
+    }
+}
+
+pub(crate) enum Msg {
+    Write(Record),
+    /// Wakes the worker (close); carries nothing.
+    Wake,
+}
+
+/// The producer side of the queue.
+pub(crate) struct Queue {
+    tx: Sender<Msg>,
+    /// The next `Seq` to hand out.
+    next_seq: AtomicU64,
+    policy: Backpressure,
+    capacity: usize,
+    /// Seqs taken by writes that were then refused.
+    cancelled: Mutex<Vec<u64>>,
+    pub(crate) dropped: AtomicU64,
+}
+
+impl Queue {
+    pub(crate) fn new(
+        capacity: usize,
+        policy: Backpressure,
+        first_seq: u64,
+    ) -> (Queue, Receiver<Msg>) {
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        let q = Queue {
+            tx,
+            next_seq: AtomicU64::new(first_seq),
+            policy,
+            capacity,
+            cancelled: Mutex::new(Vec::new()),
+            dropped: AtomicU64::new(0),
+        };
+        (q, rx)
+    }
+
+    /// The last `Seq` handed out so far.
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.next_seq.load(Ordering::SeqCst) - 1
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Seqs cancelled since the last call.
+    pub(crate) fn take_cancelled(&self, into: &mut Vec<u64>) {
+        let mut c = self.cancelled.lock();
+        into.append(&mut c);
+    }
+
+    fn cancel(&self, seq: u64, progress: &Progress) {
+        self.cancelled.lock().push(seq);
+        if let Some(t) = progress.worker.get() {
+            t.unpark();
+        }
+    }
+
+    /// Wakes the worker if it sleeps in `recv`; does nothing if the queue is full
+    /// (then the worker is busy anyway).
+    pub(crate) fn wake(&self) {
+        let _ = self.tx.try_send(Msg::Wake);
+    }
+
+    /// Takes a `Seq` for `rec` and sends it, as the policy says.
+    #[inline]
+    pub(crate) fn enqueue(&self, progress: &Progress, mut rec: Record) -> Result<u64, Error> {
+        let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+        // Checked after taking the seq: `close` sets the state, then reads
+        // `next_seq`; so either close sees this seq and waits for it, or this
+        // sees the state and refuses (see `Store::close`).
+        if progress.state.load(Ordering::SeqCst) != OPEN {
+            self.cancel(seq, progress);
+            return Err(refused_closed(progress, &rec));
+        }
+        rec.seq = seq;
+        let rec = match self.tx.try_send(Msg::Write(rec)) {
+            Ok(()) => return Ok(seq),
+            Err(TrySendError::Full(Msg::Write(r))) => r,
+            Err(TrySendError::Disconnected(Msg::Write(r))) => {
+                self.cancel(seq, progress);
+                return Err(refused_closed(progress, &r));
+            }
+            Err(_) => unreachable_wake(),
+        };
+        self.full(progress, seq, rec)
+    }
+
+    #[cold]
+    fn full(&self, progress: &Progress, seq: u64, rec: Record) -> Result<u64, Error> {
+        // The worker may be lingering over a partial batch: tell it to commit now.
+        progress.hurry(seq);
+        let (back, timeout) = match self.policy {
+            Backpressure::Block => match self.tx.send(Msg::Write(rec)) {
+                Ok(()) => return Ok(seq),
+                Err(e) => (e.0, None),
+            },
+            Backpressure::Timeout(d) => match self.tx.send_timeout(Msg::Write(rec), d) {
+                Ok(()) => return Ok(seq),
+                Err(SendTimeoutError::Timeout(m)) => (m, Some(d)),
+                Err(SendTimeoutError::Disconnected(m)) => (m, None),
+            },
+            Backpressure::DropNewest => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.cancel(seq, progress);
+                let write = Box::new(rec.to_write());
+                return Err(Error::QueueFull {
+                    write,
+                    capacity: self.capacity,
+                });
+            }
+        };
+        self.cancel(seq, progress);
+        let Msg::Write(rec) = back else {
+            unreachable_wake()
+        };
+        match timeout {
+            Some(timeout) => Err(Error::Timeout {
+                write: Box::new(rec.to_write()),
+                timeout,
+            }),
+            None => Err(refused_closed(progress, &rec)),
+        }
+    }
+}
+
+fn refused_closed(progress: &Progress, rec: &Record) -> Error {
+    let write = Some(Box::new(rec.to_write()));
+    match progress.poison_reason() {
+        Some(reason) => Error::Poisoned { reason, write },
+        None => Error::Closed { write },
+    }
+}
+
+#[cold]
+fn unreachable_wake() -> ! {
+    // Only `Queue::wake` sends `Msg::Wake`, and it never gets it back.
+    panic!("backburner: a wake-up message came back from a send of a write")
+}

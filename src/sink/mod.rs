@@ -1,0 +1,208 @@
+//! The `Sink` trait: where batches go.
+//!
+//! A sink applies one batch atomically together with the batch's last `Seq`,
+//! and reports that `Seq` back when the store is opened again, so a write is
+//! applied once. The worker owns the sink; reads go through a separate
+//! [`SinkReader`] that callers use from their own threads.
+
+use std::fmt;
+
+use crate::queue::{Op, Record};
+use crate::value::SqlValue;
+use crate::Seq;
+
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+/// One write of a batch, as the sink sees it.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum BatchWrite<'a> {
+    /// Set `key` to `value` in the managed key/value table.
+    Put {
+        /// The key.
+        key: &'a [u8],
+        /// The value.
+        value: &'a [u8],
+    },
+    /// Remove `key` from the managed key/value table.
+    Delete {
+        /// The key.
+        key: &'a [u8],
+    },
+    /// Run a write statement.
+    Execute {
+        /// The statement.
+        sql: &'a str,
+        /// Its parameters.
+        params: &'a [SqlValue],
+    },
+}
+
+/// A batch of writes, in enqueue order, to apply in one transaction.
+///
+/// Writes superseded inside the batch (an earlier put or delete of a key
+/// that the batch writes again) and writes already rejected are left out;
+/// [`last_seq`](Batch::last_seq) still covers them.
+pub struct Batch<'a> {
+    pub(crate) records: &'a [Record],
+    pub(crate) live: &'a [u32],
+    pub(crate) last_seq: u64,
+}
+
+impl<'a> Batch<'a> {
+    /// The `Seq` to store with this batch: after it commits, every write up
+    /// to this one has been handled.
+    pub fn last_seq(&self) -> Seq {
+        Seq(self.last_seq)
+    }
+
+    /// Number of writes to apply.
+    pub fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Whether there is nothing to apply (the batch still carries `last_seq`).
+    pub fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
+
+    /// The writes, in order. A sink that rejects one reports its position in
+    /// this iteration ([`ApplyError::Rejected`]).
+    pub fn writes(&self) -> impl ExactSizeIterator<Item = (Seq, BatchWrite<'a>)> + 'a {
+        let records = self.records;
+        self.live.iter().map(move |&i| {
+            let r = &records[i as usize];
+            let w = match &r.op {
+                Op::Put(kv) => BatchWrite::Put {
+                    key: kv.key(),
+                    value: kv.value(),
+                },
+                Op::Delete(kv) => BatchWrite::Delete { key: kv.key() },
+                Op::Execute(e) => BatchWrite::Execute {
+                    sql: &e.sql,
+                    params: &e.params,
+                },
+            };
+            (Seq(r.seq), w)
+        })
+    }
+}
+
+impl fmt::Debug for Batch<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Batch")
+            .field("len", &self.len())
+            .field("last_seq", &self.last_seq)
+            .finish()
+    }
+}
+
+/// An error from a sink, with a message that says what happened.
+#[derive(Debug)]
+pub struct SinkError {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl SinkError {
+    /// An error with a message.
+    pub fn new(message: impl Into<String>) -> SinkError {
+        SinkError {
+            message: message.into(),
+            source: None,
+        }
+    }
+    /// An error with a message and the underlying cause.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> SinkError {
+        SinkError {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+impl fmt::Display for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(s) => write!(f, "{}: {}", self.message, s),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for SinkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as _)
+    }
+}
+
+/// Why a batch was not applied. The sink must have rolled back everything
+/// of the batch before returning either.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ApplyError {
+    /// The whole batch failed for a reason that may pass (the database is
+    /// busy or locked, an I/O error, a full disk): the worker retries it
+    /// with backoff.
+    Transient(SinkError),
+    /// The write at `position` (in [`Batch::writes`] order) can never be
+    /// applied (a constraint violation, bad SQL): the worker moves it to the
+    /// dead-letter file and applies the rest.
+    Rejected {
+        /// Position of the write in the batch.
+        position: usize,
+        /// Why.
+        error: SinkError,
+    },
+}
+
+/// A destination for batches. The worker thread owns it.
+pub trait Sink: Send + 'static {
+    /// The last `Seq` stored by [`apply`](Sink::apply), or 0 if none.
+    ///
+    /// # Errors
+    ///
+    /// When the sink cannot be read.
+    fn last_applied_seq(&mut self) -> Result<u64, SinkError>;
+
+    /// Applies every write of `batch` and stores `batch.last_seq()`, all in one
+    /// atomic step: either all of it is visible afterwards, or none of it.
+    ///
+    /// # Errors
+    ///
+    /// See [`ApplyError`].
+    fn apply(&mut self, batch: &Batch<'_>) -> Result<(), ApplyError>;
+
+    /// Called by the worker between batches, at most once per batch, so the
+    /// sink can do maintenance (SQLite checkpoints its WAL here). `idle` is
+    /// true when no write is waiting.
+    fn maintain(&mut self, _idle: bool) {}
+
+    /// A reader for this sink's data, used by `get` and `query`.
+    ///
+    /// # Errors
+    ///
+    /// When the sink cannot be read from.
+    fn reader(&mut self) -> Result<Box<dyn SinkReader>, SinkError>;
+}
+
+/// Reads from a sink, from any thread.
+pub trait SinkReader: Send + Sync + 'static {
+    /// The committed value of `key` in the managed key/value table.
+    ///
+    /// # Errors
+    ///
+    /// When the read fails.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, SinkError>;
+
+    /// Runs a read-only statement and returns its rows.
+    ///
+    /// # Errors
+    ///
+    /// When the statement fails or is not a read.
+    fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, SinkError>;
+}

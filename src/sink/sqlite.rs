@@ -1,0 +1,441 @@
+//! The SQLite sink (the embedded default).
+//!
+//! * WAL mode, `synchronous=NORMAL` by default: a committed batch is visible
+//!   to readers and survives a crash of the process; the last batches may be
+//!   lost on power loss until the next checkpoint. `synchronous=FULL` syncs
+//!   the WAL on every commit (once per batch, never per write).
+//! * Keyed writes go to a managed table `backburner_kv(key BLOB PRIMARY KEY,
+//!   value BLOB)`; `last_applied_seq` lives in `backburner_meta` and is
+//!   updated in the batch's own transaction.
+//! * Automatic checkpoints are off; the worker checkpoints between batches
+//!   (every `checkpoint_rows` rows, and when idle), and `journal_size_limit`
+//!   truncates the WAL after a checkpoint, so the WAL stays bounded.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql};
+
+use super::{ApplyError, Batch, BatchWrite, Sink, SinkError, SinkReader};
+use crate::value::SqlValue;
+
+/// The managed key/value table.
+pub const KV_TABLE: &str = "backburner_kv";
+/// The table that holds `last_applied_seq`.
+pub const META_TABLE: &str = "backburner_meta";
+
+const UPSERT: &str = "INSERT INTO backburner_kv(key, value) VALUES (?1, ?2) \
+                      ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+const DELETE: &str = "DELETE FROM backburner_kv WHERE key = ?1";
+const SET_SEQ: &str = "UPDATE backburner_meta SET value = ?1 WHERE name = 'last_applied_seq'";
+const GET: &str = "SELECT value FROM backburner_kv WHERE key = ?1";
+
+/// SQLite's `synchronous` setting: what a commit survives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// No syncs: a commit survives a crash of the process, not of the machine.
+    Off,
+    /// The default: in WAL mode, a commit survives a crash of the process; a
+    /// power loss may lose the commits since the last checkpoint.
+    #[default]
+    Normal,
+    /// The WAL is synced at every commit (once per batch): a commit survives a power loss.
+    Full,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Off => "OFF",
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        }
+    }
+}
+
+/// Settings of the SQLite sink, also given as URL options
+/// (`sqlite://app.db?synchronous=full&busy_timeout_ms=5000`).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// `synchronous=off|normal|full`.
+    pub synchronous: Synchronous,
+    /// `busy_timeout_ms=N`: how long a statement waits for a lock held by another connection.
+    pub busy_timeout: Duration,
+    /// `wal_limit_mb=N`: the WAL is truncated to this size after a checkpoint.
+    pub wal_limit_bytes: u64,
+    /// `checkpoint_rows=N`: checkpoint after this many rows.
+    pub checkpoint_rows: u64,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            synchronous: Synchronous::Normal,
+            busy_timeout: Duration::from_secs(5),
+            wal_limit_bytes: 64 << 20,
+            checkpoint_rows: 100_000,
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// Applies one `name=value` URL option.
+    pub(crate) fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let num = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("option `{name}` wants a whole number, got `{v}`"))
+        };
+        match name {
+            "synchronous" => {
+                self.synchronous = match value.to_ascii_lowercase().as_str() {
+                    "off" => Synchronous::Off,
+                    "normal" => Synchronous::Normal,
+                    "full" => Synchronous::Full,
+                    _ => return Err(format!("synchronous must be off, normal or full, got `{value}`")),
+                }
+            }
+            "busy_timeout_ms" => self.busy_timeout = Duration::from_millis(num(value)?),
+            "wal_limit_mb" => self.wal_limit_bytes = num(value)?.saturating_mul(1 << 20),
+            "checkpoint_rows" => self.checkpoint_rows = num(value)?.max(1),
+            _ => {
+                return Err(format!(
+                    "unknown option `{name}`; SQLite takes synchronous, busy_timeout_ms, wal_limit_mb, checkpoint_rows"
+                ))
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes batches into a SQLite database file.
+pub struct SqliteSink {
+    conn: Connection,
+    path: PathBuf,
+    opts: SqliteOptions,
+    rows_since_checkpoint: u64,
+    batches_since_checkpoint: u64,
+}
+
+fn open_err(path: &Path, what: &str, e: rusqlite::Error) -> SinkError {
+    SinkError::with_source(
+        format!("cannot {what} the SQLite database {}", path.display()),
+        e,
+    )
+}
+
+impl SqliteSink {
+    /// Opens (creating if needed) the database at `path` and its managed tables.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be opened or created, is not a database, or cannot
+    /// use WAL mode.
+    pub fn open(path: impl AsRef<Path>, opts: SqliteOptions) -> Result<SqliteSink, SinkError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                SinkError::with_source(
+                    format!(
+                        "cannot create the directory {} for the database",
+                        dir.display()
+                    ),
+                    e,
+                )
+            })?;
+        }
+        let conn = Connection::open(&path).map_err(|e| open_err(&path, "open", e))?;
+        conn.busy_timeout(opts.busy_timeout)
+            .map_err(|e| open_err(&path, "configure", e))?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(|e| open_err(&path, "switch to WAL mode", e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(SinkError::new(format!(
+                "the SQLite database {} refused WAL mode (journal_mode is {mode}); is it on a file system without shared memory?",
+                path.display()
+            )));
+        }
+        let setup = format!(
+            "PRAGMA synchronous={};
+             PRAGMA journal_size_limit={};
+             PRAGMA wal_autocheckpoint=0;
+             CREATE TABLE IF NOT EXISTS {KV_TABLE} (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS {META_TABLE} (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
+             INSERT OR IGNORE INTO {META_TABLE}(name, value) VALUES ('last_applied_seq', 0);",
+            opts.synchronous.pragma(),
+            opts.wal_limit_bytes,
+        );
+        conn.execute_batch(&setup)
+            .map_err(|e| open_err(&path, "set up", e))?;
+        conn.set_prepared_statement_cache_capacity(256);
+        Ok(SqliteSink {
+            conn,
+            path,
+            opts,
+            rows_since_checkpoint: 0,
+            batches_since_checkpoint: 0,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn apply_writes(&mut self, batch: &Batch<'_>) -> Result<(), ApplyError> {
+        let conn = &self.conn;
+        // Consecutive writes of one kind reuse one prepared statement.
+        let mut current: Option<(&str, rusqlite::CachedStatement<'_>)> = None;
+        for (pos, (_, w)) in batch.writes().enumerate() {
+            let (sql, params): (&str, Params<'_>) = match w {
+                BatchWrite::Put { key, value } => (UPSERT, Params::Kv(key, Some(value))),
+                BatchWrite::Delete { key } => (DELETE, Params::Kv(key, None)),
+                BatchWrite::Execute { sql, params } => (sql, Params::Sql(params)),
+            };
+            let same = matches!(&current, Some((p, _)) if *p == sql);
+            if !same {
+                let stmt = conn
+                    .prepare_cached(sql)
+                    .map_err(|e| classify(e, Some(pos)))?;
+                current = Some((sql, stmt));
+            }
+            let Some((_, stmt)) = current.as_mut() else {
+                continue;
+            };
+            let r = match params {
+                Params::Kv(key, Some(value)) => stmt.execute((key, value)),
+                Params::Kv(key, None) => stmt.execute([key]),
+                Params::Sql(p) => stmt.execute(rusqlite::params_from_iter(p.iter())),
+            };
+            if let Err(e) = r {
+                return Err(classify(e, Some(pos)));
+            }
+        }
+        drop(current);
+        let seq = i64::try_from(batch.last_seq().get()).unwrap_or(i64::MAX);
+        conn.prepare_cached(SET_SEQ)
+            .and_then(|mut s| s.execute([seq]))
+            .map_err(|e| classify(e, None))?;
+        Ok(())
+    }
+
+    fn checkpoint(&mut self) {
+        if let Err(e) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        {
+            log::warn!(
+                "backburner: checkpoint of {} failed: {e}",
+                self.path.display()
+            );
+        }
+        self.rows_since_checkpoint = 0;
+        self.batches_since_checkpoint = 0;
+    }
+}
+
+enum Params<'a> {
+    Kv(&'a [u8], Option<&'a [u8]>),
+    Sql(&'a [SqlValue]),
+}
+
+impl ToSql for SqlValue {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            SqlValue::Null => ValueRef::Null,
+            SqlValue::Integer(i) => ValueRef::Integer(*i),
+            SqlValue::Real(f) => ValueRef::Real(*f),
+            SqlValue::Text(s) => ValueRef::Text(s.as_bytes()),
+            SqlValue::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+fn from_sql(v: ValueRef<'_>) -> SqlValue {
+    match v {
+        ValueRef::Null => SqlValue::Null,
+        ValueRef::Integer(i) => SqlValue::Integer(i),
+        ValueRef::Real(f) => SqlValue::Real(f),
+        ValueRef::Text(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
+    }
+}
+
+/// Whether an error may pass if the batch is tried again.
+fn is_transient(e: &rusqlite::Error) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => matches!(
+            f.code,
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::DiskFull
+                | ErrorCode::CannotOpen
+                | ErrorCode::ReadOnly
+                | ErrorCode::OutOfMemory
+                | ErrorCode::FileLockingProtocolFailed
+                | ErrorCode::DatabaseCorrupt
+                | ErrorCode::NotADatabase
+        ),
+        _ => false,
+    }
+}
+
+/// Sorts a failed statement into "retry the batch" or "reject this write".
+fn classify(e: rusqlite::Error, pos: Option<usize>) -> ApplyError {
+    match pos {
+        Some(position) if !is_transient(&e) => ApplyError::Rejected {
+            position,
+            error: SinkError::with_source("SQLite rejected the write", e),
+        },
+        _ => ApplyError::Transient(SinkError::with_source(
+            "SQLite could not commit the batch",
+            e,
+        )),
+    }
+}
+
+impl Sink for SqliteSink {
+    fn last_applied_seq(&mut self) -> Result<u64, SinkError> {
+        let v: i64 = self
+            .conn
+            .query_row(
+                "SELECT value FROM backburner_meta WHERE name = 'last_applied_seq'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| open_err(&self.path, "read last_applied_seq from", e))?;
+        Ok(u64::try_from(v).unwrap_or(0))
+    }
+
+    fn apply(&mut self, batch: &Batch<'_>) -> Result<(), ApplyError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| classify(e, None))?;
+        let r = self.apply_writes(batch).and_then(|()| {
+            self.conn
+                .execute_batch("COMMIT")
+                .map_err(|e| classify(e, None))
+        });
+        if r.is_err() && !self.conn.is_autocommit() {
+            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+                log::warn!(
+                    "backburner: rollback on {} failed: {e}",
+                    self.path.display()
+                );
+            }
+        }
+        if r.is_ok() {
+            self.rows_since_checkpoint += batch.len() as u64;
+            self.batches_since_checkpoint += 1;
+        }
+        r
+    }
+
+    fn maintain(&mut self, idle: bool) {
+        let due = self.rows_since_checkpoint >= self.opts.checkpoint_rows
+            || self.batches_since_checkpoint >= 1000;
+        let idle_due =
+            idle && (self.rows_since_checkpoint >= 1024 || self.batches_since_checkpoint >= 64);
+        if due || idle_due {
+            self.checkpoint();
+        }
+    }
+
+    fn reader(&mut self) -> Result<Box<dyn SinkReader>, SinkError> {
+        let r = SqliteReader {
+            path: self.path.clone(),
+            busy: self.opts.busy_timeout,
+            pool: Mutex::new(Vec::new()),
+        };
+        // Open one connection now so that a bad path fails at open, not at the first read.
+        let c = r.connect()?;
+        r.pool.lock().push(c);
+        Ok(Box::new(r))
+    }
+}
+
+/// Reads from the database through a small pool of read-only connections.
+struct SqliteReader {
+    path: PathBuf,
+    busy: Duration,
+    pool: Mutex<Vec<Connection>>,
+}
+
+const POOL_MAX: usize = 8;
+
+impl SqliteReader {
+    fn connect(&self) -> Result<Connection, SinkError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let c = Connection::open_with_flags(&self.path, flags)
+            .map_err(|e| open_err(&self.path, "open for reading", e))?;
+        c.busy_timeout(self.busy)
+            .map_err(|e| open_err(&self.path, "configure", e))?;
+        Ok(c)
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, SinkError>) -> Result<T, SinkError> {
+        let conn = match self.pool.lock().pop() {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let r = f(&conn);
+        let mut pool = self.pool.lock();
+        if pool.len() < POOL_MAX {
+            pool.push(conn);
+        }
+        r
+    }
+}
+
+impl SinkReader for SqliteReader {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, SinkError> {
+        self.with(|c| {
+            let mut st = c
+                .prepare_cached(GET)
+                .map_err(|e| SinkError::with_source("cannot read a key", e))?;
+            let mut rows = st
+                .query([key])
+                .map_err(|e| SinkError::with_source("cannot read a key", e))?;
+            match rows.next() {
+                Ok(Some(row)) => row
+                    .get(0)
+                    .map(Some)
+                    .map_err(|e| SinkError::with_source("cannot read a key", e)),
+                Ok(None) => Ok(None),
+                Err(e) => Err(SinkError::with_source("cannot read a key", e)),
+            }
+        })
+    }
+
+    fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, SinkError> {
+        self.with(|c| {
+            let err = |e| SinkError::with_source(format!("query `{sql}` failed"), e);
+            let mut st = c.prepare_cached(sql).map_err(err)?;
+            if !st.readonly() {
+                return Err(SinkError::new(format!(
+                    "query() runs reads only, and `{sql}` writes; use execute() for writes"
+                )));
+            }
+            let n = st.column_count();
+            let mut rows = st
+                .query(rusqlite::params_from_iter(params.iter()))
+                .map_err(err)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(err)? {
+                let mut r = Vec::with_capacity(n);
+                for i in 0..n {
+                    r.push(from_sql(row.get_ref(i).map_err(err)?));
+                }
+                out.push(r);
+            }
+            Ok(out)
+        })
+    }
+}

@@ -1,0 +1,589 @@
+//! `Store`: the public front end over the queue, the overlay and the worker.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+use crate::overlay::{Lookup, Overlay};
+use crate::queue::{Backpressure, ExecOp, Op, Queue, Record};
+use crate::sink::{Sink, SinkReader};
+use crate::stats::{Counters, Stats};
+use crate::ticket::{Progress, Ticket, CLOSING, OPEN};
+use crate::value::{IntoParams, KvBuf, SqlValue, Value};
+use crate::worker::{Config, Shared, Worker};
+use crate::Seq;
+
+/// What an accepted write survives before it is committed in the sink.
+///
+/// "Committed" means applied in the sink and visible to its readers. What a
+/// commit survives is the sink's business: with SQLite in WAL mode and
+/// `synchronous=normal` (the default) a commit survives a crash of the
+/// process but the last commits may be lost on power loss; with
+/// `?synchronous=full` it survives a power loss too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Accepted writes live in memory until their batch commits. They survive
+    /// `close`, the drop of the last handle, and a panic that unwinds through
+    /// it; they are lost if the process is killed or aborts before the commit.
+    #[default]
+    Memory,
+}
+
+/// Configures and opens a [`Store`]; see [`Store::builder`].
+#[must_use = "a builder does nothing until build() is called"]
+pub struct Builder {
+    url: String,
+    sink: Option<Box<dyn Sink>>,
+    capacity: usize,
+    cfg: Config,
+    backpressure: Backpressure,
+    durability: Durability,
+    dead_letter: Option<Option<PathBuf>>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("url", &self.url)
+            .field("capacity", &self.capacity)
+            .field("config", &self.cfg)
+            .field("backpressure", &self.backpressure)
+            .field("durability", &self.durability)
+            .finish()
+    }
+}
+
+impl Builder {
+    fn new(url: &str) -> Builder {
+        Builder {
+            url: url.to_string(),
+            sink: None,
+            capacity: 65_536,
+            cfg: Config {
+                batch_max: 10_000,
+                linger: Duration::from_millis(5),
+                max_retries: 10,
+                backoff_base: Duration::from_millis(10),
+                backoff_max: Duration::from_secs(1),
+                dead_letter: None,
+            },
+            backpressure: Backpressure::Block,
+            durability: Durability::Memory,
+            dead_letter: None,
+        }
+    }
+
+    /// Writes held in the queue at most (default 65,536); see [`Backpressure`].
+    pub fn capacity(mut self, n: usize) -> Builder {
+        self.capacity = n;
+        self
+    }
+
+    /// The most writes in one batch, one transaction (default 10,000).
+    pub fn batch_max(mut self, n: usize) -> Builder {
+        self.cfg.batch_max = n;
+        self
+    }
+
+    /// How long the worker waits for a batch to fill before it commits a
+    /// partial one (default 5 ms). A waiting ticket, `flush`, `query` or a
+    /// full queue cut it short.
+    pub fn linger(mut self, d: Duration) -> Builder {
+        self.cfg.linger = d;
+        self
+    }
+
+    /// What a write does when the queue is full (default [`Backpressure::Block`]).
+    pub fn backpressure(mut self, b: Backpressure) -> Builder {
+        self.backpressure = b;
+        self
+    }
+
+    /// What accepted writes survive (default [`Durability::Memory`]).
+    pub fn durability(mut self, d: Durability) -> Builder {
+        self.durability = d;
+        self
+    }
+
+    /// How often a batch that fails for a transient reason is tried again
+    /// before its writes are dead-lettered (default 10), and the backoff:
+    /// `base`, doubled at each try, at most `max` (default 10 ms, 1 s).
+    pub fn retries(mut self, max_retries: u32, base: Duration, max: Duration) -> Builder {
+        self.cfg.max_retries = max_retries;
+        self.cfg.backoff_base = base;
+        self.cfg.backoff_max = max;
+        self
+    }
+
+    /// Where rejected writes are saved, as JSON lines; `None` to not save
+    /// them. Default: beside the database, `<db>.dead-letter.jsonl`.
+    pub fn dead_letter(mut self, path: Option<PathBuf>) -> Builder {
+        self.dead_letter = Some(path);
+        self
+    }
+
+    /// Uses `sink` instead of the one the URL names (the URL is then only a label).
+    pub fn sink(mut self, sink: impl Sink) -> Builder {
+        self.sink = Some(Box::new(sink));
+        self
+    }
+
+    /// Opens the sink, resumes after its last applied `Seq`, and starts the worker.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] or [`Error::InvalidOption`] naming what is wrong,
+    /// [`Error::Sink`] when the sink cannot be opened.
+    pub fn build(self) -> Result<Store> {
+        let Builder {
+            url,
+            sink,
+            capacity,
+            mut cfg,
+            backpressure,
+            durability: _,
+            dead_letter,
+        } = self;
+        if capacity == 0 {
+            return Err(Error::InvalidOption {
+                name: "capacity",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if cfg.batch_max == 0 {
+            return Err(Error::InvalidOption {
+                name: "batch_max",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if cfg.batch_max > u32::MAX as usize / 2 {
+            return Err(Error::InvalidOption {
+                name: "batch_max",
+                reason: "must be below 2^31".into(),
+            });
+        }
+        if let Backpressure::Timeout(d) = backpressure {
+            if d.is_zero() {
+                return Err(Error::InvalidOption {
+                    name: "backpressure",
+                    reason: "Timeout(0) never waits; use Backpressure::DropNewest for that".into(),
+                });
+            }
+        }
+        let (mut sink, default_dead): (Box<dyn Sink>, Option<PathBuf>) = match sink {
+            Some(s) => (s, None),
+            None => open_url(&url)?,
+        };
+        cfg.dead_letter = dead_letter.unwrap_or(default_dead);
+        let last = sink.last_applied_seq()?;
+        let reader = sink.reader()?;
+        let first = last + 1;
+        let (queue, rx) = Queue::new(capacity, backpressure, first);
+        let shared = Arc::new(Shared {
+            progress: Arc::new(Progress::new(last)),
+            queue,
+            overlay: Overlay::new(),
+            counters: Counters::new(),
+            close_target: AtomicU64::new(u64::MAX),
+            last_exec: AtomicU64::new(0),
+        });
+        let worker = Worker::new(rx, sink, Arc::clone(&shared), cfg, first);
+        let progress = Arc::clone(&shared.progress);
+        let handle = std::thread::Builder::new()
+            .name("backburner-worker".into())
+            .spawn(move || {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run()));
+                if let Err(p) = r {
+                    let msg = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    progress.poison(format!("the worker panicked: {msg}"));
+                }
+            })
+            .map_err(|e| Error::Io {
+                path: PathBuf::from("<worker thread>"),
+                source: e,
+            })?;
+        let _ = shared.progress.worker.set(handle.thread().clone());
+        Ok(Store {
+            inner: Arc::new(Inner {
+                shared,
+                reader,
+                url,
+                worker: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+}
+
+/// Opens the sink a URL names, and the default dead-letter path for it.
+fn open_url(url: &str) -> Result<(Box<dyn Sink>, Option<PathBuf>)> {
+    let bad = |reason: String| Error::InvalidUrl {
+        url: url.to_string(),
+        reason,
+    };
+    let Some((scheme, rest)) = url.split_once(':') else {
+        return Err(bad(
+            "no scheme; write sqlite://PATH (for example sqlite://data/app.db)".into(),
+        ));
+    };
+    match scheme {
+        "sqlite" => open_sqlite(url, rest),
+        "postgres" | "postgresql" => Err(bad(
+            "the PostgreSQL sink is not available in this version; use sqlite://PATH".into(),
+        )),
+        other => Err(bad(format!(
+            "unknown scheme `{other}`; supported: sqlite://PATH"
+        ))),
+    }
+}
+
+#[cfg(feature = "sqlite")]
+fn open_sqlite(url: &str, rest: &str) -> Result<(Box<dyn Sink>, Option<PathBuf>)> {
+    use crate::sink::sqlite::{SqliteOptions, SqliteSink};
+    let bad = |reason: String| Error::InvalidUrl {
+        url: url.to_string(),
+        reason,
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() {
+        return Err(bad(
+            "no database path; write sqlite://data/app.db or sqlite:///abs/path/app.db".into(),
+        ));
+    }
+    if path == ":memory:" {
+        return Err(bad(
+            "in-memory SQLite is not supported: reads use their own connections; use a file (a temporary directory works)"
+                .into(),
+        ));
+    }
+    let mut opts = SqliteOptions::default();
+    for pair in query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| bad(format!("option `{pair}` has no value; write name=value")))?;
+        opts.set(k, v).map_err(bad)?;
+    }
+    let sink = SqliteSink::open(path, opts)?;
+    let dead = PathBuf::from(format!("{path}.dead-letter.jsonl"));
+    Ok((Box::new(sink), Some(dead)))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn open_sqlite(url: &str, _rest: &str) -> Result<(Box<dyn Sink>, Option<PathBuf>)> {
+    Err(Error::InvalidUrl {
+        url: url.to_string(),
+        reason: "backburner was built without the `sqlite` feature; enable it in Cargo.toml".into(),
+    })
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    reader: Box<dyn SinkReader>,
+    url: String,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A write-behind store: writes return at once with a [`Ticket`], a worker
+/// thread batches them into the sink, and reads through the store see every
+/// earlier write made through it.
+///
+/// `Store` is a cheap handle: clone it into every thread that writes. The
+/// last handle dropped closes the store, draining every accepted write
+/// (errors are then logged; call [`close`](Store::close) to see them).
+///
+/// # Examples
+///
+/// ```
+/// use backburner::{params, Store};
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}/app.db", dir.path().display());
+/// let store = Store::open(&url)?;
+/// let t = store.put("user:42", b"{\"name\":\"Ada\"}")?;      // returns at once
+/// store.delete("user:41")?;
+/// assert_eq!(store.get("user:42")?.as_deref(), Some(&b"{\"name\":\"Ada\"}"[..])); // read-your-writes
+/// t.wait()?;                                                   // committed in SQLite
+///
+/// store.execute("CREATE TABLE IF NOT EXISTS events(user_id INTEGER, kind TEXT)", [])?;
+/// store.execute("INSERT INTO events(user_id, kind) VALUES (?1, ?2)", params![42, "login"])?;
+/// let rows = store.query("SELECT count(*) FROM events", [])?;  // waits for earlier writes
+/// assert_eq!(rows[0][0].as_i64(), Some(1));
+/// store.close()?;                                              // drain and stop
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("url", &self.inner.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens a store with the default settings.
+    ///
+    /// URLs: `sqlite://PATH` (relative) or `sqlite:///ABSOLUTE/PATH`, with
+    /// options `?synchronous=off|normal|full&busy_timeout_ms=N&wal_limit_mb=N&checkpoint_rows=N`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] naming what is wrong, or [`Error::Sink`] when
+    /// the database cannot be opened.
+    pub fn open(url: &str) -> Result<Store> {
+        Store::builder(url).build()
+    }
+
+    /// A builder for a store with other settings.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backburner::{Backpressure, Store};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let url = format!("sqlite://{}/app.db", dir.path().display());
+    /// let store = Store::builder(&url)
+    ///     .batch_max(5_000)
+    ///     .linger(Duration::from_millis(2))
+    ///     .backpressure(Backpressure::Timeout(Duration::from_secs(1)))
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder(url: &str) -> Builder {
+        Builder::new(url)
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    #[inline]
+    fn keyed(&self, key: &[u8], value: &[u8], tombstone: bool) -> Result<Ticket> {
+        let s = self.shared();
+        if key.len() > u32::MAX as usize / 2 {
+            return Err(Error::InvalidOption {
+                name: "key",
+                reason: "keys must be shorter than 2 GiB".into(),
+            });
+        }
+        let kv = KvBuf::new(key, value);
+        let hash = s.overlay.hash(key);
+        let op = if tombstone {
+            Op::Delete(kv.clone())
+        } else {
+            Op::Put(kv.clone())
+        };
+        let seq = s.queue.enqueue(&s.progress, Record { seq: 0, hash, op })?;
+        s.overlay
+            .insert(hash, seq, &kv, tombstone, &s.progress.watermark);
+        Ok(Ticket::new(seq, Arc::clone(&s.progress)))
+    }
+
+    /// Sets `key` to `value` in the store's key/value table, in the background.
+    ///
+    /// Returns once the write is queued; later reads through this store see
+    /// it at once. `Ok` does *not* mean the write is in the sink: wait on the
+    /// ticket, or call [`flush`](Store::flush), for that.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] after `close`; [`Error::QueueFull`] or
+    /// [`Error::Timeout`] when the queue is full and the [`Backpressure`]
+    /// policy says so. Each hands the write back.
+    #[inline]
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<Ticket> {
+        self.keyed(key.as_ref(), value.as_ref(), false)
+    }
+
+    /// Removes `key` from the store's key/value table, in the background.
+    /// Same promises and errors as [`put`](Store::put).
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<Ticket> {
+        self.keyed(key.as_ref(), &[], true)
+    }
+
+    /// The value of `key`: the newest pending write if there is one, else the
+    /// sink's committed value. Sees every write made through this store
+    /// before the call.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sink`] when the sink read fails; [`Error::Poisoned`] if the
+    /// worker stopped with an `execute` pending.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        let key = key.as_ref();
+        let s = self.shared();
+        // A pending statement may have written this key: let it land first.
+        let exec = s.last_exec.load(Ordering::SeqCst);
+        if exec > s.progress.watermark() {
+            self.inner.wait_for(exec)?;
+        }
+        match s.overlay.get(s.overlay.hash(key), key) {
+            Lookup::Value(v) => Ok(Some(v)),
+            Lookup::Deleted => Ok(None),
+            Lookup::Miss => Ok(self.inner.reader.get(key)?.map(Value::from)),
+        }
+    }
+
+    /// Queues any write statement (`INSERT`, `UPDATE`, `DELETE`, DDL). Statements
+    /// are applied in enqueue order, in batches, each batch in one
+    /// transaction. Same promises and errors as [`put`](Store::put); a
+    /// statement the sink rejects fails its ticket and goes to the
+    /// dead-letter file, while the rest of its batch commits.
+    pub fn execute(&self, sql: &str, params: impl IntoParams) -> Result<Ticket> {
+        let s = self.shared();
+        let op = Op::Execute(Box::new(ExecOp {
+            sql: sql.to_string(),
+            params: params.into_params(),
+        }));
+        let seq = s.queue.enqueue(
+            &s.progress,
+            Record {
+                seq: 0,
+                hash: 0,
+                op,
+            },
+        )?;
+        s.last_exec.fetch_max(seq, Ordering::SeqCst);
+        Ok(Ticket::new(seq, Arc::clone(&s.progress)))
+    }
+
+    /// Runs a read-only statement after every earlier write through this store
+    /// has been processed, and returns its rows.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sink`] when the statement fails or writes (use
+    /// [`execute`](Store::execute)); [`Error::Closed`] or
+    /// [`Error::Poisoned`] when earlier writes can no longer be applied.
+    pub fn query(&self, sql: &str, params: impl IntoParams) -> Result<Vec<Vec<SqlValue>>> {
+        let upto = self.shared().queue.last_seq();
+        self.inner.wait_for(upto)?;
+        Ok(self.inner.reader.query(sql, &params.into_params())?)
+    }
+
+    /// Blocks until every write accepted before the call is processed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WritesFailed`] if writes were rejected since the previous
+    /// `flush` (each also failed its own ticket); [`Error::Poisoned`] if the
+    /// worker stopped.
+    pub fn flush(&self) -> Result<()> {
+        let upto = self.shared().queue.last_seq();
+        self.inner.wait_for(upto)?;
+        self.shared().progress.take_unreported()
+    }
+
+    /// Drains every accepted write, stops the worker and closes the sink.
+    /// Later calls on any handle of this store return [`Error::Closed`].
+    /// Calling it again is harmless.
+    ///
+    /// # Errors
+    ///
+    /// As [`flush`](Store::flush).
+    pub fn close(&self) -> Result<()> {
+        self.inner.close()
+    }
+
+    /// Every write up to this `Seq` has been processed.
+    pub fn watermark(&self) -> Seq {
+        Seq(self.shared().progress.watermark())
+    }
+
+    /// A snapshot of the store's counters.
+    pub fn stats(&self) -> Stats {
+        let s = self.shared();
+        let mut st = s.counters.snapshot();
+        let last = s.queue.last_seq();
+        let wm = s.progress.watermark();
+        st.dropped = s.queue.dropped.load(Ordering::Relaxed);
+        st.watermark = wm;
+        st.queue_depth = last.saturating_sub(wm);
+        st.enqueued = st.committed + st.dead_letters + st.queue_depth;
+        st.overlay_keys = s.overlay.len() as u64;
+        st
+    }
+
+    /// The queue's capacity.
+    pub fn capacity(&self) -> usize {
+        self.shared().queue.capacity()
+    }
+}
+
+impl Inner {
+    fn wait_for(&self, seq: u64) -> Result<()> {
+        let p = &self.shared.progress;
+        match p.wait(seq, None) {
+            Some(Ok(())) | Some(Err(Error::Rejected { .. })) => Ok(()),
+            Some(Err(e)) => Err(e),
+            None => Err(p.poisoned().unwrap_or(Error::Closed { write: None })),
+        }
+    }
+
+    fn close(&self) -> Result<()> {
+        let s = &self.shared;
+        let p = &s.progress;
+        if p.state
+            .compare_exchange(OPEN, CLOSING, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            // Every write that took a seq before this load is waited for;
+            // writes after it see CLOSING and are refused (see `Queue::enqueue`).
+            s.close_target.store(s.queue.last_seq(), Ordering::SeqCst);
+        }
+        s.queue.wake();
+        if let Some(t) = p.worker.get() {
+            t.unpark();
+        }
+        let handle = self.worker.lock().take();
+        match handle {
+            Some(h) => {
+                if h.join().is_err() {
+                    let reason = "the worker panicked".to_string();
+                    return Err(p.poisoned().unwrap_or(Error::Poisoned {
+                        reason,
+                        write: None,
+                    }));
+                }
+            }
+            // Another handle is closing: wait for the drain.
+            None => self.wait_for(
+                s.close_target
+                    .load(Ordering::SeqCst)
+                    .min(s.queue.last_seq()),
+            )?,
+        }
+        if let Some(e) = p.poisoned() {
+            return Err(e);
+        }
+        p.take_unreported()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            log::error!("backburner: closing {} on drop: {e}", self.url);
+        }
+    }
+}

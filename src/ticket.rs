@@ -1,0 +1,378 @@
+//! `Seq`, `Ticket` and the watermark they are measured against.
+//!
+//! Tickets are cheap: a `Seq` and a shared pointer to the store's
+//! [`Progress`]. The worker advances one watermark per batch; a ticket is
+//! committed once the watermark has passed its `Seq` and it is not among the
+//! (rare) failed writes. Waiting is a condition variable for threads and a
+//! waker list for futures, both touched once per batch by the worker, never
+//! by the enqueue path.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Waker};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Error, Result};
+
+/// The sequence number of a write: given at enqueue, strictly increasing per
+/// store, and stored by the sink with each batch so that a reopened store
+/// resumes after the last applied one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Seq(pub u64);
+
+impl Seq {
+    /// The number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+pub(crate) const OPEN: u8 = 0;
+pub(crate) const CLOSING: u8 = 1;
+pub(crate) const POISONED: u8 = 2;
+
+/// Why one write failed, kept until its ticket is dropped.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub(crate) reason: String,
+    pub(crate) dead_letter: Option<PathBuf>,
+}
+
+/// Progress shared by the store handles, the worker and the tickets.
+pub(crate) struct Progress {
+    /// Every write with `seq <= watermark` has been processed (committed, or
+    /// failed and recorded in `failures`).
+    pub(crate) watermark: AtomicU64,
+    /// `OPEN`, `CLOSING` or `POISONED`.
+    pub(crate) state: AtomicU8,
+    /// The highest seq some waiter wants now: the worker stops lingering.
+    pub(crate) urgent: AtomicU64,
+    /// Number of entries in `failures` (a cheap check on the success path).
+    failed_now: AtomicU64,
+    /// Total failed writes since open (for flush reports and stats).
+    pub(crate) failed_total: AtomicU64,
+    /// Failed writes whose tickets may still ask. Removed when the ticket drops.
+    failures: Mutex<HashMap<u64, Failure>>,
+    /// First failure not yet reported by a flush.
+    unreported: Mutex<Option<(u64, Seq, Failure)>>,
+    lock: Mutex<()>,
+    cond: Condvar,
+    wakers: Mutex<Vec<(u64, Waker)>>,
+    poison: OnceLock<String>,
+    pub(crate) worker: OnceLock<Thread>,
+}
+
+impl Progress {
+    pub(crate) fn new(watermark: u64) -> Progress {
+        Progress {
+            watermark: AtomicU64::new(watermark),
+            state: AtomicU8::new(OPEN),
+            urgent: AtomicU64::new(0),
+            failed_now: AtomicU64::new(0),
+            failed_total: AtomicU64::new(0),
+            failures: Mutex::new(HashMap::new()),
+            unreported: Mutex::new(None),
+            lock: Mutex::new(()),
+            cond: Condvar::new(),
+            wakers: Mutex::new(Vec::new()),
+            poison: OnceLock::new(),
+            worker: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn watermark(&self) -> u64 {
+        self.watermark.load(Ordering::SeqCst)
+    }
+
+    /// Records a failed write. Must happen before the watermark passes `seq`.
+    pub(crate) fn fail(&self, seq: u64, failure: Failure) {
+        self.failed_total.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut un = self.unreported.lock();
+            match &mut *un {
+                Some((n, _, _)) => *n += 1,
+                None => *un = Some((1, Seq(seq), failure.clone())),
+            }
+        }
+        self.failures.lock().insert(seq, failure);
+        self.failed_now.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Takes the failures not yet reported by a flush, as an error.
+    pub(crate) fn take_unreported(&self) -> Result<()> {
+        match self.unreported.lock().take() {
+            None => Ok(()),
+            Some((count, first, f)) => Err(Error::WritesFailed {
+                count,
+                first,
+                reason: f.reason,
+                dead_letter: f.dead_letter,
+            }),
+        }
+    }
+
+    /// Publishes a new watermark and wakes whoever waits for it.
+    pub(crate) fn advance(&self, watermark: u64) {
+        self.watermark.store(watermark, Ordering::SeqCst);
+        self.wake_all(|seq| seq <= watermark);
+    }
+
+    fn wake_all(&self, ready: impl Fn(u64) -> bool) {
+        {
+            let _g = self.lock.lock();
+            self.cond.notify_all();
+        }
+        let mut wakers = self.wakers.lock();
+        if !wakers.is_empty() {
+            let mut i = 0;
+            while i < wakers.len() {
+                if ready(wakers[i].0) {
+                    wakers.swap_remove(i).1.wake();
+                } else {
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// Latches the store as poisoned and wakes every waiter.
+    pub(crate) fn poison(&self, reason: String) {
+        let _ = self.poison.set(reason);
+        self.state.store(POISONED, Ordering::SeqCst);
+        self.wake_all(|_| true);
+    }
+
+    pub(crate) fn poison_reason(&self) -> Option<String> {
+        self.poison.get().cloned()
+    }
+
+    pub(crate) fn poisoned(&self) -> Option<Error> {
+        self.poison_reason().map(|reason| Error::Poisoned {
+            reason,
+            write: None,
+        })
+    }
+
+    /// Asks the worker to commit everything up to `seq` without lingering.
+    pub(crate) fn hurry(&self, seq: u64) {
+        if self.urgent.fetch_max(seq, Ordering::SeqCst) < seq {
+            if let Some(t) = self.worker.get() {
+                t.unpark();
+            }
+        }
+    }
+
+    /// The outcome of `seq`, if it is known.
+    pub(crate) fn outcome(&self, seq: u64) -> Option<Result<()>> {
+        if self.watermark() >= seq {
+            if self.failed_now.load(Ordering::SeqCst) != 0 {
+                if let Some(f) = self.failures.lock().get(&seq) {
+                    return Some(Err(Error::Rejected {
+                        seq: Seq(seq),
+                        reason: f.reason.clone(),
+                        dead_letter: f.dead_letter.clone(),
+                    }));
+                }
+            }
+            return Some(Ok(()));
+        }
+        self.poisoned().map(Err)
+    }
+
+    /// Blocks until `seq` is processed or `deadline` passes.
+    pub(crate) fn wait(&self, seq: u64, deadline: Option<Instant>) -> Option<Result<()>> {
+        if let Some(r) = self.outcome(seq) {
+            return Some(r);
+        }
+        self.hurry(seq);
+        let mut g = self.lock.lock();
+        loop {
+            if let Some(r) = self.outcome(seq) {
+                return Some(r);
+            }
+            match deadline {
+                None => self.cond.wait(&mut g),
+                Some(d) => {
+                    if self.cond.wait_until(&mut g, d).timed_out() {
+                        drop(g);
+                        return self.outcome(seq);
+                    }
+                }
+            }
+        }
+    }
+
+    fn forget(&self, seq: u64) {
+        if self.failed_now.load(Ordering::Relaxed) != 0
+            && self.failures.lock().remove(&seq).is_some()
+        {
+            self.failed_now.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A handle to one accepted write.
+///
+/// Dropping a ticket does not cancel the write: it is applied all the same.
+/// Waiting on a ticket (or awaiting it) also tells the worker not to linger
+/// over the batch that holds it.
+///
+/// # Examples
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}/t.db", dir.path().display());
+/// let store = backburner::Store::open(&url)?;
+/// let ticket = store.put("k", "v")?;
+/// ticket.wait()?;                  // committed in SQLite
+/// assert!(ticket.is_committed());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a ticket tells whether the write was committed; drop it explicitly to fire and forget"]
+pub struct Ticket {
+    seq: u64,
+    progress: Arc<Progress>,
+}
+
+impl Ticket {
+    pub(crate) fn new(seq: u64, progress: Arc<Progress>) -> Ticket {
+        Ticket { seq, progress }
+    }
+
+    /// The write's sequence number.
+    pub fn seq(&self) -> Seq {
+        Seq(self.seq)
+    }
+
+    /// Blocks until the write is committed in the sink.
+    ///
+    /// `Ok` means the batch holding the write was committed: it is visible to
+    /// readers of the sink. Whether it also survives a power loss depends on
+    /// the sink's settings (see [`Durability`](crate::Durability)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`] if the sink refused the write (it is in the
+    /// dead-letter file), [`Error::Poisoned`] if the worker stopped before
+    /// applying it.
+    pub fn wait(&self) -> Result<()> {
+        self.progress
+            .wait(self.seq, None)
+            .unwrap_or_else(|| Err(self.lost()))
+    }
+
+    /// Like [`wait`](Ticket::wait), but gives up after `timeout`:
+    /// `Ok(true)` committed, `Ok(false)` not yet.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Ticket::wait).
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+        let deadline = Instant::now() + timeout;
+        match self.progress.wait(self.seq, Some(deadline)) {
+            None => Ok(false),
+            Some(r) => r.map(|()| true),
+        }
+    }
+
+    /// Whether the write is committed in the sink now (never blocks).
+    pub fn is_committed(&self) -> bool {
+        matches!(self.progress.outcome(self.seq), Some(Ok(())))
+    }
+
+    fn lost(&self) -> Error {
+        self.progress.poisoned().unwrap_or(Error::Poisoned {
+            reason: "the worker stopped".into(),
+            write: None,
+        })
+    }
+}
+
+impl fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ticket")
+            .field("seq", &self.seq)
+            .field("committed", &self.is_committed())
+            .finish()
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.progress.forget(self.seq);
+    }
+}
+
+/// Awaiting a ticket waits for the commit without blocking a thread; it works
+/// under any executor (the worker wakes the task's `Waker`).
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}/t.db", dir.path().display());
+/// # let store = backburner::Store::open(&url)?;
+/// async fn save(store: &backburner::Store) -> backburner::Result<()> {
+///     store.put("k", "v")?.await
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl IntoFuture for Ticket {
+    type Output = Result<()>;
+    type IntoFuture = TicketFuture;
+    fn into_future(self) -> TicketFuture {
+        TicketFuture { ticket: self }
+    }
+}
+
+/// The future of an awaited [`Ticket`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct TicketFuture {
+    ticket: Ticket,
+}
+
+impl fmt::Debug for TicketFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TicketFuture").field(&self.ticket).finish()
+    }
+}
+
+impl Future for TicketFuture {
+    type Output = Result<()>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let t = &self.ticket;
+        let p = &t.progress;
+        if let Some(r) = p.outcome(t.seq) {
+            return Poll::Ready(r);
+        }
+        {
+            let mut wakers = p.wakers.lock();
+            // Checked again under the lock: the worker publishes the watermark
+            // before it takes this lock, so no wake-up is lost.
+            if let Some(r) = p.outcome(t.seq) {
+                return Poll::Ready(r);
+            }
+            match wakers
+                .iter_mut()
+                .find(|(s, w)| *s == t.seq && w.will_wake(cx.waker()))
+            {
+                Some(_) => {}
+                None => wakers.push((t.seq, cx.waker().clone())),
+            }
+        }
+        p.hurry(t.seq);
+        Poll::Pending
+    }
+}

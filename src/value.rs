@@ -1,0 +1,268 @@
+//! Values that cross the queue: SQL parameters, keyed values, and the writes
+//! handed back by errors.
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// An owned SQL value: a parameter of [`Store::execute`](crate::Store::execute)
+/// or a column of a [`Store::query`](crate::Store::query) row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SqlValue {
+    /// SQL `NULL`.
+    Null,
+    /// A 64-bit integer.
+    Integer(i64),
+    /// A 64-bit float.
+    Real(f64),
+    /// UTF-8 text.
+    Text(String),
+    /// Bytes.
+    Blob(Vec<u8>),
+}
+
+impl SqlValue {
+    /// The integer, if this is one.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            SqlValue::Integer(i) => Some(*i),
+            _ => None,
+        }
+    }
+    /// The float (integers convert), if this is a number.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            SqlValue::Real(f) => Some(*f),
+            SqlValue::Integer(i) => Some(*i as f64),
+            _ => None,
+        }
+    }
+    /// The text, if this is text.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            SqlValue::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// The bytes of a blob or of text.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            SqlValue::Blob(b) => Some(b),
+            SqlValue::Text(s) => Some(s.as_bytes()),
+            _ => None,
+        }
+    }
+    /// Whether this is `NULL`.
+    pub fn is_null(&self) -> bool {
+        matches!(self, SqlValue::Null)
+    }
+}
+
+macro_rules! from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for SqlValue {
+            fn from(v: $t) -> Self { SqlValue::Integer(i64::from(v)) }
+        }
+    )*};
+}
+from_int!(i8, i16, i32, i64, u8, u16, u32, bool);
+
+impl From<f64> for SqlValue {
+    fn from(v: f64) -> Self {
+        SqlValue::Real(v)
+    }
+}
+impl From<f32> for SqlValue {
+    fn from(v: f32) -> Self {
+        SqlValue::Real(f64::from(v))
+    }
+}
+impl From<&str> for SqlValue {
+    fn from(v: &str) -> Self {
+        SqlValue::Text(v.to_owned())
+    }
+}
+impl From<String> for SqlValue {
+    fn from(v: String) -> Self {
+        SqlValue::Text(v)
+    }
+}
+impl From<&String> for SqlValue {
+    fn from(v: &String) -> Self {
+        SqlValue::Text(v.clone())
+    }
+}
+impl From<&[u8]> for SqlValue {
+    fn from(v: &[u8]) -> Self {
+        SqlValue::Blob(v.to_vec())
+    }
+}
+impl From<Vec<u8>> for SqlValue {
+    fn from(v: Vec<u8>) -> Self {
+        SqlValue::Blob(v)
+    }
+}
+impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(SqlValue::Null, Into::into)
+    }
+}
+
+/// Parameters of a statement: `[]`, `()`, a `Vec<SqlValue>`, an array of
+/// [`SqlValue`] or the [`params!`](crate::params) macro.
+pub trait IntoParams {
+    /// Turns the parameters into an owned list.
+    fn into_params(self) -> Vec<SqlValue>;
+}
+impl IntoParams for Vec<SqlValue> {
+    fn into_params(self) -> Vec<SqlValue> {
+        self
+    }
+}
+impl<const N: usize> IntoParams for [SqlValue; N] {
+    fn into_params(self) -> Vec<SqlValue> {
+        Vec::from(self)
+    }
+}
+impl IntoParams for &[SqlValue] {
+    fn into_params(self) -> Vec<SqlValue> {
+        self.to_vec()
+    }
+}
+impl IntoParams for () {
+    fn into_params(self) -> Vec<SqlValue> {
+        Vec::new()
+    }
+}
+
+/// Builds statement parameters from values of mixed types.
+///
+/// ```
+/// let p = backburner::params![42, "login", 1.5, None::<i64>];
+/// assert_eq!(p.len(), 4);
+/// assert_eq!(p[1], backburner::SqlValue::Text("login".into()));
+/// ```
+#[macro_export]
+macro_rules! params {
+    () => { [] as [$crate::SqlValue; 0] };
+    ($($v:expr),+ $(,)?) => { [$($crate::SqlValue::from($v)),+] };
+}
+
+/// A write, as handed back by an error that refused it, or as read from a
+/// dead-letter file.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Write {
+    /// `put(key, value)`.
+    Put {
+        /// The key.
+        key: Vec<u8>,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// `delete(key)`.
+    Delete {
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// `execute(sql, params)`.
+    Execute {
+        /// The statement.
+        sql: String,
+        /// Its parameters.
+        params: Vec<SqlValue>,
+    },
+}
+
+/// A value read with [`Store::get`](crate::Store::get): bytes shared with the
+/// pending write when the read was served from the overlay, so no copy is made.
+#[derive(Clone)]
+pub struct Value {
+    buf: Arc<[u8]>,
+    start: u32,
+}
+
+impl Value {
+    pub(crate) fn from_kv(kv: &KvBuf) -> Value {
+        Value {
+            buf: Arc::clone(&kv.buf),
+            start: kv.klen,
+        }
+    }
+    /// Copies the bytes into a `Vec`.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.deref().to_vec()
+    }
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Self {
+        Value {
+            buf: Arc::from(v),
+            start: 0,
+        }
+    }
+}
+
+impl Deref for Value {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // `start` is at most `buf.len()` by construction; `get` keeps this safe anyway.
+        self.buf.get(self.start as usize..).unwrap_or(&[])
+    }
+}
+impl AsRef<[u8]> for Value {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+impl PartialEq<[u8]> for Value {
+    fn eq(&self, other: &[u8]) -> bool {
+        **self == *other
+    }
+}
+impl PartialEq<&[u8]> for Value {
+    fn eq(&self, other: &&[u8]) -> bool {
+        **self == **other
+    }
+}
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match std::str::from_utf8(self) {
+            Ok(s) => write!(f, "Value({s:?})"),
+            Err(_) => write!(f, "Value({:?})", &**self),
+        }
+    }
+}
+
+/// Key and value of a keyed write in one allocation, shared by the queue and
+/// the overlay.
+#[derive(Clone)]
+pub(crate) struct KvBuf {
+    buf: Arc<[u8]>,
+    klen: u32,
+}
+
+impl KvBuf {
+    /// Copies key and value into one shared buffer.
+    ///
+    /// Keys longer than 4 GiB are not supported (the caller checks).
+    pub(crate) fn new(key: &[u8], value: &[u8]) -> KvBuf {
+        let buf: Arc<[u8]> = key.iter().chain(value.iter()).copied().collect();
+        KvBuf {
+            buf,
+            klen: key.len() as u32,
+        }
+    }
+    pub(crate) fn key(&self) -> &[u8] {
+        self.buf.get(..self.klen as usize).unwrap_or(&[])
+    }
+    pub(crate) fn value(&self) -> &[u8] {
+        self.buf.get(self.klen as usize..).unwrap_or(&[])
+    }
+}

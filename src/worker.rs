@@ -1,0 +1,343 @@
+//! The worker: one thread per store that owns the sink.
+//!
+//! It puts records back in `Seq` order, cuts batches by size (`batch_max`)
+//! or time (`linger`, cut short when someone waits), coalesces writes to the
+//! same key inside a batch, applies the batch with retries, moves rejected
+//! writes to the dead-letter file, then publishes the watermark, wakes
+//! tickets and trims the overlay, in that order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use hashbrown::HashTable;
+
+use crate::dead_letter::DeadLetters;
+use crate::overlay::Overlay;
+use crate::queue::{Msg, Queue, Record};
+use crate::sink::{ApplyError, Batch, Sink};
+use crate::stats::Counters;
+use crate::ticket::{Failure, Progress, OPEN};
+
+/// State shared by the store handles and the worker.
+pub(crate) struct Shared {
+    pub(crate) progress: Arc<Progress>,
+    pub(crate) queue: Queue,
+    pub(crate) overlay: Overlay,
+    pub(crate) counters: Counters,
+    /// Set by `close`: the last `Seq` the worker must process before it stops.
+    pub(crate) close_target: AtomicU64,
+    /// The `Seq` of the newest `execute` (which may touch keyed data).
+    pub(crate) last_exec: AtomicU64,
+}
+
+/// Worker settings.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) batch_max: usize,
+    pub(crate) linger: Duration,
+    pub(crate) max_retries: u32,
+    pub(crate) backoff_base: Duration,
+    pub(crate) backoff_max: Duration,
+    pub(crate) dead_letter: Option<PathBuf>,
+}
+
+pub(crate) struct Worker {
+    rx: Receiver<Msg>,
+    sink: Box<dyn Sink>,
+    shared: Arc<Shared>,
+    cfg: Config,
+    dead: DeadLetters,
+    /// The next `Seq` to put in `ready`.
+    next: u64,
+    /// Records in `Seq` order, not yet applied.
+    ready: Vec<Record>,
+    /// Records that arrived before a lower `Seq`.
+    early: BTreeMap<u64, Record>,
+    /// Seqs whose writes were refused after the seq was taken.
+    cancelled: BTreeSet<u64>,
+    cancelled_buf: Vec<u64>,
+    /// When the oldest record in `ready` arrived.
+    since: Option<Instant>,
+    batch: Vec<Record>,
+    live: Vec<u32>,
+    superseded: Vec<bool>,
+    keys: HashTable<u32>,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        rx: Receiver<Msg>,
+        sink: Box<dyn Sink>,
+        shared: Arc<Shared>,
+        cfg: Config,
+        first_seq: u64,
+    ) -> Worker {
+        let dead = DeadLetters::new(cfg.dead_letter.clone());
+        Worker {
+            rx,
+            sink,
+            shared,
+            dead,
+            next: first_seq,
+            ready: Vec::with_capacity(cfg.batch_max),
+            early: BTreeMap::new(),
+            cancelled: BTreeSet::new(),
+            cancelled_buf: Vec::new(),
+            since: None,
+            batch: Vec::with_capacity(cfg.batch_max),
+            live: Vec::with_capacity(cfg.batch_max),
+            superseded: Vec::with_capacity(cfg.batch_max),
+            keys: HashTable::new(),
+            cfg,
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        let mut maintained = true;
+        loop {
+            self.drain();
+            let progress = &self.shared.progress;
+            let closing = progress.state.load(Ordering::SeqCst) != OPEN;
+            if self.ready.is_empty() {
+                // Everything below `next` is processed or cancelled.
+                let done = self.next - 1;
+                if done > progress.watermark() {
+                    progress.advance(done);
+                }
+                if closing && done >= self.shared.close_target.load(Ordering::SeqCst) {
+                    break;
+                }
+                if !maintained {
+                    self.sink.maintain(true);
+                    maintained = true;
+                }
+                // A gap (a producer between taking its seq and sending) closes
+                // within microseconds; poll for it. Otherwise sleep in `recv`.
+                let wait = if self.early.is_empty() && !closing {
+                    Duration::from_millis(250)
+                } else {
+                    Duration::from_millis(1)
+                };
+                match self.rx.recv_timeout(wait) {
+                    Ok(m) => self.accept(m),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    // Never: `Shared` holds a sender while the worker runs.
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                self.absorb_cancelled();
+                continue;
+            }
+            let since = *self.since.get_or_insert_with(Instant::now);
+            let full = self.ready.len() >= self.cfg.batch_max;
+            let urgent = closing
+                || progress.urgent.load(Ordering::SeqCst) >= self.ready[0].seq
+                || self.rx.is_full();
+            let waited = since.elapsed();
+            if !(full || urgent || waited >= self.cfg.linger) {
+                // Producers do not wake a lingering worker; `hurry` does.
+                std::thread::park_timeout(self.cfg.linger - waited);
+                continue;
+            }
+            self.process();
+            maintained = false;
+            if !self.ready.is_empty() {
+                self.sink.maintain(false);
+                maintained = true;
+            }
+        }
+        self.sink.maintain(true);
+    }
+
+    /// Takes what is in the channel without blocking, up to a full batch.
+    fn drain(&mut self) {
+        while self.ready.len() < self.cfg.batch_max {
+            match self.rx.try_recv() {
+                Ok(m) => self.accept(m),
+                Err(_) => break,
+            }
+        }
+        if !self.early.is_empty() {
+            self.absorb_cancelled();
+        }
+    }
+
+    fn accept(&mut self, m: Msg) {
+        let Msg::Write(rec) = m else { return };
+        if rec.seq == self.next {
+            if self.ready.is_empty() {
+                self.since = Some(Instant::now());
+            }
+            self.ready.push(rec);
+            self.next += 1;
+            self.catch_up();
+        } else {
+            self.early.insert(rec.seq, rec);
+        }
+    }
+
+    fn absorb_cancelled(&mut self) {
+        self.shared.queue.take_cancelled(&mut self.cancelled_buf);
+        if self.cancelled_buf.is_empty() {
+            return;
+        }
+        self.cancelled.extend(self.cancelled_buf.drain(..));
+        self.catch_up();
+    }
+
+    /// Moves records that are next in order from `early` and skips cancelled seqs.
+    fn catch_up(&mut self) {
+        loop {
+            if self.cancelled.remove(&self.next) {
+                self.next += 1;
+            } else if let Some(rec) = self.early.remove(&self.next) {
+                if self.ready.is_empty() {
+                    self.since = Some(Instant::now());
+                }
+                self.ready.push(rec);
+                self.next += 1;
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// Applies one batch from the front of `ready`.
+    fn process(&mut self) {
+        let n = self.ready.len().min(self.cfg.batch_max);
+        self.batch.clear();
+        self.batch.extend(self.ready.drain(..n));
+        let upto = match self.ready.first() {
+            Some(r) => r.seq - 1,
+            None => self.next - 1,
+        };
+        self.since = if self.ready.is_empty() {
+            None
+        } else {
+            Some(Instant::now())
+        };
+        let coalesced = self.coalesce();
+        let started = Instant::now();
+        let rejected = self.apply(upto);
+        let elapsed = started.elapsed();
+
+        let progress = Arc::clone(&self.shared.progress);
+        let counters = &self.shared.counters;
+        if !rejected.is_empty() {
+            let recs: Vec<(&Record, &str)> = rejected
+                .iter()
+                .map(|(i, e)| (&self.batch[*i as usize], e.as_str()))
+                .collect();
+            let path = self.dead.write(&recs);
+            for (rec, reason) in recs {
+                log::warn!(
+                    "backburner: write {} rejected by the sink: {reason}",
+                    rec.seq
+                );
+                progress.fail(
+                    rec.seq,
+                    Failure {
+                        reason: reason.to_string(),
+                        dead_letter: path.clone(),
+                    },
+                );
+            }
+            counters
+                .dead_letters
+                .fetch_add(rejected.len() as u64, Ordering::Relaxed);
+        }
+        let size = self.batch.len() as u64;
+        counters.batch(size, coalesced, size - rejected.len() as u64, elapsed);
+
+        // Publish, then trim the overlay (see `overlay` for why this order).
+        progress.advance(upto);
+        let overlay: &Overlay = &self.shared.overlay;
+        for rec in &self.batch {
+            if let Some(kv) = rec.key() {
+                overlay.remove_committed(rec.hash, kv.key(), upto);
+            }
+        }
+        self.batch.clear();
+    }
+
+    /// Leaves out of `live` the writes superseded by a later write of the
+    /// same key in the batch. An `execute` is a barrier: keyed writes are not
+    /// merged across it, since the statement may read them.
+    fn coalesce(&mut self) -> u64 {
+        let batch = &self.batch;
+        let superseded = &mut self.superseded;
+        superseded.clear();
+        superseded.resize(batch.len(), false);
+        self.keys.clear();
+        let mut n = 0;
+        for (i, rec) in batch.iter().enumerate() {
+            let Some(kv) = rec.key() else {
+                self.keys.clear();
+                continue;
+            };
+            let same = |&j: &u32| {
+                let other = &batch[j as usize];
+                other.hash == rec.hash && other.key().map(|k| k.key()) == Some(kv.key())
+            };
+            match self.keys.find_mut(rec.hash, same) {
+                Some(j) => {
+                    superseded[*j as usize] = true;
+                    *j = i as u32;
+                    n += 1;
+                }
+                None => {
+                    self.keys
+                        .insert_unique(rec.hash, i as u32, |&j| batch[j as usize].hash);
+                }
+            }
+        }
+        self.live.clear();
+        self.live
+            .extend((0..batch.len() as u32).filter(|&i| !superseded[i as usize]));
+        n
+    }
+
+    /// Applies `batch[live]`, retrying transient errors and splitting out
+    /// rejected writes. Returns the rejected writes (index, reason).
+    fn apply(&mut self, upto: u64) -> Vec<(u32, String)> {
+        let mut rejected = Vec::new();
+        let mut attempt = 0u32;
+        loop {
+            let batch = Batch {
+                records: &self.batch,
+                live: &self.live,
+                last_seq: upto,
+            };
+            match self.sink.apply(&batch) {
+                Ok(()) => return rejected,
+                Err(ApplyError::Rejected { position, error }) if position < self.live.len() => {
+                    let i = self.live.remove(position);
+                    rejected.push((i, error.to_string()));
+                }
+                Err(ApplyError::Rejected { error, .. }) | Err(ApplyError::Transient(error)) => {
+                    attempt += 1;
+                    self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    if attempt > self.cfg.max_retries {
+                        let reason = format!("the sink kept failing ({attempt} attempts): {error}");
+                        log::error!(
+                            "backburner: giving up on a batch of {} write(s): {reason}",
+                            self.live.len()
+                        );
+                        rejected.extend(self.live.drain(..).map(|i| (i, reason.clone())));
+                        return rejected;
+                    }
+                    let backoff = self
+                        .cfg
+                        .backoff_base
+                        .saturating_mul(1 << (attempt - 1).min(20))
+                        .min(self.cfg.backoff_max);
+                    log::warn!("backburner: batch failed (attempt {attempt}), retrying in {backoff:?}: {error}");
+                    std::thread::sleep(backoff);
+                }
+            }
+        }
+    }
+}
