@@ -242,7 +242,6 @@ impl Progress {
 /// assert!(ticket.is_committed());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[must_use = "a ticket tells whether the write was committed; drop it explicitly to fire and forget"]
 pub struct Ticket {
     seq: u64,
     progress: Arc<Progress>,

@@ -1,0 +1,241 @@
+//! `backburner bench store`: backburner against per-row autocommit and
+//! hand-written batched transactions, interleaved over rounds in one run.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use backburner::Store;
+use hdrhistogram::Histogram;
+
+use crate::baseline::{self, RowGen, Settings};
+use crate::report::{bar, count, dur, median, spread};
+use crate::BoxError;
+
+#[derive(clap::Args, Debug)]
+pub struct StoreArgs {
+    /// Rows per round for the sustained-throughput runs.
+    #[arg(long, default_value_t = 200_000)]
+    rows: u64,
+    /// Rounds; the candidates are interleaved in each round.
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
+    /// Most rows per round for per-row autocommit (capped at 5 s too).
+    #[arg(long, default_value_t = 1_000)]
+    autocommit_rows: u64,
+    /// Rows per transaction, for backburner (batch_max) and the ceiling alike.
+    #[arg(long, default_value_t = 10_000)]
+    batch: u64,
+    /// Puts per round in the latency burst (fits in the queue: no blocking).
+    #[arg(long, default_value_t = 50_000)]
+    burst: u64,
+    /// Directory for the database files (default: a temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+fn hist() -> Result<Histogram<u64>, BoxError> {
+    Ok(Histogram::new_with_bounds(1, 60_000_000_000, 3)?)
+}
+
+fn url(db: &Path) -> String {
+    format!("sqlite://{}", db.display())
+}
+
+/// Sustained: `rows` puts from one producer, until all are committed.
+fn backburner_sustained(db: &Path, rows: u64, batch: u64) -> Result<f64, BoxError> {
+    baseline::remove_db(db);
+    let store = Store::builder(&url(db)).batch_max(usize::try_from(batch)?).build()?;
+    let mut g = RowGen::new();
+    let t = Instant::now();
+    for i in 0..rows {
+        let (k, v) = g.row(i);
+        drop(store.put(k, v)?);
+    }
+    store.flush()?;
+    let took = t.elapsed();
+    store.close()?;
+    let n = baseline::count_rows(db)?;
+    if n != rows {
+        return Err(format!("backburner run holds {n} rows, expected {rows}").into());
+    }
+    Ok(rows as f64 / took.as_secs_f64())
+}
+
+struct Latency {
+    floor: Histogram<u64>,
+    put: Histogram<u64>,
+    get_pending: Histogram<u64>,
+    get_committed: Histogram<u64>,
+}
+
+/// A burst of puts that fits in the queue, each timed; then gets of the
+/// pending keys (the worker lingers, so they stay pending); then gets of
+/// committed keys.
+fn latency(db: &Path, burst: u64, lat: &mut Latency) -> Result<(), BoxError> {
+    baseline::remove_db(db);
+    let store = Store::builder(&url(db))
+        .capacity(usize::try_from(burst)? + 1)
+        .batch_max(usize::try_from(burst)? + 1)
+        .linger(Duration::from_secs(60))
+        .build()?;
+    let mut g = RowGen::new();
+    // The timer's own floor: an empty timed section.
+    for _ in 0..burst {
+        let t = Instant::now();
+        let e = t.elapsed();
+        lat.floor.saturating_record(e.as_nanos() as u64);
+    }
+    // One warm-up burst of other keys, committed: the allocator and the
+    // queue's ring have touched their memory, as in a process that has run a while.
+    for i in 0..burst {
+        let (k, v) = g.row(burst + i);
+        drop(store.put(k, v)?);
+    }
+    store.flush()?;
+    for i in 0..burst {
+        let (k, v) = g.row(i);
+        let t = Instant::now();
+        let ticket = store.put(k, v);
+        let e = t.elapsed();
+        lat.put.saturating_record(e.as_nanos() as u64);
+        drop(ticket?);
+    }
+    let pending_before = store.stats().queue_depth;
+    for j in 0..burst {
+        let i = (j * 7919) % burst;
+        let (k, _) = g.row(i);
+        let t = Instant::now();
+        let v = store.get(k);
+        let e = t.elapsed();
+        lat.get_pending.saturating_record(e.as_nanos() as u64);
+        if v?.is_none() {
+            return Err(format!("pending key {k} not found").into());
+        }
+    }
+    if pending_before != burst {
+        return Err(format!("only {pending_before} of {burst} puts were pending during the get test").into());
+    }
+    store.flush()?;
+    for j in 0..burst.min(5_000) {
+        let i = (j * 7919) % burst;
+        let (k, _) = g.row(i);
+        let t = Instant::now();
+        let v = store.get(k);
+        let e = t.elapsed();
+        lat.get_committed.saturating_record(e.as_nanos() as u64);
+        if v?.is_none() {
+            return Err(format!("committed key {k} not found").into());
+        }
+    }
+    store.close()?;
+    Ok(())
+}
+
+fn ns(h: &Histogram<u64>, q: f64) -> String {
+    dur(Duration::from_nanos(h.value_at_quantile(q)))
+}
+
+fn row(name: &str, h: &Histogram<u64>) {
+    println!(
+        "  {name:<34} {:>9} {:>9} {:>9} {:>9}",
+        ns(h, 0.5),
+        ns(h, 0.99),
+        ns(h, 0.999),
+        dur(Duration::from_nanos(h.max()))
+    );
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+pub fn store(a: StoreArgs) -> Result<(), BoxError> {
+    let tmp;
+    let dir = match &a.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => {
+            tmp = tempfile::tempdir()?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let rounds = a.rounds.max(1);
+    println!(
+        "backburner bench store: {} rows per round, {rounds} rounds interleaved, batch {}, {} CPUs, files in {}",
+        a.rows,
+        a.batch,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        dir.display()
+    );
+    let db = dir.join("bench.db");
+    let (mut bb, mut ceil, mut auto, mut auto_wal) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut lat = Latency { floor: hist()?, put: hist()?, get_pending: hist()?, get_committed: hist()? };
+    let pb = bar(u64::from(rounds) * 5, "rounds");
+    for r in 0..rounds {
+        // Alternate the order so neither candidate always runs on a warmer cache.
+        let mut run = |which: u8| -> Result<(), BoxError> {
+            match which {
+                0 => bb.push(backburner_sustained(&db, a.rows, a.batch)?),
+                1 => {
+                    baseline::remove_db(&db);
+                    let t = baseline::hand_batched(&db, a.rows, a.batch, 100_000)?;
+                    ceil.push(a.rows as f64 / t.as_secs_f64());
+                }
+                2 => {
+                    baseline::remove_db(&db);
+                    let (n, t) = baseline::autocommit(&db, Settings::Defaults, a.autocommit_rows, Duration::from_secs(5), |_| {})?;
+                    auto.push(n as f64 / t.as_secs_f64());
+                }
+                _ => {
+                    baseline::remove_db(&db);
+                    let (n, t) = baseline::autocommit(&db, Settings::LikeSink, a.autocommit_rows, Duration::from_secs(5), |_| {})?;
+                    auto_wal.push(n as f64 / t.as_secs_f64());
+                }
+            }
+            pb.inc(1);
+            Ok(())
+        };
+        let order: [u8; 4] = if r % 2 == 0 { [0, 1, 2, 3] } else { [3, 2, 1, 0] };
+        for w in order {
+            run(w)?;
+        }
+        latency(&db, a.burst, &mut lat)?;
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    baseline::remove_db(&db);
+
+    let ratio_ceil: Vec<f64> = bb.iter().zip(&ceil).map(|(b, c)| b / c).collect();
+    let ratio_auto: Vec<f64> = bb.iter().zip(&auto).map(|(b, c)| b / c).collect();
+    let ratio_wal: Vec<f64> = bb.iter().zip(&auto_wal).map(|(b, c)| b / c).collect();
+    println!("\nsustained committed rows/s into SQLite (median (min–max) over {rounds} rounds)");
+    println!("  {:<34} {}", "backburner, 1 producer", spread(&bb));
+    println!("  {:<34} {}", "hand-batched txns (ceiling)", spread(&ceil));
+    println!("  {:<34} {}", "per-row autocommit, defaults", spread(&auto));
+    println!("  {:<34} {}", "per-row autocommit, WAL+NORMAL", spread(&auto_wal));
+    println!("  (defaults: {}; WAL+NORMAL: {})", Settings::Defaults.label(), Settings::LikeSink.label());
+    let (rc, ra, rw) = (median(&ratio_ceil), median(&ratio_auto), median(&ratio_wal));
+    println!("  backburner / ceiling:    {:.2} (median of per-round ratios; target >= 0.85: {})", rc, verdict(rc >= 0.85));
+    println!("  backburner / autocommit, defaults:   {:.0}x (median of per-round ratios; target >= 20x: {})", ra, verdict(ra >= 20.0));
+    println!("  backburner / autocommit, WAL+NORMAL: {:.1}x (median of per-round ratios; target >= 20x: {})", rw, verdict(rw >= 20.0));
+
+    println!("\nlatency, 1 producer, bursts of {} after a warm-up burst (all rounds; includes the timer)", a.burst);
+    println!("  {:<34} {:>9} {:>9} {:>9} {:>9}", "", "p50", "p99", "p99.9", "max");
+    row("timer floor (empty timed section)", &lat.floor);
+    row("put", &lat.put);
+    row("get, pending key (overlay)", &lat.get_pending);
+    row("get, committed key (SQLite)", &lat.get_committed);
+    let p50 = lat.put.value_at_quantile(0.5);
+    let p999 = lat.put.value_at_quantile(0.999);
+    let g50 = lat.get_pending.value_at_quantile(0.5);
+    println!("  put p50 {} (target <= 150 ns: {})", count(p50 as f64), verdict(p50 <= 150));
+    println!("  put p99.9 {} ns (target <= 5 µs: {})", count(p999 as f64), verdict(p999 <= 5_000));
+    println!("  get pending p50 {} ns (target <= 200 ns: {})", count(g50 as f64), verdict(g50 <= 200));
+    Ok(())
+}
