@@ -52,8 +52,13 @@ impl Overlay {
     /// a batch), so that shards do not grow (and copy) on the enqueue path.
     pub(crate) fn new(pending: usize) -> Overlay {
         let per_shard = pending.div_ceil(SHARDS) + pending.div_ceil(SHARDS) / 4;
-        let shards = (0..SHARDS).map(|_| Mutex::new(HashTable::with_capacity(per_shard))).collect();
-        Overlay { shards, hasher: Default::default() }
+        let shards = (0..SHARDS)
+            .map(|_| Mutex::new(HashTable::with_capacity(per_shard)))
+            .collect();
+        Overlay {
+            shards,
+            hasher: Default::default(),
+        }
     }
 
     #[inline]
@@ -106,11 +111,16 @@ impl Overlay {
         }
     }
 
+    /// What is pending for `key`. An entry at or below the watermark is no
+    /// longer pending (its batch is committed, and a later `execute` in that
+    /// batch may have changed the key): it is a miss even before the worker
+    /// trims it.
     #[inline]
-    pub(crate) fn get(&self, hash: u64, key: &[u8]) -> Lookup {
+    pub(crate) fn get(&self, hash: u64, key: &[u8], watermark: &AtomicU64) -> Lookup {
         let shard = self.shard(hash).lock();
         match shard.find(hash, |e| e.hash == hash && e.kv.key() == key) {
             None => Lookup::Miss,
+            Some(e) if e.seq <= watermark.load(Ordering::SeqCst) => Lookup::Miss,
             Some(e) if e.tombstone => Lookup::Deleted,
             Some(e) => Lookup::Value(Value::from_kv(&e.kv)),
         }
@@ -126,8 +136,16 @@ impl Overlay {
         }
     }
 
-    /// Number of keys with a pending write.
-    pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len()).sum()
+    /// Number of keys with a pending write (entries above the watermark;
+    /// the worker trims the others just after it publishes the watermark).
+    pub(crate) fn len(&self, watermark: &AtomicU64) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let shard = s.lock();
+                let wm = watermark.load(Ordering::SeqCst);
+                shard.iter().filter(|e| e.seq > wm).count()
+            })
+            .sum()
     }
 }

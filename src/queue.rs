@@ -97,6 +97,10 @@ pub(crate) struct Queue {
     /// Seqs taken by writes that were then refused.
     cancelled: Mutex<Vec<u64>>,
     pub(crate) dropped: AtomicU64,
+    /// The first `Seq` of this queue.
+    first_seq: u64,
+    /// Seqs taken by writes that were then refused (any reason).
+    refused: AtomicU64,
 }
 
 impl Queue {
@@ -113,6 +117,8 @@ impl Queue {
             capacity,
             cancelled: Mutex::new(Vec::new()),
             dropped: AtomicU64::new(0),
+            first_seq,
+            refused: AtomicU64::new(0),
         };
         (q, rx)
     }
@@ -132,7 +138,14 @@ impl Queue {
         into.append(&mut c);
     }
 
+    /// Writes accepted so far: seqs handed out, less those of refused writes.
+    pub(crate) fn accepted(&self) -> u64 {
+        let taken = self.last_seq() + 1 - self.first_seq;
+        taken.saturating_sub(self.refused.load(Ordering::SeqCst))
+    }
+
     fn cancel(&self, seq: u64, progress: &Progress) {
+        self.refused.fetch_add(1, Ordering::SeqCst);
         self.cancelled.lock().push(seq);
         if let Some(t) = progress.worker.get() {
             t.unpark();

@@ -200,13 +200,17 @@ impl Builder {
             .name("backburner-worker".into())
             .spawn(move || {
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run()));
-                if let Err(p) = r {
-                    let msg = p
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| p.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown panic".into());
-                    progress.poison(format!("the worker panicked: {msg}"));
+                match r {
+                    // Drained: waits for seqs that `close` refused end now.
+                    Ok(()) => progress.stop(),
+                    Err(p) => {
+                        let msg = p
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| p.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "unknown panic".into());
+                        progress.poison(format!("the worker panicked: {msg}"));
+                    }
                 }
             })
             .map_err(|e| Error::Io {
@@ -427,9 +431,10 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`Error::Sink`] when the sink read fails; [`Error::Poisoned`] if the
-    /// worker stopped with an `execute` pending.
+    /// [`Error::Sink`] when the sink read fails; [`Error::Closed`] after
+    /// `close`; [`Error::Poisoned`] if the worker stopped.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        self.inner.check_open()?;
         let key = key.as_ref();
         let s = self.shared();
         // A pending statement may have written this key: let it land first.
@@ -437,7 +442,8 @@ impl Store {
         if exec > s.progress.watermark() {
             self.inner.wait_for(exec)?;
         }
-        match s.overlay.get(s.overlay.hash(key), key) {
+        let hash = s.overlay.hash(key);
+        match s.overlay.get(hash, key, &s.progress.watermark) {
             Lookup::Value(v) => Ok(Some(v)),
             Lookup::Deleted => Ok(None),
             Lookup::Miss => Ok(self.inner.reader.get(key)?.map(Value::from)),
@@ -473,9 +479,10 @@ impl Store {
     /// # Errors
     ///
     /// [`Error::Sink`] when the statement fails or writes (use
-    /// [`execute`](Store::execute)); [`Error::Closed`] or
+    /// [`execute`](Store::execute)); [`Error::Closed`] after `close`;
     /// [`Error::Poisoned`] when earlier writes can no longer be applied.
     pub fn query(&self, sql: &str, params: impl IntoParams) -> Result<Vec<Vec<SqlValue>>> {
+        self.inner.check_open()?;
         let upto = self.shared().queue.last_seq();
         self.inner.wait_for(upto)?;
         Ok(self.inner.reader.query(sql, &params.into_params())?)
@@ -486,9 +493,10 @@ impl Store {
     /// # Errors
     ///
     /// [`Error::WritesFailed`] if writes were rejected since the previous
-    /// `flush` (each also failed its own ticket); [`Error::Poisoned`] if the
-    /// worker stopped.
+    /// `flush` (each also failed its own ticket); [`Error::Closed`] after
+    /// `close`; [`Error::Poisoned`] if the worker stopped.
     pub fn flush(&self) -> Result<()> {
+        self.inner.check_open()?;
         let upto = self.shared().queue.last_seq();
         self.inner.wait_for(upto)?;
         self.shared().progress.take_unreported()
@@ -514,13 +522,14 @@ impl Store {
     pub fn stats(&self) -> Stats {
         let s = self.shared();
         let mut st = s.counters.snapshot();
-        let last = s.queue.last_seq();
         let wm = s.progress.watermark();
         st.dropped = s.queue.dropped.load(Ordering::Relaxed);
         st.watermark = wm;
-        st.queue_depth = last.saturating_sub(wm);
-        st.enqueued = st.committed + st.dead_letters + st.queue_depth;
-        st.overlay_keys = s.overlay.len() as u64;
+        // Counted from accepted writes, not from seqs: a refused write took
+        // a seq too, but it is neither enqueued nor waiting.
+        st.enqueued = s.queue.accepted();
+        st.queue_depth = st.enqueued.saturating_sub(st.committed + st.dead_letters);
+        st.overlay_keys = s.overlay.len(&s.progress.watermark) as u64;
         st
     }
 
@@ -531,6 +540,16 @@ impl Store {
 }
 
 impl Inner {
+    /// `Error::Closed` (or the poison) once the store is closed: reads and
+    /// flushes after `close` fail like writes do.
+    fn check_open(&self) -> Result<()> {
+        let p = &self.shared.progress;
+        if p.state.load(Ordering::SeqCst) == OPEN {
+            return Ok(());
+        }
+        Err(p.poisoned().unwrap_or(Error::Closed { write: None }))
+    }
+
     fn wait_for(&self, seq: u64) -> Result<()> {
         let p = &self.shared.progress;
         match p.wait(seq, None) {

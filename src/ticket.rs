@@ -12,7 +12,7 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::thread::Thread;
@@ -73,6 +73,10 @@ pub(crate) struct Progress {
     cond: Condvar,
     wakers: Mutex<Vec<(u64, Waker)>>,
     poison: OnceLock<String>,
+    /// Set when the worker has stopped after a drain: a seq still above the
+    /// watermark then was taken by a write that `close` refused, and will
+    /// never be processed.
+    stopped: AtomicBool,
     pub(crate) worker: OnceLock<Thread>,
 }
 
@@ -90,6 +94,7 @@ impl Progress {
             cond: Condvar::new(),
             wakers: Mutex::new(Vec::new()),
             poison: OnceLock::new(),
+            stopped: AtomicBool::new(false),
             worker: OnceLock::new(),
         }
     }
@@ -156,6 +161,12 @@ impl Progress {
         self.wake_all(|_| true);
     }
 
+    /// Records that the worker drained and stopped, and wakes every waiter.
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.wake_all(|_| true);
+    }
+
     pub(crate) fn poison_reason(&self) -> Option<String> {
         self.poison.get().cloned()
     }
@@ -178,6 +189,9 @@ impl Progress {
 
     /// The outcome of `seq`, if it is known.
     pub(crate) fn outcome(&self, seq: u64) -> Option<Result<()>> {
+        // Loaded before the watermark: the worker publishes its last
+        // watermark before it stops.
+        let stopped = self.stopped.load(Ordering::SeqCst);
         if self.watermark() >= seq {
             if self.failed_now.load(Ordering::SeqCst) != 0 {
                 if let Some(f) = self.failures.lock().get(&seq) {
@@ -190,7 +204,11 @@ impl Progress {
             }
             return Some(Ok(()));
         }
-        self.poisoned().map(Err)
+        match self.poisoned() {
+            Some(e) => Some(Err(e)),
+            None if stopped => Some(Err(Error::Closed { write: None })),
+            None => None,
+        }
     }
 
     /// Blocks until `seq` is processed or `deadline` passes.

@@ -142,12 +142,15 @@ impl Worker {
                 std::thread::park_timeout(self.cfg.linger - waited);
                 continue;
             }
+            // Under steady load `ready` is empty after each batch (the next
+            // writes are still in the channel) and the loop never passes the
+            // idle branch: maintain here, between batches, or the WAL grows
+            // without bound.
+            if !maintained {
+                self.sink.maintain(false);
+            }
             self.process();
             maintained = false;
-            if !self.ready.is_empty() {
-                self.sink.maintain(false);
-                maintained = true;
-            }
         }
         self.sink.maintain(true);
     }

@@ -23,17 +23,45 @@ fn run_ok(args: &[&str]) -> String {
 fn demo_reports_no_stale_reads_and_every_row() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().to_str().expect("utf-8 path");
-    let out = run_ok(&["demo", "--rows", "20000", "--trials", "50", "--sync-sample", "20", "--dir", d]);
-    assert!(out.contains("backburner put + get:         stale reads in 0 of 50 trials"), "{out}");
-    assert!(out.contains("rows counted in SQLite: 20000 (expected 20000)"), "{out}");
-    assert!(out.contains("sequential:") && out.contains("concurrent:"), "{out}");
+    let out = run_ok(&[
+        "demo",
+        "--rows",
+        "20000",
+        "--trials",
+        "50",
+        "--sync-sample",
+        "20",
+        "--dir",
+        d,
+    ]);
+    assert!(
+        out.contains("backburner put + get:         stale reads in 0 of 50 trials"),
+        "{out}"
+    );
+    assert!(
+        out.contains("rows counted in SQLite: 20000 (expected 20000)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sequential:") && out.contains("concurrent:"),
+        "{out}"
+    );
     assert!(out.contains("extrapolated from 20 rows"), "{out}");
 }
 
 #[test]
 fn bench_store_prints_the_table_with_ratios() {
     let out = run_ok(&[
-        "bench", "store", "--rounds", "1", "--rows", "5000", "--burst", "2000", "--autocommit-rows", "20",
+        "bench",
+        "store",
+        "--rounds",
+        "1",
+        "--rows",
+        "5000",
+        "--burst",
+        "2000",
+        "--autocommit-rows",
+        "20",
     ]);
     for needle in [
         "hand-batched txns (ceiling)",
@@ -53,7 +81,10 @@ fn help_and_bad_flags() {
     assert!(help.contains("demo") && help.contains("bench"), "{help}");
     run_ok(&["demo", "--help"]);
     run_ok(&["bench", "store", "--help"]);
-    let out = bin().args(["demo", "--rows", "many"]).output().expect("run backburner");
+    let out = bin()
+        .args(["demo", "--rows", "many"])
+        .output()
+        .expect("run backburner");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--rows"));
 }

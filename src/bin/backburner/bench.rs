@@ -44,7 +44,9 @@ fn url(db: &Path) -> String {
 /// Sustained: `rows` puts from one producer, until all are committed.
 fn backburner_sustained(db: &Path, rows: u64, batch: u64) -> Result<f64, BoxError> {
     baseline::remove_db(db);
-    let store = Store::builder(&url(db)).batch_max(usize::try_from(batch)?).build()?;
+    let store = Store::builder(&url(db))
+        .batch_max(usize::try_from(batch)?)
+        .build()?;
     let mut g = RowGen::new();
     let t = Instant::now();
     for i in 0..rows {
@@ -113,7 +115,10 @@ fn latency(db: &Path, burst: u64, lat: &mut Latency) -> Result<(), BoxError> {
         }
     }
     if pending_before != burst {
-        return Err(format!("only {pending_before} of {burst} puts were pending during the get test").into());
+        return Err(format!(
+            "only {pending_before} of {burst} puts were pending during the get test"
+        )
+        .into());
     }
     store.flush()?;
     for j in 0..burst.min(5_000) {
@@ -174,8 +179,14 @@ pub fn store(a: StoreArgs) -> Result<(), BoxError> {
         dir.display()
     );
     let db = dir.join("bench.db");
-    let (mut bb, mut ceil, mut auto, mut auto_wal) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut lat = Latency { floor: hist()?, put: hist()?, get_pending: hist()?, get_committed: hist()? };
+    let (mut bb, mut ceil, mut auto, mut auto_wal) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut lat = Latency {
+        floor: hist()?,
+        put: hist()?,
+        get_pending: hist()?,
+        get_committed: hist()?,
+    };
     let pb = bar(u64::from(rounds) * 5, "rounds");
     for r in 0..rounds {
         // Alternate the order so neither candidate always runs on a warmer cache.
@@ -189,19 +200,35 @@ pub fn store(a: StoreArgs) -> Result<(), BoxError> {
                 }
                 2 => {
                     baseline::remove_db(&db);
-                    let (n, t) = baseline::autocommit(&db, Settings::Defaults, a.autocommit_rows, Duration::from_secs(5), |_| {})?;
+                    let (n, t) = baseline::autocommit(
+                        &db,
+                        Settings::Defaults,
+                        a.autocommit_rows,
+                        Duration::from_secs(5),
+                        |_| {},
+                    )?;
                     auto.push(n as f64 / t.as_secs_f64());
                 }
                 _ => {
                     baseline::remove_db(&db);
-                    let (n, t) = baseline::autocommit(&db, Settings::LikeSink, a.autocommit_rows, Duration::from_secs(5), |_| {})?;
+                    let (n, t) = baseline::autocommit(
+                        &db,
+                        Settings::LikeSink,
+                        a.autocommit_rows,
+                        Duration::from_secs(5),
+                        |_| {},
+                    )?;
                     auto_wal.push(n as f64 / t.as_secs_f64());
                 }
             }
             pb.inc(1);
             Ok(())
         };
-        let order: [u8; 4] = if r % 2 == 0 { [0, 1, 2, 3] } else { [3, 2, 1, 0] };
+        let order: [u8; 4] = if r % 2 == 0 {
+            [0, 1, 2, 3]
+        } else {
+            [3, 2, 1, 0]
+        };
         for w in order {
             run(w)?;
         }
@@ -218,15 +245,30 @@ pub fn store(a: StoreArgs) -> Result<(), BoxError> {
     println!("  {:<34} {}", "backburner, 1 producer", spread(&bb));
     println!("  {:<34} {}", "hand-batched txns (ceiling)", spread(&ceil));
     println!("  {:<34} {}", "per-row autocommit, defaults", spread(&auto));
-    println!("  {:<34} {}", "per-row autocommit, WAL+NORMAL", spread(&auto_wal));
-    println!("  (defaults: {}; WAL+NORMAL: {})", Settings::Defaults.label(), Settings::LikeSink.label());
+    println!(
+        "  {:<34} {}",
+        "per-row autocommit, WAL+NORMAL",
+        spread(&auto_wal)
+    );
+    println!(
+        "  (defaults: {}; WAL+NORMAL: {})",
+        Settings::Defaults.label(),
+        Settings::LikeSink.label()
+    );
     let (rc, ra, rw) = (median(&ratio_ceil), median(&ratio_auto), median(&ratio_wal));
-    println!("  backburner / ceiling:    {:.2} (median of per-round ratios; target >= 0.85: {})", rc, verdict(rc >= 0.85));
+    println!(
+        "  backburner / ceiling:    {:.2} (median of per-round ratios; target >= 0.85: {})",
+        rc,
+        verdict(rc >= 0.85)
+    );
     println!("  backburner / autocommit, defaults:   {:.0}x (median of per-round ratios; target >= 20x: {})", ra, verdict(ra >= 20.0));
     println!("  backburner / autocommit, WAL+NORMAL: {:.1}x (median of per-round ratios; target >= 20x: {})", rw, verdict(rw >= 20.0));
 
     println!("\nlatency, 1 producer, bursts of {} after a warm-up burst (all rounds; includes the timer)", a.burst);
-    println!("  {:<34} {:>9} {:>9} {:>9} {:>9}", "", "p50", "p99", "p99.9", "max");
+    println!(
+        "  {:<34} {:>9} {:>9} {:>9} {:>9}",
+        "", "p50", "p99", "p99.9", "max"
+    );
     row("timer floor (empty timed section)", &lat.floor);
     row("put", &lat.put);
     row("get, pending key (overlay)", &lat.get_pending);
@@ -234,8 +276,20 @@ pub fn store(a: StoreArgs) -> Result<(), BoxError> {
     let p50 = lat.put.value_at_quantile(0.5);
     let p999 = lat.put.value_at_quantile(0.999);
     let g50 = lat.get_pending.value_at_quantile(0.5);
-    println!("  put p50 {} (target <= 150 ns: {})", count(p50 as f64), verdict(p50 <= 150));
-    println!("  put p99.9 {} ns (target <= 5 µs: {})", count(p999 as f64), verdict(p999 <= 5_000));
-    println!("  get pending p50 {} ns (target <= 200 ns: {})", count(g50 as f64), verdict(g50 <= 200));
+    println!(
+        "  put p50 {} (target <= 150 ns: {})",
+        count(p50 as f64),
+        verdict(p50 <= 150)
+    );
+    println!(
+        "  put p99.9 {} ns (target <= 5 µs: {})",
+        count(p999 as f64),
+        verdict(p999 <= 5_000)
+    );
+    println!(
+        "  get pending p50 {} ns (target <= 200 ns: {})",
+        count(g50 as f64),
+        verdict(g50 <= 200)
+    );
     Ok(())
 }

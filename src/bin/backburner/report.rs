@@ -20,7 +20,8 @@ pub fn bar(len: u64, msg: &str) -> ProgressBar {
 pub fn spinner(msg: &str) -> ProgressBar {
     let pb = ProgressBar::new_spinner();
     pb.set_style(
-        ProgressStyle::with_template("  {spinner} {msg} ({elapsed})").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template("  {spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     pb.set_message(msg.to_string());
     pb.enable_steady_tick(Duration::from_millis(100));
