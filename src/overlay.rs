@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 
 use crate::value::{KvBuf, Value};
 
-const SHARDS: usize = 64;
+const SHARDS: usize = 1024;
 
 struct Entry {
     hash: u64,
@@ -48,13 +48,11 @@ pub(crate) enum Lookup {
 }
 
 impl Overlay {
-    /// An overlay sized for `pending` keys at once (the queue's capacity plus
-    /// a batch), so that shards do not grow (and copy) on the enqueue path.
-    pub(crate) fn new(pending: usize) -> Overlay {
-        let per_shard = pending.div_ceil(SHARDS) + pending.div_ceil(SHARDS) / 4;
-        let shards = (0..SHARDS)
-            .map(|_| Mutex::new(HashTable::with_capacity(per_shard)))
-            .collect();
+    pub(crate) fn new() -> Overlay {
+        // Tables start empty and grow: a table sized for the whole queue up
+        // front was sparse, and its cache misses doubled the put and get
+        // times (measured: put p50 258 ns against 157 ns).
+        let shards = (0..SHARDS).map(|_| Mutex::new(HashTable::new())).collect();
         Overlay {
             shards,
             hasher: Default::default(),

@@ -189,7 +189,7 @@ impl Builder {
         let shared = Arc::new(Shared {
             progress: Arc::new(Progress::new(last)),
             queue,
-            overlay: Overlay::new(capacity.saturating_add(cfg.batch_max).min(1 << 22)),
+            overlay: Overlay::new(),
             counters: Counters::new(),
             close_target: AtomicU64::new(u64::MAX),
             last_exec: AtomicU64::new(0),

@@ -174,20 +174,81 @@ pub enum Write {
     },
 }
 
-/// A value read with [`Store::get`](crate::Store::get): bytes shared with the
-/// pending write when the read was served from the overlay, so no copy is made.
+/// Bytes of key and value stored in place: writes this small take no
+/// allocation on the enqueue path (the queue slot and the overlay entry each
+/// hold a copy).
+pub(crate) const INLINE: usize = 61;
+
+/// Key and value of a keyed write: in place when they fit in [`INLINE`]
+/// bytes, else in one shared allocation (queue and overlay share it).
+#[derive(Clone)]
+pub(crate) enum KvBuf {
+    Inline {
+        klen: u8,
+        len: u8,
+        bytes: [u8; INLINE],
+    },
+    Shared {
+        klen: u32,
+        buf: Arc<[u8]>,
+    },
+}
+
+impl KvBuf {
+    /// Copies key and value. Keys must be shorter than 4 GiB (the caller checks).
+    #[inline]
+    pub(crate) fn new(key: &[u8], value: &[u8]) -> KvBuf {
+        let len = key.len() + value.len();
+        if len <= INLINE {
+            let mut bytes = [0u8; INLINE];
+            bytes[..key.len()].copy_from_slice(key);
+            bytes[key.len()..len].copy_from_slice(value);
+            KvBuf::Inline {
+                klen: key.len() as u8,
+                len: len as u8,
+                bytes,
+            }
+        } else {
+            let buf: Arc<[u8]> = key.iter().chain(value).copied().collect();
+            KvBuf::Shared {
+                klen: key.len() as u32,
+                buf,
+            }
+        }
+    }
+
+    #[inline]
+    fn parts(&self) -> (&[u8], usize) {
+        match self {
+            KvBuf::Inline { klen, len, bytes } => (&bytes[..*len as usize], *klen as usize),
+            KvBuf::Shared { klen, buf } => (buf, *klen as usize),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn key(&self) -> &[u8] {
+        let (b, k) = self.parts();
+        b.get(..k).unwrap_or(&[])
+    }
+
+    #[inline]
+    pub(crate) fn value(&self) -> &[u8] {
+        let (b, k) = self.parts();
+        b.get(k..).unwrap_or(&[])
+    }
+}
+
+/// A value read with [`Store::get`](crate::Store::get). A value served from
+/// the overlay is a copy (small values) or shares the pending write's bytes
+/// (large ones): no allocation either way.
 #[derive(Clone)]
 pub struct Value {
-    buf: Arc<[u8]>,
-    start: u32,
+    kv: KvBuf,
 }
 
 impl Value {
     pub(crate) fn from_kv(kv: &KvBuf) -> Value {
-        Value {
-            buf: Arc::clone(&kv.buf),
-            start: kv.klen,
-        }
+        Value { kv: kv.clone() }
     }
     /// Copies the bytes into a `Vec`.
     pub fn to_vec(&self) -> Vec<u8> {
@@ -198,8 +259,10 @@ impl Value {
 impl From<Vec<u8>> for Value {
     fn from(v: Vec<u8>) -> Self {
         Value {
-            buf: Arc::from(v),
-            start: 0,
+            kv: KvBuf::Shared {
+                klen: 0,
+                buf: Arc::from(v),
+            },
         }
     }
 }
@@ -207,8 +270,7 @@ impl From<Vec<u8>> for Value {
 impl Deref for Value {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // `start` is at most `buf.len()` by construction; `get` keeps this safe anyway.
-        self.buf.get(self.start as usize..).unwrap_or(&[])
+        self.kv.value()
     }
 }
 impl AsRef<[u8]> for Value {
@@ -240,29 +302,28 @@ impl fmt::Debug for Value {
     }
 }
 
-/// Key and value of a keyed write in one allocation, shared by the queue and
-/// the overlay.
-#[derive(Clone)]
-pub(crate) struct KvBuf {
-    buf: Arc<[u8]>,
-    klen: u32,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl KvBuf {
-    /// Copies key and value into one shared buffer.
-    ///
-    /// Keys longer than 4 GiB are not supported (the caller checks).
-    pub(crate) fn new(key: &[u8], value: &[u8]) -> KvBuf {
-        let buf: Arc<[u8]> = key.iter().chain(value.iter()).copied().collect();
-        KvBuf {
-            buf,
-            klen: key.len() as u32,
+    #[test]
+    fn kvbuf_inline_and_shared_round_trip() {
+        for (k, v) in [
+            (&b""[..], &b""[..]),
+            (b"k", b"v"),
+            (&[7u8; 30][..], &[9u8; 31][..]),
+            (&[7u8; 30][..], &[9u8; 32][..]),
+            (&[1u8; 200][..], &[2u8; 5][..]),
+        ] {
+            let kv = KvBuf::new(k, v);
+            assert_eq!(kv.key(), k);
+            assert_eq!(kv.value(), v);
+            assert_eq!(
+                matches!(kv, KvBuf::Inline { .. }),
+                k.len() + v.len() <= INLINE
+            );
+            assert_eq!(&*Value::from_kv(&kv), v);
         }
-    }
-    pub(crate) fn key(&self) -> &[u8] {
-        self.buf.get(..self.klen as usize).unwrap_or(&[])
-    }
-    pub(crate) fn value(&self) -> &[u8] {
-        self.buf.get(self.klen as usize..).unwrap_or(&[])
+        assert_eq!(std::mem::size_of::<KvBuf>(), 64);
     }
 }

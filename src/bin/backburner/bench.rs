@@ -63,7 +63,21 @@ fn backburner_sustained(db: &Path, rows: u64, batch: u64) -> Result<f64, BoxErro
     Ok(rows as f64 / took.as_secs_f64())
 }
 
+/// Minor page faults of this process so far (Linux; 0 elsewhere).
+fn minor_faults() -> u64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses.
+            let rest = s.rsplit_once(')')?.1;
+            rest.split_whitespace().nth(7)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
 struct Latency {
+    put_faults: u64,
+    puts: u64,
     floor: Histogram<u64>,
     put: Histogram<u64>,
     get_pending: Histogram<u64>,
@@ -94,6 +108,7 @@ fn latency(db: &Path, burst: u64, lat: &mut Latency) -> Result<(), BoxError> {
         drop(store.put(k, v)?);
     }
     store.flush()?;
+    let faults = minor_faults();
     for i in 0..burst {
         let (k, v) = g.row(i);
         let t = Instant::now();
@@ -102,6 +117,8 @@ fn latency(db: &Path, burst: u64, lat: &mut Latency) -> Result<(), BoxError> {
         lat.put.saturating_record(e.as_nanos() as u64);
         drop(ticket?);
     }
+    lat.put_faults += minor_faults().saturating_sub(faults);
+    lat.puts += burst;
     let pending_before = store.stats().queue_depth;
     for j in 0..burst {
         let i = (j * 7919) % burst;
@@ -182,6 +199,8 @@ pub fn store(a: StoreArgs) -> Result<(), BoxError> {
     let (mut bb, mut ceil, mut auto, mut auto_wal) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut lat = Latency {
+        put_faults: 0,
+        puts: 0,
         floor: hist()?,
         put: hist()?,
         get_pending: hist()?,
@@ -271,6 +290,12 @@ pub fn store(a: StoreArgs) -> Result<(), BoxError> {
     );
     row("timer floor (empty timed section)", &lat.floor);
     row("put", &lat.put);
+    println!(
+        "  (page faults during the put bursts: {} for {} puts, one per {:.0} puts)",
+        lat.put_faults,
+        lat.puts,
+        lat.puts as f64 / lat.put_faults.max(1) as f64
+    );
     row("get, pending key (overlay)", &lat.get_pending);
     row("get, committed key (SQLite)", &lat.get_committed);
     let p50 = lat.put.value_at_quantile(0.5);
