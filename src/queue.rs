@@ -147,6 +147,9 @@ impl Queue {
     fn cancel(&self, seq: u64, progress: &Progress) {
         self.refused.fetch_add(1, Ordering::SeqCst);
         self.cancelled.lock().push(seq);
+        // The worker may sleep in `recv` (not woken by unpark) or linger
+        // (not woken by a message): do both.
+        self.wake();
         if let Some(t) = progress.worker.get() {
             t.unpark();
         }

@@ -64,7 +64,10 @@ pub(crate) struct Worker {
     since: Option<Instant>,
     batch: Vec<Record>,
     live: Vec<u32>,
-    superseded: Vec<bool>,
+    /// Per record of `batch`: rejected by the sink.
+    rejected: Vec<bool>,
+    /// Per record of `batch`: left out of `live` (rejected or superseded).
+    skip: Vec<bool>,
     keys: HashTable<u32>,
 }
 
@@ -90,7 +93,8 @@ impl Worker {
             since: None,
             batch: Vec::with_capacity(cfg.batch_max),
             live: Vec::with_capacity(cfg.batch_max),
-            superseded: Vec::with_capacity(cfg.batch_max),
+            rejected: Vec::with_capacity(cfg.batch_max),
+            skip: Vec::with_capacity(cfg.batch_max),
             keys: HashTable::new(),
             cfg,
         }
@@ -222,6 +226,7 @@ impl Worker {
         } else {
             Some(Instant::now())
         };
+        self.rejected.clear();
         let coalesced = self.coalesce();
         let started = Instant::now();
         let rejected = self.apply(upto);
@@ -266,17 +271,22 @@ impl Worker {
         self.batch.clear();
     }
 
-    /// Leaves out of `live` the writes superseded by a later write of the
-    /// same key in the batch. An `execute` is a barrier: keyed writes are not
-    /// merged across it, since the statement may read them.
+    /// Fills `live` with the writes to send: not rejected, and not superseded
+    /// by a later write of the same key in the batch (coalescing). An
+    /// `execute` is a barrier: keyed writes are not merged across it, since
+    /// the statement may read them. Returns how many were superseded.
     fn coalesce(&mut self) -> u64 {
         let batch = &self.batch;
-        let superseded = &mut self.superseded;
-        superseded.clear();
-        superseded.resize(batch.len(), false);
+        let skip = &mut self.skip;
+        skip.clear();
+        skip.extend(self.rejected.iter().copied());
+        skip.resize(batch.len(), false);
         self.keys.clear();
         let mut n = 0;
         for (i, rec) in batch.iter().enumerate() {
+            if skip[i] {
+                continue;
+            }
             let Some(kv) = rec.key() else {
                 self.keys.clear();
                 continue;
@@ -287,7 +297,7 @@ impl Worker {
             };
             match self.keys.find_mut(rec.hash, same) {
                 Some(j) => {
-                    superseded[*j as usize] = true;
+                    skip[*j as usize] = true;
                     *j = i as u32;
                     n += 1;
                 }
@@ -299,48 +309,157 @@ impl Worker {
         }
         self.live.clear();
         self.live
-            .extend((0..batch.len() as u32).filter(|&i| !superseded[i as usize]));
+            .extend((0..batch.len() as u32).filter(|&i| !skip[i as usize]));
         n
     }
 
-    /// Applies `batch[live]`, retrying transient errors and splitting out
+    /// Applies the batch, retrying transient errors and splitting out
     /// rejected writes. Returns the rejected writes (index, reason).
+    ///
+    /// A rejected write that had superseded earlier writes of its key brings
+    /// them back (coalescing is redone without it), so that each write's
+    /// outcome is the one it would have had unbatched.
     fn apply(&mut self, upto: u64) -> Vec<(u32, String)> {
-        let mut rejected = Vec::new();
+        self.rejected.clear();
+        self.rejected.resize(self.batch.len(), false);
+        let mut out = Vec::new();
+        loop {
+            let live = std::mem::take(&mut self.live);
+            let r = self.attempt(&live, upto);
+            self.live = live;
+            match r {
+                Outcome::Done => return out,
+                Outcome::Rejected(pos, reason) => {
+                    let i = self.live[pos];
+                    self.reject(i, reason, &mut out);
+                    self.coalesce();
+                }
+                Outcome::Unattributed(reason) => {
+                    log::warn!(
+                        "backburner: a batch of {} write(s) failed for good without naming the write ({reason}); applying them one by one",
+                        self.live.len()
+                    );
+                    self.one_by_one(upto, &mut out);
+                    return out;
+                }
+                Outcome::GaveUp(reason) => {
+                    // Every write not yet rejected fails, superseded ones too:
+                    // none of them reached the sink.
+                    for i in 0..self.batch.len() as u32 {
+                        if !self.rejected[i as usize] {
+                            self.reject(i, reason.clone(), &mut out);
+                        }
+                    }
+                    return out;
+                }
+            }
+        }
+    }
+
+    fn reject(&mut self, i: u32, reason: String, out: &mut Vec<(u32, String)>) {
+        self.rejected[i as usize] = true;
+        out.push((i, reason));
+    }
+
+    /// Applies every write not yet rejected in its own transaction (no
+    /// coalescing), to find the ones the sink refuses.
+    fn one_by_one(&mut self, upto: u64, out: &mut Vec<(u32, String)>) {
+        let order: Vec<u32> = (0..self.batch.len() as u32)
+            .filter(|&i| !self.rejected[i as usize])
+            .collect();
+        let mut stored_upto = false;
+        for (k, &i) in order.iter().enumerate() {
+            let last = if k + 1 == order.len() {
+                upto
+            } else {
+                self.batch[i as usize].seq
+            };
+            match self.attempt(&[i], last) {
+                Outcome::Done => stored_upto = last == upto,
+                Outcome::Rejected(_, reason) | Outcome::Unattributed(reason) => {
+                    self.reject(i, reason, out)
+                }
+                Outcome::GaveUp(reason) => {
+                    for &j in &order[k..] {
+                        self.reject(j, reason.clone(), out);
+                    }
+                    return;
+                }
+            }
+        }
+        if !stored_upto {
+            // Record that the batch was handled, so a reopened store resumes after it.
+            if let Outcome::GaveUp(reason) | Outcome::Unattributed(reason) = self.attempt(&[], upto)
+            {
+                log::error!("backburner: could not record seq {upto} as applied: {reason}");
+            }
+        }
+    }
+
+    /// One apply of `live`, with retries of transient errors.
+    fn attempt(&mut self, live: &[u32], last_seq: u64) -> Outcome {
         let mut attempt = 0u32;
         loop {
             let batch = Batch {
                 records: &self.batch,
-                live: &self.live,
-                last_seq: upto,
+                live,
+                last_seq,
             };
-            match self.sink.apply(&batch) {
-                Ok(()) => return rejected,
-                Err(ApplyError::Rejected { position, error }) if position < self.live.len() => {
-                    let i = self.live.remove(position);
-                    rejected.push((i, error.to_string()));
+            let error = match self.sink.apply(&batch) {
+                Ok(()) => return Outcome::Done,
+                Err(ApplyError::Rejected { position, error }) if position < live.len() => {
+                    return Outcome::Rejected(position, error.to_string())
                 }
+                Err(ApplyError::Unattributed(error)) if live.len() == 1 => {
+                    return Outcome::Rejected(0, error.to_string())
+                }
+                Err(ApplyError::Unattributed(error)) => {
+                    return Outcome::Unattributed(error.to_string())
+                }
+                // A position outside the batch is a sink bug: treat it as transient.
                 Err(ApplyError::Rejected { error, .. }) | Err(ApplyError::Transient(error)) => {
-                    attempt += 1;
-                    self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    if attempt > self.cfg.max_retries {
-                        let reason = format!("the sink kept failing ({attempt} attempts): {error}");
-                        log::error!(
-                            "backburner: giving up on a batch of {} write(s): {reason}",
-                            self.live.len()
-                        );
-                        rejected.extend(self.live.drain(..).map(|i| (i, reason.clone())));
-                        return rejected;
-                    }
-                    let backoff = self
-                        .cfg
-                        .backoff_base
-                        .saturating_mul(1 << (attempt - 1).min(20))
-                        .min(self.cfg.backoff_max);
-                    log::warn!("backburner: batch failed (attempt {attempt}), retrying in {backoff:?}: {error}");
-                    std::thread::sleep(backoff);
+                    error
                 }
+            };
+            attempt += 1;
+            self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+            if attempt > self.cfg.max_retries {
+                let reason = format!("the sink kept failing ({attempt} attempts): {error}");
+                log::error!(
+                    "backburner: giving up on a batch of {} write(s): {reason}",
+                    live.len()
+                );
+                return Outcome::GaveUp(reason);
             }
+            let backoff = self
+                .cfg
+                .backoff_base
+                .saturating_mul(1 << (attempt - 1).min(20))
+                .min(self.cfg.backoff_max);
+            log::warn!(
+                "backburner: batch failed (attempt {attempt}), retrying in {backoff:?}: {error}"
+            );
+            std::thread::sleep(backoff);
+        }
+    }
+}
+
+/// What one apply (with its retries) came to.
+enum Outcome {
+    Done,
+    Rejected(usize, String),
+    Unattributed(String),
+    GaveUp(String),
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // On a panic, latch the store before the receiver (a field) is
+        // dropped, so that producers blocked on a full queue get `Poisoned`.
+        if std::thread::panicking() {
+            self.shared
+                .progress
+                .poison("the worker panicked (its message is on stderr)".into());
         }
     }
 }

@@ -158,6 +158,10 @@ pub enum ApplyError {
         /// Why.
         error: SinkError,
     },
+    /// The batch can never be applied, but the sink cannot tell which write
+    /// is to blame (SQLite reports a deferred foreign-key violation only at
+    /// `COMMIT`): the worker applies the writes one at a time to find out.
+    Unattributed(SinkError),
 }
 
 /// A destination for batches. The worker thread owns it.

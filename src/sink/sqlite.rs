@@ -292,6 +292,9 @@ fn classify(e: rusqlite::Error, pos: Option<usize>) -> ApplyError {
             position,
             error: SinkError::with_source("SQLite rejected the write", e),
         },
+        None if !is_transient(&e) => {
+            ApplyError::Unattributed(SinkError::with_source("SQLite refused the batch", e))
+        }
         _ => ApplyError::Transient(SinkError::with_source(
             "SQLite could not commit the batch",
             e,
