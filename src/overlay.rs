@@ -22,11 +22,30 @@ use crate::value::{KvBuf, Value};
 
 const SHARDS: usize = 1024;
 
+/// 72 bytes: the hash is recomputed from the key when a table grows, and
+/// the tombstone flag lives in the top bit of the seq, so that more entries
+/// share a cache line (put and get are bound by cache misses here).
 struct Entry {
-    hash: u64,
-    seq: u64,
+    /// `seq | TOMBSTONE` for a pending delete.
+    tagged: u64,
     kv: KvBuf,
-    tombstone: bool,
+}
+
+const TOMBSTONE: u64 = 1 << 63;
+
+impl Entry {
+    #[inline]
+    fn seq(&self) -> u64 {
+        self.tagged & !TOMBSTONE
+    }
+    #[inline]
+    fn tag(seq: u64, tombstone: bool) -> u64 {
+        if tombstone {
+            seq | TOMBSTONE
+        } else {
+            seq
+        }
+    }
 }
 
 pub(crate) struct Overlay {
@@ -81,29 +100,27 @@ impl Overlay {
         tombstone: bool,
         watermark: &AtomicU64,
     ) {
+        let hasher = &self.hasher;
         let mut shard = self.shard(hash).lock();
         if watermark.load(Ordering::SeqCst) >= seq {
             return;
         }
         let key = kv.key();
-        match shard.find_mut(hash, |e| e.hash == hash && e.kv.key() == key) {
+        match shard.find_mut(hash, |e| e.kv.key() == key) {
             Some(e) => {
-                if e.seq < seq {
-                    e.seq = seq;
+                if e.seq() < seq {
+                    e.tagged = Entry::tag(seq, tombstone);
                     e.kv = kv.clone();
-                    e.tombstone = tombstone;
                 }
             }
             None => {
                 shard.insert_unique(
                     hash,
                     Entry {
-                        hash,
-                        seq,
+                        tagged: Entry::tag(seq, tombstone),
                         kv: kv.clone(),
-                        tombstone,
                     },
-                    |e| e.hash,
+                    |e| hasher.hash_one(e.kv.key()),
                 );
             }
         }
@@ -116,10 +133,10 @@ impl Overlay {
     #[inline]
     pub(crate) fn get(&self, hash: u64, key: &[u8], watermark: &AtomicU64) -> Lookup {
         let shard = self.shard(hash).lock();
-        match shard.find(hash, |e| e.hash == hash && e.kv.key() == key) {
+        match shard.find(hash, |e| e.kv.key() == key) {
             None => Lookup::Miss,
-            Some(e) if e.seq <= watermark.load(Ordering::SeqCst) => Lookup::Miss,
-            Some(e) if e.tombstone => Lookup::Deleted,
+            Some(e) if e.seq() <= watermark.load(Ordering::SeqCst) => Lookup::Miss,
+            Some(e) if e.tagged & TOMBSTONE != 0 => Lookup::Deleted,
             Some(e) => Lookup::Value(Value::from_kv(&e.kv)),
         }
     }
@@ -127,8 +144,8 @@ impl Overlay {
     /// Removes the entry of `key` if its write is at or below `watermark`.
     pub(crate) fn remove_committed(&self, hash: u64, key: &[u8], watermark: u64) {
         let mut shard = self.shard(hash).lock();
-        if let Ok(e) = shard.find_entry(hash, |e| e.hash == hash && e.kv.key() == key) {
-            if e.get().seq <= watermark {
+        if let Ok(e) = shard.find_entry(hash, |e| e.kv.key() == key) {
+            if e.get().seq() <= watermark {
                 e.remove();
             }
         }
@@ -142,7 +159,7 @@ impl Overlay {
             .map(|s| {
                 let shard = s.lock();
                 let wm = watermark.load(Ordering::SeqCst);
-                shard.iter().filter(|e| e.seq > wm).count()
+                shard.iter().filter(|e| e.seq() > wm).count()
             })
             .sum()
     }
