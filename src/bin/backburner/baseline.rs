@@ -71,15 +71,16 @@ pub enum Settings {
     /// SQLite's defaults, as a plain application has them: rollback
     /// journal, `synchronous=FULL` (a sync per commit).
     Defaults,
-    /// The sink's settings: WAL, `synchronous=NORMAL`, no automatic checkpoint.
-    LikeSink,
+    /// WAL and `synchronous=NORMAL` as the sink has them, with SQLite's
+    /// automatic checkpoints as an application has them.
+    Wal,
 }
 
 impl Settings {
     pub fn label(self) -> &'static str {
         match self {
             Settings::Defaults => "SQLite defaults (rollback journal, synchronous=FULL)",
-            Settings::LikeSink => "WAL + synchronous=NORMAL (backburner's settings)",
+            Settings::Wal => "WAL + synchronous=NORMAL, SQLite's automatic checkpoints",
         }
     }
 }
@@ -87,7 +88,13 @@ impl Settings {
 /// Opens `path` with the given settings.
 pub fn open(path: &Path, settings: Settings) -> Result<Connection, BoxError> {
     match settings {
-        Settings::LikeSink => open_like_sink(path),
+        Settings::Wal => {
+            // As an application in WAL mode runs: automatic checkpoints on
+            // (every 1000 pages), or the WAL grows without bound.
+            let c = open_like_sink(path)?;
+            c.execute_batch("PRAGMA wal_autocheckpoint=1000;")?;
+            Ok(c)
+        }
         Settings::Defaults => {
             let c = Connection::open(path)?;
             c.execute_batch(
