@@ -39,6 +39,7 @@
 
 mod dead_letter;
 mod error;
+mod intake;
 mod overlay;
 mod queue;
 pub mod sink;

@@ -16,7 +16,8 @@ use crate::sink::{Sink, SinkReader};
 use crate::stats::{Counters, Stats};
 use crate::ticket::{Progress, Ticket, CLOSING, OPEN};
 use crate::value::{IntoParams, KvBuf, SqlValue, Value};
-use crate::worker::{Config, Shared, Worker};
+use crate::intake::Intake;
+use crate::worker::{Config, Shared, Source, Worker};
 use crate::Seq;
 
 /// What an accepted write survives before it is committed in the sink.
@@ -194,7 +195,8 @@ impl Builder {
             close_target: AtomicU64::new(u64::MAX),
             last_exec: AtomicU64::new(0),
         });
-        let worker = Worker::new(rx, sink, Arc::clone(&shared), cfg, first);
+        let source = Source::Queue(Intake::new(rx, Arc::clone(&shared), first));
+        let worker = Worker::new(source, sink, Arc::clone(&shared), cfg);
         let progress = Arc::clone(&shared.progress);
         let handle = std::thread::Builder::new()
             .name("backburner-worker".into())

@@ -6,7 +6,6 @@
 //! writes to the dead-letter file, then publishes the watermark, wakes
 //! tickets and trims the overlay, in that order.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,10 +16,11 @@ use hashbrown::HashTable;
 
 use crate::dead_letter::DeadLetters;
 use crate::overlay::Overlay;
-use crate::queue::{Msg, Queue, Record};
+use crate::intake::Intake;
+use crate::queue::{Queue, Record};
 use crate::sink::{ApplyError, Batch, Sink};
 use crate::stats::Counters;
-use crate::ticket::{Failure, Progress, OPEN};
+use crate::ticket::{Failure, Progress, OPEN, POISONED};
 
 /// State shared by the store handles and the worker.
 pub(crate) struct Shared {
@@ -45,21 +45,112 @@ pub(crate) struct Config {
     pub(crate) dead_letter: Option<PathBuf>,
 }
 
+/// Where the worker takes records from, in `Seq` order.
+pub(crate) enum Source {
+    /// Straight from the queue (`Durability::Memory`).
+    Queue(Intake),
+    /// From the journal writer, after it journaled them.
+    Journal(Feed),
+}
+
+/// Records journaled and passed on by the journal writer, with the `Seq`
+/// up to which every write was passed on or cancelled.
+pub(crate) struct Chunk {
+    pub(crate) records: Vec<Record>,
+    pub(crate) done: u64,
+}
+
+pub(crate) struct Feed {
+    pub(crate) rx: Receiver<Chunk>,
+    pub(crate) done: u64,
+    /// Records of a chunk not yet taken.
+    pub(crate) rest: std::collections::VecDeque<Record>,
+    /// `done` of the chunk in `rest`, once it is empty.
+    pub(crate) rest_done: u64,
+}
+
+impl Feed {
+    pub(crate) fn new(rx: Receiver<Chunk>, done: u64) -> Feed {
+        Feed { rx, done, rest: Default::default(), rest_done: done }
+    }
+
+    fn take(&mut self, chunk: Chunk, out: &mut Vec<Record>, max: usize) {
+        self.rest.extend(chunk.records);
+        self.rest_done = chunk.done;
+        self.move_rest(out, max);
+    }
+
+    fn move_rest(&mut self, out: &mut Vec<Record>, max: usize) {
+        while out.len() < max {
+            match self.rest.pop_front() {
+                Some(r) => {
+                    self.done = r.seq;
+                    out.push(r);
+                }
+                None => {
+                    self.done = self.rest_done;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Source {
+    fn done(&self) -> u64 {
+        match self {
+            Source::Queue(i) => i.done(),
+            Source::Journal(f) => f.done,
+        }
+    }
+
+    fn drain(&mut self, out: &mut Vec<Record>, max: usize) {
+        match self {
+            Source::Queue(i) => i.drain(out, max),
+            Source::Journal(f) => {
+                f.move_rest(out, max);
+                while out.len() < max && f.rest.is_empty() {
+                    match f.rx.try_recv() {
+                        Ok(c) => f.take(c, out, max),
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for input; false when the source is gone for good.
+    fn wait(&mut self, out: &mut Vec<Record>, timeout: Duration, max: usize) -> bool {
+        match self {
+            Source::Queue(i) => i.wait(out, timeout),
+            Source::Journal(f) => match f.rx.recv_timeout(timeout) {
+                Ok(c) => {
+                    f.take(c, out, max);
+                    true
+                }
+                Err(RecvTimeoutError::Timeout) => true,
+                Err(RecvTimeoutError::Disconnected) => false,
+            },
+        }
+    }
+
+    /// Whether the stage before is held up by the worker.
+    fn pressed(&self) -> bool {
+        match self {
+            Source::Queue(i) => i.is_full(),
+            Source::Journal(f) => !f.rest.is_empty() || !f.rx.is_empty(),
+        }
+    }
+}
+
 pub(crate) struct Worker {
-    rx: Receiver<Msg>,
+    source: Source,
     sink: Box<dyn Sink>,
     shared: Arc<Shared>,
     cfg: Config,
     dead: DeadLetters,
-    /// The next `Seq` to put in `ready`.
-    next: u64,
     /// Records in `Seq` order, not yet applied.
     ready: Vec<Record>,
-    /// Records that arrived before a lower `Seq`.
-    early: BTreeMap<u64, Record>,
-    /// Seqs whose writes were refused after the seq was taken.
-    cancelled: BTreeSet<u64>,
-    cancelled_buf: Vec<u64>,
     /// When the oldest record in `ready` arrived.
     since: Option<Instant>,
     batch: Vec<Record>,
@@ -72,24 +163,14 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub(crate) fn new(
-        rx: Receiver<Msg>,
-        sink: Box<dyn Sink>,
-        shared: Arc<Shared>,
-        cfg: Config,
-        first_seq: u64,
-    ) -> Worker {
+    pub(crate) fn new(source: Source, sink: Box<dyn Sink>, shared: Arc<Shared>, cfg: Config) -> Worker {
         let dead = DeadLetters::new(cfg.dead_letter.clone());
         Worker {
-            rx,
+            source,
             sink,
             shared,
             dead,
-            next: first_seq,
             ready: Vec::with_capacity(cfg.batch_max),
-            early: BTreeMap::new(),
-            cancelled: BTreeSet::new(),
-            cancelled_buf: Vec::new(),
             since: None,
             batch: Vec::with_capacity(cfg.batch_max),
             live: Vec::with_capacity(cfg.batch_max),
@@ -105,10 +186,16 @@ impl Worker {
         loop {
             self.drain();
             let progress = &self.shared.progress;
-            let closing = progress.state.load(Ordering::SeqCst) != OPEN;
+            let state = progress.state.load(Ordering::SeqCst);
+            if state == POISONED {
+                // The journal failed: what it holds is replayed on reopen;
+                // applying more now could claim what is not durable.
+                break;
+            }
+            let closing = state != OPEN;
             if self.ready.is_empty() {
-                // Everything below `next` is processed or cancelled.
-                let done = self.next - 1;
+                // Everything up to `done` is processed or cancelled.
+                let done = self.source.done();
                 if done > progress.watermark() {
                     progress.advance(done);
                 }
@@ -119,27 +206,20 @@ impl Worker {
                     self.sink.maintain(true);
                     maintained = true;
                 }
-                // A gap (a producer between taking its seq and sending) closes
-                // within microseconds; poll for it. Otherwise sleep in `recv`.
-                let wait = if self.early.is_empty() && !closing {
-                    Duration::from_millis(250)
-                } else {
-                    Duration::from_millis(1)
-                };
-                match self.rx.recv_timeout(wait) {
-                    Ok(m) => self.accept(m),
-                    Err(RecvTimeoutError::Timeout) => {}
-                    // Never: `Shared` holds a sender while the worker runs.
-                    Err(RecvTimeoutError::Disconnected) => break,
+                let max = self.cfg.batch_max;
+                if !self.source.wait(&mut self.ready, Duration::from_millis(250), max) {
+                    break;
                 }
-                self.absorb_cancelled();
+                if !self.ready.is_empty() {
+                    self.since = Some(Instant::now());
+                }
                 continue;
             }
             let since = *self.since.get_or_insert_with(Instant::now);
             let full = self.ready.len() >= self.cfg.batch_max;
             let urgent = closing
                 || progress.urgent.load(Ordering::SeqCst) >= self.ready[0].seq
-                || self.rx.is_full();
+                || self.source.pressed();
             let waited = since.elapsed();
             if !(full || urgent || waited >= self.cfg.linger) {
                 // Producers do not wake a lingering worker; `hurry` does.
@@ -159,56 +239,12 @@ impl Worker {
         self.sink.maintain(true);
     }
 
-    /// Takes what is in the channel without blocking, up to a full batch.
+    /// Takes what the source holds without blocking, up to a full batch.
     fn drain(&mut self) {
-        while self.ready.len() < self.cfg.batch_max {
-            match self.rx.try_recv() {
-                Ok(m) => self.accept(m),
-                Err(_) => break,
-            }
-        }
-        if !self.early.is_empty() {
-            self.absorb_cancelled();
-        }
-    }
-
-    fn accept(&mut self, m: Msg) {
-        let Msg::Write(rec) = m else { return };
-        if rec.seq == self.next {
-            if self.ready.is_empty() {
-                self.since = Some(Instant::now());
-            }
-            self.ready.push(rec);
-            self.next += 1;
-            self.catch_up();
-        } else {
-            self.early.insert(rec.seq, rec);
-        }
-    }
-
-    fn absorb_cancelled(&mut self) {
-        self.shared.queue.take_cancelled(&mut self.cancelled_buf);
-        if self.cancelled_buf.is_empty() {
-            return;
-        }
-        self.cancelled.extend(self.cancelled_buf.drain(..));
-        self.catch_up();
-    }
-
-    /// Moves records that are next in order from `early` and skips cancelled seqs.
-    fn catch_up(&mut self) {
-        loop {
-            if self.cancelled.remove(&self.next) {
-                self.next += 1;
-            } else if let Some(rec) = self.early.remove(&self.next) {
-                if self.ready.is_empty() {
-                    self.since = Some(Instant::now());
-                }
-                self.ready.push(rec);
-                self.next += 1;
-            } else {
-                return;
-            }
+        let was_empty = self.ready.is_empty();
+        self.source.drain(&mut self.ready, self.cfg.batch_max);
+        if was_empty && !self.ready.is_empty() {
+            self.since = Some(Instant::now());
         }
     }
 
@@ -219,7 +255,7 @@ impl Worker {
         self.batch.extend(self.ready.drain(..n));
         let upto = match self.ready.first() {
             Some(r) => r.seq - 1,
-            None => self.next - 1,
+            None => self.source.done(),
         };
         self.since = if self.ready.is_empty() {
             None

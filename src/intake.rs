@@ -1,0 +1,117 @@
+//! Intake: takes records from the queue and puts them back in `Seq` order.
+//!
+//! Two producers may send in the other order than their `Seq`s, and a
+//! producer may take a `Seq` and then be refused (closed store, full queue):
+//! its `Seq` is reported as cancelled. Intake hands out records strictly in
+//! `Seq` order and knows `done()`: every `Seq` up to it has been handed out
+//! or was cancelled. The first stage after the queue owns it: the worker
+//! (`Durability::Memory`) or the journal writer (`Durability::Journal`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use crate::queue::{Msg, Record};
+use crate::worker::Shared;
+
+pub(crate) struct Intake {
+    rx: Receiver<Msg>,
+    shared: Arc<Shared>,
+    /// The next `Seq` to hand out.
+    next: u64,
+    /// Records that arrived before a lower `Seq`.
+    early: BTreeMap<u64, Record>,
+    /// Seqs whose writes were refused after the seq was taken.
+    cancelled: BTreeSet<u64>,
+    cancelled_buf: Vec<u64>,
+}
+
+impl Intake {
+    pub(crate) fn new(rx: Receiver<Msg>, shared: Arc<Shared>, first_seq: u64) -> Intake {
+        Intake {
+            rx,
+            shared,
+            next: first_seq,
+            early: BTreeMap::new(),
+            cancelled: BTreeSet::new(),
+            cancelled_buf: Vec::new(),
+        }
+    }
+
+    /// Every `Seq` up to this one was handed out or cancelled.
+    pub(crate) fn done(&self) -> u64 {
+        self.next - 1
+    }
+
+    /// Whether producers find the queue full.
+    pub(crate) fn is_full(&self) -> bool {
+        self.rx.is_full()
+    }
+
+    /// Moves what the channel holds, without blocking, to `out` in order,
+    /// until `out` holds `max` records.
+    pub(crate) fn drain(&mut self, out: &mut Vec<Record>, max: usize) {
+        while out.len() < max {
+            match self.rx.try_recv() {
+                Ok(m) => self.accept(m, out),
+                Err(_) => break,
+            }
+        }
+        if !self.early.is_empty() {
+            self.absorb_cancelled(out);
+        }
+    }
+
+    /// Waits up to `timeout` for one message (less when a gap is open: a
+    /// producer between taking its seq and sending closes it within
+    /// microseconds, or cancels it). Returns false if the queue is gone.
+    pub(crate) fn wait(&mut self, out: &mut Vec<Record>, timeout: Duration) -> bool {
+        let timeout = if self.early.is_empty() { timeout } else { timeout.min(Duration::from_millis(1)) };
+        let alive = match self.rx.recv_timeout(timeout) {
+            Ok(m) => {
+                self.accept(m, out);
+                true
+            }
+            Err(RecvTimeoutError::Timeout) => true,
+            Err(RecvTimeoutError::Disconnected) => false,
+        };
+        self.absorb_cancelled(out);
+        alive
+    }
+
+    fn accept(&mut self, m: Msg, out: &mut Vec<Record>) {
+        let Msg::Write(rec) = m else { return };
+        if rec.seq == self.next {
+            out.push(rec);
+            self.next += 1;
+            self.catch_up(out);
+        } else {
+            self.early.insert(rec.seq, rec);
+        }
+    }
+
+    fn absorb_cancelled(&mut self, out: &mut Vec<Record>) {
+        self.shared.queue.take_cancelled(&mut self.cancelled_buf);
+        if self.cancelled_buf.is_empty() {
+            return;
+        }
+        self.cancelled.extend(self.cancelled_buf.drain(..));
+        self.catch_up(out);
+    }
+
+    /// Moves records that are next in order from `early`; skips cancelled seqs.
+    fn catch_up(&mut self, out: &mut Vec<Record>) {
+        loop {
+            if self.cancelled.remove(&self.next) {
+                self.next += 1;
+            } else if let Some(rec) = self.early.remove(&self.next) {
+                out.push(rec);
+                self.next += 1;
+            } else {
+                return;
+            }
+        }
+    }
+}
