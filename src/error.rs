@@ -100,6 +100,32 @@ pub enum Error {
         write: Option<Box<Write>>,
     },
 
+    /// The journal's disk is full: the write was not accepted (no ticket was
+    /// issued, nothing of it was written) and is handed back. Writes already
+    /// accepted wait in memory until space frees; new ones are accepted
+    /// again as soon as the journal can reserve its next segment.
+    #[error("the journal's disk is full: the write was not accepted (it is handed back in this error); free disk space, or commit faster so the journal can delete segments")]
+    StorageFull {
+        /// The write that was refused.
+        write: Box<Write>,
+    },
+
+    /// The journal is damaged somewhere other than a torn tail.
+    #[error("the journal {} is corrupt at offset {offset}: {reason}; nothing was opened. Inspect it with `backburner journal inspect`; to open anyway, choose a RecoveryMode that skips or truncates (writes in the damaged part are lost)", path.display())]
+    JournalCorrupt {
+        /// The segment file.
+        path: PathBuf,
+        /// Where the damage starts.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// [`Ticket::wait_journaled`](crate::Ticket::wait_journaled) on a store
+    /// without a journal.
+    #[error("this store has no journal (Durability::Memory); use Ticket::wait for the commit, or open the store with Durability::Journal")]
+    NoJournal,
+
     /// An I/O error on one of the store's own files.
     #[error("I/O error on {}: {source}", path.display())]
     Io {
@@ -125,7 +151,9 @@ impl Error {
     pub fn into_write(self) -> Option<Write> {
         match self {
             Error::Closed { write } | Error::Poisoned { write, .. } => write.map(|w| *w),
-            Error::QueueFull { write, .. } | Error::Timeout { write, .. } => Some(*write),
+            Error::QueueFull { write, .. }
+            | Error::Timeout { write, .. }
+            | Error::StorageFull { write } => Some(*write),
             _ => None,
         }
     }

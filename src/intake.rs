@@ -68,7 +68,11 @@ impl Intake {
     /// producer between taking its seq and sending closes it within
     /// microseconds, or cancels it). Returns false if the queue is gone.
     pub(crate) fn wait(&mut self, out: &mut Vec<Record>, timeout: Duration) -> bool {
-        let timeout = if self.early.is_empty() { timeout } else { timeout.min(Duration::from_millis(1)) };
+        let timeout = if self.early.is_empty() {
+            timeout
+        } else {
+            timeout.min(Duration::from_millis(1))
+        };
         let alive = match self.rx.recv_timeout(timeout) {
             Ok(m) => {
                 self.accept(m, out);

@@ -40,6 +40,7 @@
 mod dead_letter;
 mod error;
 mod intake;
+pub mod journal;
 mod overlay;
 mod queue;
 pub mod sink;
@@ -50,6 +51,7 @@ mod value;
 mod worker;
 
 pub use error::{Error, Result};
+pub use journal::{Fsync, RecoveryMode};
 pub use queue::Backpressure;
 pub use sink::{ApplyError, Batch, BatchWrite, Sink, SinkError, SinkReader};
 pub use stats::Stats;

@@ -8,7 +8,7 @@
 //! order, and a `Seq` whose write was refused after it was taken is reported
 //! to the worker as cancelled so the watermark can pass it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
@@ -97,6 +97,8 @@ pub(crate) struct Queue {
     /// Seqs taken by writes that were then refused.
     cancelled: Mutex<Vec<u64>>,
     pub(crate) dropped: AtomicU64,
+    /// The journal's disk is full: new writes are refused with `StorageFull`.
+    storage_full: AtomicBool,
     /// The first `Seq` of this queue.
     first_seq: u64,
     /// Seqs taken by writes that were then refused (any reason).
@@ -117,6 +119,7 @@ impl Queue {
             capacity,
             cancelled: Mutex::new(Vec::new()),
             dropped: AtomicU64::new(0),
+            storage_full: AtomicBool::new(false),
             first_seq,
             refused: AtomicU64::new(0),
         };
@@ -130,6 +133,14 @@ impl Queue {
 
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    pub(crate) fn set_storage_full(&self, full: bool) {
+        self.storage_full.store(full, Ordering::Relaxed);
+    }
+
+    pub(crate) fn storage_full(&self) -> bool {
+        self.storage_full.load(Ordering::Relaxed)
     }
 
     /// Seqs cancelled since the last call.
@@ -171,6 +182,12 @@ impl Queue {
         if progress.state.load(Ordering::SeqCst) != OPEN {
             self.cancel(seq, progress);
             return Err(refused_closed(progress, &rec));
+        }
+        if self.storage_full.load(Ordering::Relaxed) {
+            self.cancel(seq, progress);
+            return Err(Error::StorageFull {
+                write: Box::new(rec.to_write()),
+            });
         }
         rec.seq = seq;
         let rec = match self.tx.try_send(Msg::Write(rec)) {

@@ -10,14 +10,17 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
+use crate::intake::Intake;
+use crate::journal::recovery::recover;
+use crate::journal::writer::{Limits, Writer};
+use crate::journal::{FsStorage, Fsync, JournalConfig, RecoveryMode, Storage};
 use crate::overlay::{Lookup, Overlay};
 use crate::queue::{Backpressure, ExecOp, Op, Queue, Record};
 use crate::sink::{Sink, SinkReader};
 use crate::stats::{Counters, Stats};
 use crate::ticket::{Progress, Ticket, CLOSING, OPEN};
 use crate::value::{IntoParams, KvBuf, SqlValue, Value};
-use crate::intake::Intake;
-use crate::worker::{Config, Shared, Source, Worker};
+use crate::worker::{Chunk, Config, Feed, Shared, Source, Worker};
 use crate::Seq;
 
 /// What an accepted write survives before it is committed in the sink.
@@ -35,6 +38,18 @@ pub enum Durability {
     /// it; they are lost if the process is killed or aborts before the commit.
     #[default]
     Memory,
+    /// Accepted writes go to a local journal first ([`Builder::journal`],
+    /// by default `<db>.journal/` beside the database) and are replayed on
+    /// open after the sink's last applied `Seq`: a write whose ticket says
+    /// journaled ([`Ticket::wait_journaled`](crate::Ticket::wait_journaled))
+    /// survives `kill -9` at any instant and is applied exactly once. What it
+    /// survives beyond that is the [`Fsync`] policy's. While the sink is
+    /// down, writes keep landing in the journal and the worker retries with
+    /// backoff without giving up.
+    Journal {
+        /// When the journal syncs.
+        fsync: Fsync,
+    },
 }
 
 /// Configures and opens a [`Store`]; see [`Store::builder`].
@@ -47,6 +62,11 @@ pub struct Builder {
     backpressure: Backpressure,
     durability: Durability,
     dead_letter: Option<Option<PathBuf>>,
+    journal_dir: Option<PathBuf>,
+    journal_storage: Option<Arc<dyn Storage>>,
+    segment_bytes: u64,
+    journal_max_bytes: u64,
+    recovery: RecoveryMode,
 }
 
 impl fmt::Debug for Builder {
@@ -78,6 +98,11 @@ impl Builder {
             backpressure: Backpressure::Block,
             durability: Durability::Memory,
             dead_letter: None,
+            journal_dir: None,
+            journal_storage: None,
+            segment_bytes: 64 << 20,
+            journal_max_bytes: 1 << 30,
+            recovery: RecoveryMode::Strict,
         }
     }
 
@@ -130,6 +155,36 @@ impl Builder {
         self
     }
 
+    /// The journal's directory (with [`Durability::Journal`]); default
+    /// `<db>.journal/` beside a SQLite database.
+    pub fn journal(mut self, dir: impl Into<PathBuf>) -> Builder {
+        self.journal_dir = Some(dir.into());
+        self
+    }
+
+    /// Journal files through `storage` instead of a directory: for tests
+    /// that inject faults ([`journal::fault`](crate::journal::fault)).
+    pub fn journal_storage(mut self, storage: Arc<dyn Storage>) -> Builder {
+        self.journal_storage = Some(storage);
+        self
+    }
+
+    /// Journal segment size (default 64 MiB, reserved on disk when a segment
+    /// is created) and the journal's cap (default 1 GiB): at the cap the
+    /// journal stops taking writes until the sink catches up, and the queue's
+    /// [`Backpressure`] applies. Nothing is dropped.
+    pub fn journal_limits(mut self, segment_bytes: u64, max_bytes: u64) -> Builder {
+        self.segment_bytes = segment_bytes;
+        self.journal_max_bytes = max_bytes;
+        self
+    }
+
+    /// What recovery does with a corrupt journal (default [`RecoveryMode::Strict`]).
+    pub fn recovery(mut self, mode: RecoveryMode) -> Builder {
+        self.recovery = mode;
+        self
+    }
+
     /// Uses `sink` instead of the one the URL names (the URL is then only a label).
     pub fn sink(mut self, sink: impl Sink) -> Builder {
         self.sink = Some(Box::new(sink));
@@ -149,89 +204,209 @@ impl Builder {
             capacity,
             mut cfg,
             backpressure,
-            durability: _,
+            durability,
             dead_letter,
+            journal_dir,
+            journal_storage,
+            segment_bytes,
+            journal_max_bytes,
+            recovery,
         } = self;
+        let invalid = |name: &'static str, reason: &str| {
+            Err(Error::InvalidOption {
+                name,
+                reason: reason.into(),
+            })
+        };
         if capacity == 0 {
-            return Err(Error::InvalidOption {
-                name: "capacity",
-                reason: "must be at least 1".into(),
-            });
+            return invalid("capacity", "must be at least 1");
         }
         if cfg.batch_max == 0 {
-            return Err(Error::InvalidOption {
-                name: "batch_max",
-                reason: "must be at least 1".into(),
-            });
+            return invalid("batch_max", "must be at least 1");
         }
         if cfg.batch_max > u32::MAX as usize / 2 {
-            return Err(Error::InvalidOption {
-                name: "batch_max",
-                reason: "must be below 2^31".into(),
-            });
+            return invalid("batch_max", "must be below 2^31");
         }
-        if let Backpressure::Timeout(d) = backpressure {
-            if d.is_zero() {
-                return Err(Error::InvalidOption {
-                    name: "backpressure",
-                    reason: "Timeout(0) never waits; use Backpressure::DropNewest for that".into(),
-                });
-            }
+        if backpressure == Backpressure::Timeout(Duration::ZERO) {
+            return invalid(
+                "backpressure",
+                "Timeout(0) never waits; use Backpressure::DropNewest for that",
+            );
         }
-        let (mut sink, default_dead): (Box<dyn Sink>, Option<PathBuf>) = match sink {
+        let fsync = match durability {
+            Durability::Memory => None,
+            Durability::Journal { fsync } => Some(fsync),
+        };
+        if fsync.is_some() && (segment_bytes < 4096 || journal_max_bytes < 2 * segment_bytes) {
+            return invalid(
+                "journal_limits",
+                "segments must be at least 4 KiB and the cap at least two segments",
+            );
+        }
+        let (mut sink, base): (Box<dyn Sink>, Option<PathBuf>) = match sink {
             Some(s) => (s, None),
             None => open_url(&url)?,
         };
-        cfg.dead_letter = dead_letter.unwrap_or(default_dead);
+        let beside = |suffix: &str| {
+            base.as_ref()
+                .map(|b| PathBuf::from(format!("{}{suffix}", b.display())))
+        };
+        cfg.dead_letter = dead_letter.unwrap_or_else(|| beside(".dead-letter.jsonl"));
+        let journal = match fsync {
+            None => None,
+            Some(fsync) => {
+                let storage: Arc<dyn Storage> =
+                    match (journal_storage, journal_dir.or_else(|| beside(".journal"))) {
+                        (Some(s), _) => s,
+                        (None, Some(dir)) => {
+                            Arc::new(FsStorage::new(&dir).map_err(|source| Error::Io {
+                                path: dir.clone(),
+                                source,
+                            })?)
+                        }
+                        (None, None) => {
+                            return invalid(
+                                "journal",
+                                "a store with a custom sink needs Builder::journal(dir)",
+                            )
+                        }
+                    };
+                // With a journal, the sink may be down for long: the journal
+                // holds the writes, so the worker never gives up on them.
+                cfg.max_retries = u32::MAX;
+                Some(JournalConfig {
+                    storage,
+                    fsync,
+                    segment_bytes,
+                    max_bytes: journal_max_bytes,
+                    recovery,
+                })
+            }
+        };
         let last = sink.last_applied_seq()?;
+        let recovered = match &journal {
+            Some(j) => Some(recover(j.storage.as_ref(), last, j.recovery)?),
+            None => None,
+        };
+        let max_seq = recovered.as_ref().map_or(0, |r| r.max_seq);
+        let first = last.max(max_seq) + 1;
         let reader = sink.reader()?;
-        let first = last + 1;
         let (queue, rx) = Queue::new(capacity, backpressure, first);
         let shared = Arc::new(Shared {
-            progress: Arc::new(Progress::new(last)),
+            progress: Arc::new(Progress::new(last, journal.is_some(), first - 1)),
             queue,
             overlay: Overlay::new(),
             counters: Counters::new(),
             close_target: AtomicU64::new(u64::MAX),
             last_exec: AtomicU64::new(0),
         });
-        let source = Source::Queue(Intake::new(rx, Arc::clone(&shared), first));
-        let worker = Worker::new(source, sink, Arc::clone(&shared), cfg);
-        let progress = Arc::clone(&shared.progress);
-        let handle = std::thread::Builder::new()
-            .name("backburner-worker".into())
-            .spawn(move || {
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run()));
-                match r {
-                    // Drained: waits for seqs that `close` refused end now.
-                    Ok(()) => progress.stop(),
-                    Err(p) => {
-                        let msg = p
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| p.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "unknown panic".into());
-                        progress.poison(format!("the worker panicked: {msg}"));
+        let intake = Intake::new(rx, Arc::clone(&shared), first);
+        let mut threads = Vec::new();
+        let source = match (journal, recovered) {
+            (Some(j), Some(rec)) => {
+                let (tx, feed_rx) = crossbeam_channel::unbounded();
+                // Replayed writes are pending like any other: in the overlay
+                // (read-your-writes holds across the restart), then applied
+                // first, in order.
+                let mut records = rec.records;
+                for r in &mut records {
+                    match &r.op {
+                        Op::Put(kv) | Op::Delete(kv) => {
+                            r.hash = shared.overlay.hash(kv.key());
+                            let tomb = matches!(r.op, Op::Delete(_));
+                            shared.overlay.insert(
+                                r.hash,
+                                r.seq,
+                                kv,
+                                tomb,
+                                &shared.progress.watermark,
+                            );
+                        }
+                        Op::Execute(_) => {
+                            shared.last_exec.fetch_max(r.seq, Ordering::SeqCst);
+                        }
                     }
                 }
-            })
-            .map_err(|e| Error::Io {
-                path: PathBuf::from("<worker thread>"),
-                source: e,
-            })?;
+                if !records.is_empty() {
+                    log::info!(
+                        "backburner: replaying {} journaled write(s) after seq {last}",
+                        records.len()
+                    );
+                }
+                let _ = tx.send(Chunk {
+                    records,
+                    done: first - 1,
+                });
+                let writer = Writer::new(
+                    intake,
+                    j.storage,
+                    Arc::clone(&shared),
+                    tx,
+                    j.fsync,
+                    Limits {
+                        segment_bytes: j.segment_bytes,
+                        max_bytes: j.max_bytes,
+                    },
+                    rec.segments,
+                    rec.next_index,
+                    first - 1,
+                );
+                threads.push(spawn("backburner-journal", &shared.progress, move || {
+                    writer.run()
+                })?);
+                Source::Journal(Feed::new(feed_rx, last))
+            }
+            _ => Source::Queue(intake),
+        };
+        let worker = Worker::new(source, sink, Arc::clone(&shared), cfg);
+        let handle = spawn("backburner-worker", &shared.progress, move || worker.run())?;
         let _ = shared.progress.worker.set(handle.thread().clone());
+        threads.push(handle);
         Ok(Store {
             inner: Arc::new(Inner {
                 shared,
                 reader,
                 url,
-                worker: Mutex::new(Some(handle)),
+                threads: Mutex::new(threads),
             }),
         })
     }
 }
 
-/// Opens the sink a URL names, and the default dead-letter path for it.
+/// Starts a store thread that latches the store if it panics. The worker's
+/// normal end (a drain) wakes waits for seqs `close` refused.
+fn spawn(
+    name: &str,
+    progress: &Arc<Progress>,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>> {
+    let progress = Arc::clone(progress);
+    let is_worker = name == "backburner-worker";
+    let thread_name = name.to_string();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(
+            move || match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                Ok(()) if is_worker => progress.stop(),
+                Ok(()) => {}
+                Err(p) => {
+                    let msg = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    progress.poison(format!("the thread {thread_name} panicked: {msg}"));
+                }
+            },
+        )
+        .map_err(|e| Error::Io {
+            path: PathBuf::from(format!("<thread {name}>")),
+            source: e,
+        })
+}
+
+/// Opens the sink a URL names; also returns the path beside which the
+/// dead-letter file and the journal go by default.
 fn open_url(url: &str) -> Result<(Box<dyn Sink>, Option<PathBuf>)> {
     let bad = |reason: String| Error::InvalidUrl {
         url: url.to_string(),
@@ -288,8 +463,7 @@ fn open_sqlite(url: &str, rest: &str) -> Result<(Box<dyn Sink>, Option<PathBuf>)
         opts.set(k, v).map_err(bad)?;
     }
     let sink = SqliteSink::open(path, opts)?;
-    let dead = PathBuf::from(format!("{path}.dead-letter.jsonl"));
-    Ok((Box::new(sink), Some(dead)))
+    Ok((Box::new(sink), Some(PathBuf::from(path))))
 }
 
 #[cfg(not(feature = "sqlite"))]
@@ -304,7 +478,8 @@ struct Inner {
     shared: Arc<Shared>,
     reader: Box<dyn SinkReader>,
     url: String,
-    worker: Mutex<Option<JoinHandle<()>>>,
+    /// The journal writer (if any), then the worker: joined in that order.
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// A write-behind store: writes return at once with a [`Ticket`], a worker
@@ -576,19 +751,21 @@ impl Inner {
         if let Some(t) = p.worker.get() {
             t.unpark();
         }
-        let handle = self.worker.lock().take();
-        match handle {
-            Some(h) => {
-                if h.join().is_err() {
-                    let reason = "the worker panicked".to_string();
-                    return Err(p.poisoned().unwrap_or(Error::Poisoned {
-                        reason,
-                        write: None,
-                    }));
-                }
+        let handles = std::mem::take(&mut *self.threads.lock());
+        let joined = !handles.is_empty();
+        for h in handles {
+            if h.join().is_err() {
+                let reason = "a store thread panicked".to_string();
+                return Err(p.poisoned().unwrap_or(Error::Poisoned {
+                    reason,
+                    write: None,
+                }));
             }
+        }
+        match joined {
+            true => {}
             // Another handle is closing: wait for the drain.
-            None => self.wait_for(
+            false => self.wait_for(
                 s.close_target
                     .load(Ordering::SeqCst)
                     .min(s.queue.last_seq()),

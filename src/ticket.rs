@@ -41,6 +41,13 @@ impl fmt::Display for Seq {
     }
 }
 
+/// Which watermark a waiter waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mark {
+    Committed,
+    Journaled,
+}
+
 pub(crate) const OPEN: u8 = 0;
 pub(crate) const CLOSING: u8 = 1;
 pub(crate) const POISONED: u8 = 2;
@@ -77,11 +84,15 @@ pub(crate) struct Progress {
     /// watermark then was taken by a write that `close` refused, and will
     /// never be processed.
     stopped: AtomicBool,
+    /// Whether the store journals its writes.
+    journal: bool,
+    /// Every write up to this seq is in the journal (as its `Fsync` says).
+    journaled: AtomicU64,
     pub(crate) worker: OnceLock<Thread>,
 }
 
 impl Progress {
-    pub(crate) fn new(watermark: u64) -> Progress {
+    pub(crate) fn new(watermark: u64, journal: bool, journaled: u64) -> Progress {
         Progress {
             watermark: AtomicU64::new(watermark),
             state: AtomicU8::new(OPEN),
@@ -95,6 +106,8 @@ impl Progress {
             wakers: Mutex::new(Vec::new()),
             poison: OnceLock::new(),
             stopped: AtomicBool::new(false),
+            journal,
+            journaled: AtomicU64::new(journaled),
             worker: OnceLock::new(),
         }
     }
@@ -213,13 +226,51 @@ impl Progress {
 
     /// Blocks until `seq` is processed or `deadline` passes.
     pub(crate) fn wait(&self, seq: u64, deadline: Option<Instant>) -> Option<Result<()>> {
-        if let Some(r) = self.outcome(seq) {
+        self.wait_for(seq, deadline, Mark::Committed)
+    }
+
+    /// The journal outcome of `seq`, if it is known.
+    pub(crate) fn outcome_journaled(&self, seq: u64) -> Option<Result<()>> {
+        if !self.journal {
+            return Some(Err(Error::NoJournal));
+        }
+        let stopped = self.stopped.load(Ordering::SeqCst);
+        if self.journaled.load(Ordering::SeqCst) >= seq {
+            return Some(Ok(()));
+        }
+        match self.poisoned() {
+            Some(e) => Some(Err(e)),
+            None if stopped => Some(Err(Error::Closed { write: None })),
+            None => None,
+        }
+    }
+
+    /// Publishes a new journaled watermark and wakes whoever waits for it.
+    pub(crate) fn advance_journaled(&self, seq: u64) {
+        self.journaled.fetch_max(seq, Ordering::SeqCst);
+        let _g = self.lock.lock();
+        self.cond.notify_all();
+    }
+
+    pub(crate) fn wait_for(
+        &self,
+        seq: u64,
+        deadline: Option<Instant>,
+        mark: Mark,
+    ) -> Option<Result<()>> {
+        let outcome = |p: &Progress| match mark {
+            Mark::Committed => p.outcome(seq),
+            Mark::Journaled => p.outcome_journaled(seq),
+        };
+        if let Some(r) = outcome(self) {
             return Some(r);
         }
-        self.hurry(seq);
+        if mark == Mark::Committed {
+            self.hurry(seq);
+        }
         let mut g = self.lock.lock();
         loop {
-            if let Some(r) = self.outcome(seq) {
+            if let Some(r) = outcome(self) {
                 return Some(r);
             }
             match deadline {
@@ -227,7 +278,7 @@ impl Progress {
                 Some(d) => {
                     if self.cond.wait_until(&mut g, d).timed_out() {
                         drop(g);
-                        return self.outcome(seq);
+                        return outcome(self);
                     }
                 }
             }
@@ -304,6 +355,25 @@ impl Ticket {
             None => Ok(false),
             Some(r) => r.map(|()| true),
         }
+    }
+
+    /// Blocks until the write is in the local journal: from then on it
+    /// survives a crash of the process (`kill -9`), and with
+    /// [`Fsync::EveryBatch`](crate::journal::Fsync::EveryBatch) a crash of
+    /// the machine, and is applied to the sink exactly once, after a restart
+    /// if need be.
+    ///
+    /// `Ok` does not mean the write is in the sink: [`wait`](Ticket::wait) for that.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoJournal`] if the store has no journal
+    /// ([`Durability::Memory`](crate::Durability::Memory));
+    /// [`Error::Poisoned`] if the journal failed before the write was in it.
+    pub fn wait_journaled(&self) -> Result<()> {
+        self.progress
+            .wait_for(self.seq, None, Mark::Journaled)
+            .unwrap_or_else(|| Err(self.lost()))
     }
 
     /// Whether the write is committed in the sink now (never blocks).

@@ -15,8 +15,8 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use hashbrown::HashTable;
 
 use crate::dead_letter::DeadLetters;
-use crate::overlay::Overlay;
 use crate::intake::Intake;
+use crate::overlay::Overlay;
 use crate::queue::{Queue, Record};
 use crate::sink::{ApplyError, Batch, Sink};
 use crate::stats::Counters;
@@ -71,7 +71,12 @@ pub(crate) struct Feed {
 
 impl Feed {
     pub(crate) fn new(rx: Receiver<Chunk>, done: u64) -> Feed {
-        Feed { rx, done, rest: Default::default(), rest_done: done }
+        Feed {
+            rx,
+            done,
+            rest: Default::default(),
+            rest_done: done,
+        }
     }
 
     fn take(&mut self, chunk: Chunk, out: &mut Vec<Record>, max: usize) {
@@ -163,7 +168,12 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub(crate) fn new(source: Source, sink: Box<dyn Sink>, shared: Arc<Shared>, cfg: Config) -> Worker {
+    pub(crate) fn new(
+        source: Source,
+        sink: Box<dyn Sink>,
+        shared: Arc<Shared>,
+        cfg: Config,
+    ) -> Worker {
         let dead = DeadLetters::new(cfg.dead_letter.clone());
         Worker {
             source,
@@ -207,7 +217,10 @@ impl Worker {
                     maintained = true;
                 }
                 let max = self.cfg.batch_max;
-                if !self.source.wait(&mut self.ready, Duration::from_millis(250), max) {
+                if !self
+                    .source
+                    .wait(&mut self.ready, Duration::from_millis(250), max)
+                {
                     break;
                 }
                 if !self.ready.is_empty() {
