@@ -5,6 +5,7 @@
 
 mod baseline;
 mod bench;
+mod crash;
 mod demo;
 mod report;
 
@@ -34,6 +35,9 @@ enum Command {
     /// Benchmarks against baselines measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// (Testing) write journaled rows until killed; used by the crash test.
+    #[command(hide = true)]
+    CrashChild(crash::ChildArgs),
 }
 
 #[derive(Args, Debug)]
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
     let r = match cli.command {
         Command::Demo(a) => demo::run(a.dir, a.rows, a.trials, a.sync_sample),
         Command::Bench(BenchCommand::Store(a)) => bench::store(a),
+        Command::CrashChild(a) => crash::child(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
