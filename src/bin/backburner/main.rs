@@ -7,6 +7,7 @@ mod baseline;
 mod bench;
 mod crash;
 mod demo;
+mod journal;
 mod report;
 
 use std::path::PathBuf;
@@ -35,6 +36,9 @@ enum Command {
     /// Benchmarks against baselines measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Inspect or replay a journal.
+    #[command(subcommand)]
+    Journal(journal::JournalCommand),
     /// (Testing) write journaled rows until killed; used by the crash test.
     #[command(hide = true)]
     CrashChild(crash::ChildArgs),
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => demo::run(a.dir, a.rows, a.trials, a.sync_sample),
         Command::Bench(BenchCommand::Store(a)) => bench::store(a),
         Command::CrashChild(a) => crash::child(a),
+        Command::Journal(c) => journal::run(c),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
