@@ -320,3 +320,151 @@ pub fn store(a: StoreArgs) -> Result<(), BoxError> {
     );
     Ok(())
 }
+
+#[derive(clap::Args, Debug)]
+pub struct JournalArgs {
+    /// Rows per run.
+    #[arg(long, default_value_t = 200_000)]
+    rows: u64,
+    /// Rounds; the candidates are interleaved in each round.
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
+    /// Writes for the one-fsync-per-write baseline (capped at 3 s).
+    #[arg(long, default_value_t = 300)]
+    fsync_writes: u64,
+    /// Directory for the files (default: a temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+/// `rows` puts from one producer with `durability`, until all are committed.
+fn durability_run(
+    dir: &Path,
+    rows: u64,
+    durability: backburner::Durability,
+) -> Result<f64, BoxError> {
+    let db = dir.join("bench.db");
+    let journal = dir.join("bench.journal");
+    baseline::remove_db(&db);
+    let _ = std::fs::remove_dir_all(&journal);
+    let store = Store::builder(&url(&db))
+        .durability(durability)
+        .journal(&journal)
+        .build()?;
+    let mut g = RowGen::new();
+    let t = Instant::now();
+    for i in 0..rows {
+        let (k, v) = g.row(i);
+        drop(store.put(k, v)?);
+    }
+    store.flush()?;
+    let took = t.elapsed();
+    store.close()?;
+    let n = baseline::count_rows(&db)?;
+    if n != rows {
+        return Err(format!("{durability:?}: {n} rows, expected {rows}").into());
+    }
+    Ok(rows as f64 / took.as_secs_f64())
+}
+
+/// The synchronous way to make each write durable: append it to a file and
+/// fsync, one write at a time.
+fn fsync_per_write(dir: &Path, writes: u64) -> Result<f64, BoxError> {
+    use std::io::Write as _;
+    let path = dir.join("fsync-per-write.log");
+    let mut f = std::fs::File::create(&path)?;
+    let mut g = RowGen::new();
+    let t = Instant::now();
+    let mut n = 0;
+    while n < writes && t.elapsed() < Duration::from_secs(3) {
+        let (k, v) = g.row(n);
+        f.write_all(k.as_bytes())?;
+        f.write_all(v.as_bytes())?;
+        f.sync_data()?;
+        n += 1;
+    }
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&path);
+    Ok(rate)
+}
+
+pub fn journal(a: JournalArgs) -> Result<(), BoxError> {
+    use backburner::{Durability, Fsync};
+    let tmp;
+    let dir = match &a.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => {
+            tmp = tempfile::tempdir()?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let rounds = a.rounds.max(1);
+    let candidates: [(&str, Durability); 4] = [
+        ("Memory", Durability::Memory),
+        (
+            "Journal { Never }",
+            Durability::Journal {
+                fsync: Fsync::Never,
+            },
+        ),
+        (
+            "Journal { Interval(10ms) }",
+            Durability::Journal {
+                fsync: Fsync::Interval(Duration::from_millis(10)),
+            },
+        ),
+        (
+            "Journal { EveryBatch }",
+            Durability::Journal {
+                fsync: Fsync::EveryBatch,
+            },
+        ),
+    ];
+    println!(
+        "backburner bench journal: {} puts per run, {rounds} rounds interleaved, {} CPUs, files in {}",
+        a.rows,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        dir.display()
+    );
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); candidates.len()];
+    let mut fsyncs = Vec::new();
+    let pb = bar(u64::from(rounds) * (candidates.len() as u64 + 1), "runs");
+    for r in 0..rounds {
+        let mut order: Vec<usize> = (0..candidates.len()).collect();
+        if r % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            rates[i].push(durability_run(&dir, a.rows, candidates[i].1)?);
+            pb.inc(1);
+        }
+        fsyncs.push(fsync_per_write(&dir, a.fsync_writes)?);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    println!("\ncommitted rows/s into SQLite, 1 producer (median (min–max) over {rounds} rounds; ratio = median of per-round ratios to Memory)");
+    for (i, (name, _)) in candidates.iter().enumerate() {
+        let ratio: Vec<f64> = rates[i].iter().zip(&rates[0]).map(|(x, m)| x / m).collect();
+        println!(
+            "  {name:<28} {:<32} {:.2}",
+            spread(&rates[i]),
+            median(&ratio)
+        );
+    }
+    println!("  {:<28} {}", "one fsync per write (file)", spread(&fsyncs));
+    let every: Vec<f64> = rates[3].iter().zip(&rates[0]).map(|(x, m)| x / m).collect();
+    let re = median(&every);
+    println!(
+        "  EveryBatch / Memory: {re:.2} (target >= 0.50: {})",
+        verdict(re >= 0.5)
+    );
+    let vs_fsync: Vec<f64> = rates[3].iter().zip(&fsyncs).map(|(x, f)| x / f).collect();
+    println!(
+        "  EveryBatch / one fsync per write: {:.0}x",
+        median(&vs_fsync)
+    );
+    Ok(())
+}

@@ -65,6 +65,9 @@ enum BenchCommand {
     /// Put latency, get latency and sustained rows/s into SQLite, against
     /// per-row autocommit and hand-written batched transactions (the ceiling).
     Store(bench::StoreArgs),
+    /// Committed rows/s with Memory and with each journal fsync policy,
+    /// against one fsync per write.
+    Journal(bench::JournalArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
     let r = match cli.command {
         Command::Demo(a) => demo::run(a.dir, a.rows, a.trials, a.sync_sample),
         Command::Bench(BenchCommand::Store(a)) => bench::store(a),
+        Command::Bench(BenchCommand::Journal(a)) => bench::journal(a),
         Command::CrashChild(a) => crash::child(a),
         Command::Journal(c) => journal::run(c),
     };
