@@ -17,7 +17,7 @@ use crate::Seq;
 pub enum Error {
     /// The store was closed (by [`Store::close`](crate::Store::close) or by
     /// dropping the last handle) before the call.
-    #[error("the store is closed; the write was not accepted (it is handed back in this error); open the store again to write")]
+    #[error("the store is closed: {}", if .write.is_some() { "the write was not accepted (it is handed back in this error); open the store again to write" } else { "open it again to read, write or flush" })]
     Closed {
         /// The write that was refused, for writes; `None` for reads and flushes.
         write: Option<Box<Write>>,
@@ -42,8 +42,10 @@ pub enum Error {
     },
 
     /// The sink rejected this write for good (a constraint violation, bad
-    /// SQL, …) or kept failing after every retry. The write was moved to the
-    /// dead-letter file; the writes around it were committed.
+    /// SQL, …) or, without a journal, kept failing after every retry. The
+    /// write was moved to the dead-letter file. When only this write was
+    /// refused, the writes around it were committed; when the sink kept
+    /// failing, the whole batch was given up.
     #[error("write {seq} was not applied: {reason}; {}", dead_letter_note(.dead_letter))]
     Rejected {
         /// The write's sequence number.
@@ -100,6 +102,15 @@ pub enum Error {
         write: Option<Box<Write>>,
     },
 
+    /// The write is larger than backburner takes ([`MAX_WRITE`](crate::MAX_WRITE) bytes).
+    #[error("the write is larger than {limit} bytes: it was not accepted (it is handed back in this error); store large objects elsewhere and write a reference")]
+    TooLarge {
+        /// The write.
+        write: Box<Write>,
+        /// The limit.
+        limit: usize,
+    },
+
     /// The journal's disk is full: the write was not accepted (no ticket was
     /// issued, nothing of it was written) and is handed back. Writes already
     /// accepted wait in memory until space frees; new ones are accepted
@@ -153,7 +164,8 @@ impl Error {
             Error::Closed { write } | Error::Poisoned { write, .. } => write.map(|w| *w),
             Error::QueueFull { write, .. }
             | Error::Timeout { write, .. }
-            | Error::StorageFull { write } => Some(*write),
+            | Error::StorageFull { write }
+            | Error::TooLarge { write, .. } => Some(*write),
             _ => None,
         }
     }

@@ -26,6 +26,8 @@ pub(crate) struct Intake {
     /// Seqs whose writes were refused after the seq was taken.
     cancelled: BTreeSet<u64>,
     cancelled_buf: Vec<u64>,
+    /// `Queue::refused` when the cancelled list was last taken.
+    refused_seen: u64,
 }
 
 impl Intake {
@@ -37,6 +39,7 @@ impl Intake {
             early: BTreeMap::new(),
             cancelled: BTreeSet::new(),
             cancelled_buf: Vec::new(),
+            refused_seen: 0,
         }
     }
 
@@ -59,7 +62,7 @@ impl Intake {
                 Err(_) => break,
             }
         }
-        if !self.early.is_empty() {
+        if !self.early.is_empty() || self.shared.queue.refused() != self.refused_seen {
             self.absorb_cancelled(out);
         }
     }
@@ -68,6 +71,13 @@ impl Intake {
     /// producer between taking its seq and sending closes it within
     /// microseconds, or cancels it). Returns false if the queue is gone.
     pub(crate) fn wait(&mut self, out: &mut Vec<Record>, timeout: Duration) -> bool {
+        if self.shared.queue.refused() != self.refused_seen {
+            let before = out.len();
+            self.absorb_cancelled(out);
+            if out.len() > before || self.early.is_empty() {
+                return true;
+            }
+        }
         let timeout = if self.early.is_empty() {
             timeout
         } else {
@@ -97,6 +107,8 @@ impl Intake {
     }
 
     fn absorb_cancelled(&mut self, out: &mut Vec<Record>) {
+        // Read before taking the list: a refusal after this is seen next time.
+        self.refused_seen = self.shared.queue.refused();
         self.shared.queue.take_cancelled(&mut self.cancelled_buf);
         if self.cancelled_buf.is_empty() {
             return;

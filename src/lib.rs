@@ -55,6 +55,6 @@ pub use journal::{Fsync, RecoveryMode};
 pub use queue::Backpressure;
 pub use sink::{ApplyError, Batch, BatchWrite, Sink, SinkError, SinkReader};
 pub use stats::Stats;
-pub use store::{Builder, Durability, Store};
+pub use store::{Builder, Durability, Store, MAX_WRITE};
 pub use ticket::{Seq, Ticket, TicketFuture};
 pub use value::{IntoParams, SqlValue, Value, Write};

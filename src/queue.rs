@@ -103,6 +103,8 @@ pub(crate) struct Queue {
     first_seq: u64,
     /// Seqs taken by writes that were then refused (any reason).
     refused: AtomicU64,
+    /// Writes replayed from the journal at open (accepted by an earlier run).
+    pub(crate) replayed: AtomicU64,
 }
 
 impl Queue {
@@ -122,6 +124,7 @@ impl Queue {
             storage_full: AtomicBool::new(false),
             first_seq,
             refused: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
         };
         (q, rx)
     }
@@ -152,7 +155,12 @@ impl Queue {
     /// Writes accepted so far: seqs handed out, less those of refused writes.
     pub(crate) fn accepted(&self) -> u64 {
         let taken = self.last_seq() + 1 - self.first_seq;
-        taken.saturating_sub(self.refused.load(Ordering::SeqCst))
+        taken.saturating_sub(self.refused()) + self.replayed.load(Ordering::Relaxed)
+    }
+
+    /// Writes refused after taking a seq, so far.
+    pub(crate) fn refused(&self) -> u64 {
+        self.refused.load(Ordering::SeqCst)
     }
 
     fn cancel(&self, seq: u64, progress: &Progress) {
@@ -166,8 +174,8 @@ impl Queue {
         }
     }
 
-    /// Wakes the worker if it sleeps in `recv`; does nothing if the queue is full
-    /// (then the worker is busy anyway).
+    /// Wakes the stage that takes from the queue if it sleeps in `recv` (close,
+    /// a refused write); does nothing if the queue is full (then it is busy anyway).
     pub(crate) fn wake(&self) {
         let _ = self.tx.try_send(Msg::Wake);
     }

@@ -19,7 +19,7 @@ use crate::queue::{Backpressure, ExecOp, Op, Queue, Record};
 use crate::sink::{Sink, SinkReader};
 use crate::stats::{Counters, Stats};
 use crate::ticket::{Progress, Ticket, CLOSING, OPEN};
-use crate::value::{IntoParams, KvBuf, SqlValue, Value};
+use crate::value::{IntoParams, KvBuf, SqlValue, Value, Write};
 use crate::worker::{Chunk, Config, Feed, Shared, Source, Worker};
 use crate::Seq;
 
@@ -327,6 +327,10 @@ impl Builder {
                         }
                     }
                 }
+                shared
+                    .queue
+                    .replayed
+                    .store(records.len() as u64, Ordering::Relaxed);
                 if !records.is_empty() {
                     log::info!(
                         "backburner: replaying {} journaled write(s) after seq {last}",
@@ -370,6 +374,17 @@ impl Builder {
                 threads: Mutex::new(threads),
             }),
         })
+    }
+}
+
+/// The largest write, in bytes (key and value, or statement and parameters).
+pub const MAX_WRITE: usize = (1 << 30) - 64;
+
+#[cold]
+fn too_large(write: Write) -> Error {
+    Error::TooLarge {
+        write: Box::new(write),
+        limit: MAX_WRITE,
     }
 }
 
@@ -561,11 +576,15 @@ impl Store {
     #[inline]
     fn keyed(&self, key: &[u8], value: &[u8], tombstone: bool) -> Result<Ticket> {
         let s = self.shared();
-        if key.len() > u32::MAX as usize / 2 {
-            return Err(Error::InvalidOption {
-                name: "key",
-                reason: "keys must be shorter than 2 GiB".into(),
-            });
+        if key.len() + value.len() > MAX_WRITE {
+            return Err(too_large(if tombstone {
+                Write::Delete { key: key.to_vec() }
+            } else {
+                Write::Put {
+                    key: key.to_vec(),
+                    value: value.to_vec(),
+                }
+            }));
         }
         let kv = KvBuf::new(key, value);
         let hash = s.overlay.hash(key);
@@ -638,6 +657,15 @@ impl Store {
             sql: sql.to_string(),
             params: params.into_params(),
         }));
+        if crate::journal::encoded_len(&op) > MAX_WRITE {
+            let Op::Execute(e) = op else {
+                unreachable!("built just above")
+            };
+            return Err(too_large(Write::Execute {
+                sql: e.sql,
+                params: e.params,
+            }));
+        }
         let seq = s.queue.enqueue(
             &s.progress,
             Record {

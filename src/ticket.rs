@@ -174,6 +174,13 @@ impl Progress {
         self.wake_all(|_| true);
     }
 
+    /// Latches the store as poisoned without a reason yet (a panicking
+    /// thread, whose wrapper then gives the panic's message).
+    pub(crate) fn latch(&self) {
+        self.state.store(POISONED, Ordering::SeqCst);
+        self.wake_all(|_| true);
+    }
+
     /// Records that the worker drained and stopped, and wakes every waiter.
     pub(crate) fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
@@ -181,7 +188,13 @@ impl Progress {
     }
 
     pub(crate) fn poison_reason(&self) -> Option<String> {
-        self.poison.get().cloned()
+        match self.poison.get() {
+            Some(r) => Some(r.clone()),
+            None if self.state.load(Ordering::SeqCst) == POISONED => {
+                Some("a store thread panicked".into())
+            }
+            None => None,
+        }
     }
 
     pub(crate) fn poisoned(&self) -> Option<Error> {

@@ -284,21 +284,14 @@ impl Worker {
         let progress = Arc::clone(&self.shared.progress);
         let counters = &self.shared.counters;
         if !rejected.is_empty() {
-            let recs: Vec<(&Record, &str)> = rejected
-                .iter()
-                .map(|(i, e)| (&self.batch[*i as usize], e.as_str()))
-                .collect();
-            let path = self.dead.write(&recs);
-            for (rec, reason) in recs {
-                log::warn!(
-                    "backburner: write {} rejected by the sink: {reason}",
-                    rec.seq
-                );
+            for r in &rejected {
+                let seq = self.batch[r.index as usize].seq;
+                log::warn!("backburner: write {seq} rejected by the sink: {}", r.reason);
                 progress.fail(
-                    rec.seq,
+                    seq,
                     Failure {
-                        reason: reason.to_string(),
-                        dead_letter: path.clone(),
+                        reason: r.reason.clone(),
+                        dead_letter: r.dead_letter.clone(),
                     },
                 );
             }
@@ -368,7 +361,7 @@ impl Worker {
     /// A rejected write that had superseded earlier writes of its key brings
     /// them back (coalescing is redone without it), so that each write's
     /// outcome is the one it would have had unbatched.
-    fn apply(&mut self, upto: u64) -> Vec<(u32, String)> {
+    fn apply(&mut self, upto: u64) -> Vec<Rejected> {
         self.rejected.clear();
         self.rejected.resize(self.batch.len(), false);
         let mut out = Vec::new();
@@ -394,25 +387,46 @@ impl Worker {
                 Outcome::GaveUp(reason) => {
                     // Every write not yet rejected fails, superseded ones too:
                     // none of them reached the sink.
-                    for i in 0..self.batch.len() as u32 {
-                        if !self.rejected[i as usize] {
-                            self.reject(i, reason.clone(), &mut out);
-                        }
-                    }
+                    let all: Vec<u32> = (0..self.batch.len() as u32)
+                        .filter(|&i| !self.rejected[i as usize])
+                        .collect();
+                    self.reject_all(&all, &reason, &mut out);
                     return out;
                 }
             }
         }
     }
 
-    fn reject(&mut self, i: u32, reason: String, out: &mut Vec<(u32, String)>) {
-        self.rejected[i as usize] = true;
-        out.push((i, reason));
+    /// Marks a write rejected and saves it to the dead-letter file now,
+    /// before the batch that covers it commits: with a journal, a crash in
+    /// between replays the batch and rejects the write again (a second line
+    /// in the file), but never loses it.
+    fn reject(&mut self, i: u32, reason: String, out: &mut Vec<Rejected>) {
+        self.reject_all(&[i], &reason, out);
+    }
+
+    fn reject_all(&mut self, idx: &[u32], reason: &str, out: &mut Vec<Rejected>) {
+        if idx.is_empty() {
+            return;
+        }
+        let recs: Vec<(&Record, &str)> = idx
+            .iter()
+            .map(|&i| (&self.batch[i as usize], reason))
+            .collect();
+        let path = self.dead.write(&recs);
+        for &i in idx {
+            self.rejected[i as usize] = true;
+            out.push(Rejected {
+                index: i,
+                reason: reason.to_string(),
+                dead_letter: path.clone(),
+            });
+        }
     }
 
     /// Applies every write not yet rejected in its own transaction (no
     /// coalescing), to find the ones the sink refuses.
-    fn one_by_one(&mut self, upto: u64, out: &mut Vec<(u32, String)>) {
+    fn one_by_one(&mut self, upto: u64, out: &mut Vec<Rejected>) {
         let order: Vec<u32> = (0..self.batch.len() as u32)
             .filter(|&i| !self.rejected[i as usize])
             .collect();
@@ -429,9 +443,7 @@ impl Worker {
                     self.reject(i, reason, out)
                 }
                 Outcome::GaveUp(reason) => {
-                    for &j in &order[k..] {
-                        self.reject(j, reason.clone(), out);
-                    }
+                    self.reject_all(&order[k..], &reason, out);
                     return;
                 }
             }
@@ -493,6 +505,13 @@ impl Worker {
     }
 }
 
+/// A write the sink refused, and where it was saved.
+struct Rejected {
+    index: u32,
+    reason: String,
+    dead_letter: Option<PathBuf>,
+}
+
 /// What one apply (with its retries) came to.
 enum Outcome {
     Done,
@@ -506,9 +525,7 @@ impl Drop for Worker {
         // On a panic, latch the store before the receiver (a field) is
         // dropped, so that producers blocked on a full queue get `Poisoned`.
         if std::thread::panicking() {
-            self.shared
-                .progress
-                .poison("the worker panicked (its message is on stderr)".into());
+            self.shared.progress.latch();
         }
     }
 }

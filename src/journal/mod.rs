@@ -17,6 +17,7 @@ pub(crate) mod recovery;
 mod storage;
 pub(crate) mod writer;
 
+pub(crate) use format::encoded_len;
 pub use format::{scan, scan_from, End, Found, Scan, HEADER_LEN, MAGIC, RECORD_HEADER, VERSION};
 pub use storage::{FsStorage, SegmentFile, Storage};
 

@@ -104,6 +104,13 @@ pub(crate) fn recover(
                             storage.path(&name).display()
                         );
                         stop = mode == RecoveryMode::TruncateAtCorruption;
+                        // Deleted with the others once the sink passes the
+                        // seqs before it (at once: it holds none).
+                        out.segments.push(SegmentMeta {
+                            name,
+                            last_seq: 0,
+                            bytes: buf.len() as u64,
+                        });
                         continue;
                     }
                 }
@@ -150,6 +157,15 @@ pub(crate) fn recover(
                             offset,
                             reason: reason.clone(),
                         })
+                    }
+                    (RecoveryMode::SkipCorrupt, None) => {
+                        // Nothing valid follows in this segment; later
+                        // segments are read as usual.
+                        log::warn!(
+                            "backburner: journal {}: corrupt from offset {offset} to the end of the segment ({reason}); skipped as RecoveryMode::SkipCorrupt allows",
+                            storage.path(&name).display()
+                        );
+                        break;
                     }
                     (_, _) => {
                         log::warn!(

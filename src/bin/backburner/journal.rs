@@ -59,7 +59,8 @@ fn inspect(dir: PathBuf) -> Result<(), BoxError> {
         "segment", "bytes", "records", "seqs"
     );
     let (mut records, mut lo, mut hi, mut bad) = (0usize, u64::MAX, 0u64, 0usize);
-    for s in &segs {
+    for (i, s) in segs.iter().enumerate() {
+        let is_last = i + 1 == segs.len();
         records += s.records;
         if let Some((a, b)) = s.seqs {
             lo = lo.min(a);
@@ -71,7 +72,19 @@ fn inspect(dir: PathBuf) -> Result<(), BoxError> {
                 offset,
                 reason,
                 valid_after: None,
-            }) => format!("torn or damaged tail at {offset}: {reason}"),
+            }) if is_last => {
+                format!("torn tail at {offset}: {reason} (truncated on open)")
+            }
+            Ok(End::Bad {
+                offset,
+                reason,
+                valid_after: None,
+            }) => {
+                bad += 1;
+                format!(
+                    "CORRUPT end at {offset}: {reason} (not the last segment: not a torn write)"
+                )
+            }
             Ok(End::Bad {
                 offset,
                 reason,
