@@ -42,7 +42,7 @@ impl DeadLetters {
         match self.append(&path) {
             Ok(()) => Some(path),
             Err(e) => {
-                log::error!(
+                ::log::error!(
                     "backburner: could not write {} rejected write(s) to the dead-letter file {}: {e}",
                     recs.len(),
                     path.display()

@@ -332,7 +332,7 @@ impl Builder {
                     .replayed
                     .store(records.len() as u64, Ordering::Relaxed);
                 if !records.is_empty() {
-                    log::info!(
+                    ::log::info!(
                         "backburner: replaying {} journaled write(s) after seq {last}",
                         records.len()
                     );
@@ -809,7 +809,7 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         if let Err(e) = self.close() {
-            log::error!("backburner: closing {} on drop: {e}", self.url);
+            ::log::error!("backburner: closing {} on drop: {e}", self.url);
         }
     }
 }

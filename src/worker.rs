@@ -286,7 +286,7 @@ impl Worker {
         if !rejected.is_empty() {
             for r in &rejected {
                 let seq = self.batch[r.index as usize].seq;
-                log::warn!("backburner: write {seq} rejected by the sink: {}", r.reason);
+                ::log::warn!("backburner: write {seq} rejected by the sink: {}", r.reason);
                 progress.fail(
                     seq,
                     Failure {
@@ -377,7 +377,7 @@ impl Worker {
                     self.coalesce();
                 }
                 Outcome::Unattributed(reason) => {
-                    log::warn!(
+                    ::log::warn!(
                         "backburner: a batch of {} write(s) failed for good without naming the write ({reason}); applying them one by one",
                         self.live.len()
                     );
@@ -452,7 +452,7 @@ impl Worker {
             // Record that the batch was handled, so a reopened store resumes after it.
             if let Outcome::GaveUp(reason) | Outcome::Unattributed(reason) = self.attempt(&[], upto)
             {
-                log::error!("backburner: could not record seq {upto} as applied: {reason}");
+                ::log::error!("backburner: could not record seq {upto} as applied: {reason}");
             }
         }
     }
@@ -486,7 +486,7 @@ impl Worker {
             self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
             if attempt > self.cfg.max_retries {
                 let reason = format!("the sink kept failing ({attempt} attempts): {error}");
-                log::error!(
+                ::log::error!(
                     "backburner: giving up on a batch of {} write(s): {reason}",
                     live.len()
                 );
@@ -497,7 +497,7 @@ impl Worker {
                 .backoff_base
                 .saturating_mul(1 << (attempt - 1).min(20))
                 .min(self.cfg.backoff_max);
-            log::warn!(
+            ::log::warn!(
                 "backburner: batch failed (attempt {attempt}), retrying in {backoff:?}: {error}"
             );
             std::thread::sleep(backoff);

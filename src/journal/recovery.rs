@@ -60,7 +60,7 @@ pub(crate) fn recover(
         let is_last = pos + 1 == count;
         if stop {
             // TruncateAtCorruption: everything after the damage goes.
-            log::warn!(
+            ::log::warn!(
                 "backburner: journal {}: removed, as it follows the corruption",
                 storage.path(&name).display()
             );
@@ -81,7 +81,7 @@ pub(crate) fn recover(
                 {
                     // Created (and perhaps half written) just before a crash,
                     // holding no record: nothing to keep.
-                    log::warn!(
+                    ::log::warn!(
                         "backburner: journal {}: no complete header ({reason}) and no record; removed",
                         storage.path(&name).display()
                     );
@@ -99,7 +99,7 @@ pub(crate) fn recover(
                         })
                     }
                     RecoveryMode::SkipCorrupt | RecoveryMode::TruncateAtCorruption => {
-                        log::warn!(
+                        ::log::warn!(
                             "backburner: journal {}: unreadable header ({reason}); skipped as RecoveryMode allows",
                             storage.path(&name).display()
                         );
@@ -127,7 +127,7 @@ pub(crate) fn recover(
                     ref reason,
                     valid_after: None,
                 } if is_last => {
-                    log::warn!(
+                    ::log::warn!(
                         "backburner: journal {}: torn record at offset {offset} ({reason}) at the end of the journal; truncated there",
                         storage.path(&name).display()
                     );
@@ -142,7 +142,7 @@ pub(crate) fn recover(
                     valid_after,
                 } => match (mode, valid_after) {
                     (RecoveryMode::SkipCorrupt, Some(next)) => {
-                        log::warn!(
+                        ::log::warn!(
                             "backburner: journal {}: bytes {offset}..{next} are corrupt ({reason}); skipped as RecoveryMode::SkipCorrupt allows",
                             storage.path(&name).display()
                         );
@@ -161,14 +161,14 @@ pub(crate) fn recover(
                     (RecoveryMode::SkipCorrupt, None) => {
                         // Nothing valid follows in this segment; later
                         // segments are read as usual.
-                        log::warn!(
+                        ::log::warn!(
                             "backburner: journal {}: corrupt from offset {offset} to the end of the segment ({reason}); skipped as RecoveryMode::SkipCorrupt allows",
                             storage.path(&name).display()
                         );
                         break;
                     }
                     (_, _) => {
-                        log::warn!(
+                        ::log::warn!(
                             "backburner: journal {}: corrupt at offset {offset} ({reason}); everything from there on is dropped as RecoveryMode allows",
                             storage.path(&name).display()
                         );
@@ -194,7 +194,7 @@ pub(crate) fn recover(
                         reason,
                     });
                 }
-                log::warn!(
+                ::log::warn!(
                     "backburner: journal {}: {reason}; its records are skipped",
                     storage.path(&name).display()
                 );

@@ -253,7 +253,7 @@ impl Writer {
             if self.live_bytes() + size > self.limits.max_bytes && !self.closed.is_empty() {
                 // At the cap: wait for the worker to commit and free segments.
                 if !logged {
-                    log::info!(
+                    ::log::info!(
                         "backburner: journal at its cap ({} bytes); waiting for the sink",
                         self.limits.max_bytes
                     );
@@ -286,7 +286,7 @@ impl Writer {
                 Err(e) if e.kind() == io::ErrorKind::StorageFull => {
                     // New writes are refused with StorageFull until space frees.
                     if !self.shared.queue.storage_full() {
-                        log::error!("backburner: journal disk full creating {name}: {e}; refusing new writes until space frees");
+                        ::log::error!("backburner: journal disk full creating {name}: {e}; refusing new writes until space frees");
                     }
                     self.shared.queue.set_storage_full(true);
                     self.shared.progress.hurry(u64::MAX);
@@ -308,7 +308,7 @@ impl Writer {
                 break;
             }
             if let Err(e) = self.storage.remove(&s.name) {
-                log::warn!(
+                ::log::warn!(
                     "backburner: cannot delete journal segment {}: {e}",
                     self.storage.path(&s.name).display()
                 );
@@ -319,7 +319,7 @@ impl Writer {
         }
         if removed {
             if let Err(e) = self.storage.sync_dir() {
-                log::warn!(
+                ::log::warn!(
                     "backburner: journal directory sync after deleting segments failed: {e}"
                 );
             }

@@ -228,7 +228,7 @@ impl SqliteSink {
             .conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
         {
-            log::warn!(
+            ::log::warn!(
                 "backburner: checkpoint of {} failed: {e}",
                 self.path.display()
             );
@@ -326,7 +326,7 @@ impl Sink for SqliteSink {
         });
         if r.is_err() && !self.conn.is_autocommit() {
             if let Err(e) = self.conn.execute_batch("ROLLBACK") {
-                log::warn!(
+                ::log::warn!(
                     "backburner: rollback on {} failed: {e}",
                     self.path.display()
                 );
