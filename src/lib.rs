@@ -41,6 +41,7 @@ mod dead_letter;
 mod error;
 mod intake;
 pub mod journal;
+pub mod log;
 mod overlay;
 mod queue;
 pub mod sink;

@@ -164,8 +164,10 @@ impl Queue {
     }
 
     fn cancel(&self, seq: u64, progress: &Progress) {
-        self.refused.fetch_add(1, Ordering::SeqCst);
+        // Listed before counted: an Intake that sees the count move finds
+        // the seq in the list (see `Intake::absorb_cancelled`).
         self.cancelled.lock().push(seq);
+        self.refused.fetch_add(1, Ordering::SeqCst);
         // The worker may sleep in `recv` (not woken by unpark) or linger
         // (not woken by a message): do both.
         self.wake();

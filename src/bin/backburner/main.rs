@@ -5,6 +5,7 @@
 
 mod baseline;
 mod bench;
+mod bench_log;
 mod crash;
 mod demo;
 mod journal;
@@ -68,6 +69,9 @@ enum BenchCommand {
     /// Committed rows/s with Memory and with each journal fsync policy,
     /// against one fsync per write.
     Journal(bench::JournalArgs),
+    /// A log call's cost to the caller and lines/s to disk, against a
+    /// synchronous BufWriter, the timer's floor and a raw copy.
+    Log(bench_log::LogArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => demo::run(a.dir, a.rows, a.trials, a.sync_sample),
         Command::Bench(BenchCommand::Store(a)) => bench::store(a),
         Command::Bench(BenchCommand::Journal(a)) => bench::journal(a),
+        Command::Bench(BenchCommand::Log(a)) => bench_log::log(a),
         Command::CrashChild(a) => crash::child(a),
         Command::Journal(c) => journal::run(c),
     };

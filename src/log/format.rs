@@ -1,0 +1,180 @@
+//! Line formats: text and JSON, with RFC 3339 UTC timestamps to the microsecond.
+
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::Level;
+
+/// How lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// `2026-11-26T16:55:01.123456Z INFO  app::orders [main] order 42 filled key=value`
+    #[default]
+    Text,
+    /// One JSON object per line:
+    /// `{"ts":"…","level":"INFO","target":"app::orders","thread":"main","msg":"…","fields":{"key":"value"}}`
+    Json,
+}
+
+/// Appends `t` as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+pub fn rfc3339_micros(out: &mut String, t: SystemTime) {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let micros = d.subsec_micros();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, dd) = civil_from_days(days);
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    );
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
+/// calendar (H. Hinnant's algorithm).
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Formats timestamps, reusing the date and time of the last second seen.
+#[derive(Default)]
+pub(crate) struct Stamp {
+    secs: u64,
+    prefix: String,
+}
+
+impl Stamp {
+    pub(crate) fn push(&mut self, out: &mut String, t: SystemTime) {
+        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        if d.as_secs() != self.secs || self.prefix.is_empty() {
+            self.secs = d.as_secs();
+            self.prefix.clear();
+            rfc3339_micros(
+                &mut self.prefix,
+                UNIX_EPOCH + std::time::Duration::from_secs(self.secs),
+            );
+            self.prefix.truncate(20); // "YYYY-MM-DDTHH:MM:SS."
+        }
+        out.push_str(&self.prefix);
+        let mut micros = d.subsec_micros();
+        let mut digits = [b'0'; 6];
+        for i in (0..6).rev() {
+            digits[i] = b'0' + (micros % 10) as u8;
+            micros /= 10;
+        }
+        out.push_str(std::str::from_utf8(&digits).unwrap_or("000000"));
+        out.push('Z');
+    }
+}
+
+/// The parts of one line.
+pub(crate) struct Line<'a> {
+    pub(crate) ts: SystemTime,
+    pub(crate) level: Level,
+    pub(crate) target: &'a str,
+    pub(crate) thread: &'a str,
+    pub(crate) msg: &'a str,
+    pub(crate) fields: &'a [(Box<str>, Box<str>)],
+}
+
+/// Appends one line (with its newline) to `out`.
+pub(crate) fn write_line(out: &mut String, stamp: &mut Stamp, format: Format, l: &Line<'_>) {
+    match format {
+        Format::Text => {
+            stamp.push(out, l.ts);
+            out.push(' ');
+            let level = l.level.as_str();
+            out.push_str(level);
+            out.push_str(&"     "[level.len()..]);
+            out.push(' ');
+            out.push_str(l.target);
+            out.push_str(" [");
+            out.push_str(l.thread);
+            out.push_str("] ");
+            // One line per record: newlines in messages are escaped.
+            push_escaped_newlines(out, l.msg);
+            for (k, v) in l.fields {
+                out.push(' ');
+                out.push_str(k);
+                out.push('=');
+                push_escaped_newlines(out, v);
+            }
+        }
+        Format::Json => {
+            out.push_str("{\"ts\":\"");
+            stamp.push(out, l.ts);
+            out.push_str("\",\"level\":\"");
+            out.push_str(l.level.as_str());
+            out.push_str("\",\"target\":");
+            crate::dead_letter::string(out, l.target);
+            out.push_str(",\"thread\":");
+            crate::dead_letter::string(out, l.thread);
+            out.push_str(",\"msg\":");
+            crate::dead_letter::string(out, l.msg);
+            if !l.fields.is_empty() {
+                out.push_str(",\"fields\":{");
+                for (i, (k, v)) in l.fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    crate::dead_letter::string(out, k);
+                    out.push(':');
+                    crate::dead_letter::string(out, v);
+                }
+                out.push('}');
+            }
+            out.push('}');
+        }
+    }
+    out.push('\n');
+}
+
+fn push_escaped_newlines(out: &mut String, s: &str) {
+    if s.contains(['\n', '\r']) {
+        for c in s.chars() {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                c => out.push(c),
+            }
+        }
+    } else {
+        out.push_str(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps() {
+        let mut s = String::new();
+        rfc3339_micros(&mut s, UNIX_EPOCH);
+        assert_eq!(s, "1970-01-01T00:00:00.000000Z");
+        s.clear();
+        // 2024-02-29T23:59:59.999999Z (a leap day)
+        rfc3339_micros(
+            &mut s,
+            UNIX_EPOCH + Duration::new(1_709_251_199, 999_999_000),
+        );
+        assert_eq!(s, "2024-02-29T23:59:59.999999Z");
+        s.clear();
+        rfc3339_micros(&mut s, UNIX_EPOCH + Duration::from_secs(4_102_444_800));
+        assert_eq!(s, "2100-01-01T00:00:00.000000Z");
+    }
+}

@@ -1,0 +1,973 @@
+//! A non-blocking logger: the log call costs the caller a copy into a
+//! per-thread queue; formatting and file I/O happen on a worker thread.
+//!
+//! ```
+//! use backburner::log::{Format, Logger};
+//! # let dir = tempfile::tempdir()?;
+//! let log = Logger::builder()
+//!     .file(dir.path().join("app.log"))
+//!     .rotate_bytes(64 << 20)
+//!     .keep(10)
+//!     .format(Format::Json)
+//!     .build()?;
+//! let guard = log.install()?;                      // also the `log` facade's logger
+//! backburner::info!(log, "order {} filled at {}", 42u64, 99.5f64); // copied, formatted later
+//! ::log::warn!("through the log facade");
+//! guard.flush()?;                                  // fallible: write errors are reported
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **What is never lost.** With the default [`Backpressure::Block`] a full
+//! per-thread queue makes the caller wait; nothing is dropped. Dropping the
+//! [`Guard`] (returning from `main`, or a panic unwinding through it) drains
+//! every queue; [`Logger::install`] also registers an exit handler, so
+//! `std::process::exit` drains too; [`Guard::handle_signals`] drains on
+//! SIGTERM and SIGINT before the process ends. With
+//! [`Backpressure::DropNewest`] lines are dropped when a queue is full,
+//! counted, and a line saying how many is written when there is room.
+//!
+//! **What `kill -9` can lose.** Lines still in the per-thread queues, and
+//! lines formatted but not yet handed to the operating system (the worker
+//! writes through a 64 KiB buffer, flushed whenever the queues are empty).
+//! Nothing that reached the worker's `write` call is lost: it is in the
+//! operating system's cache. (A machine crash loses what was not synced:
+//! see [`Logger::sync`].)
+
+mod filter;
+mod format;
+#[doc(hidden)]
+pub mod macros;
+mod record;
+mod sink;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_queue::ArrayQueue;
+use parking_lot::{Condvar, Mutex};
+
+pub use filter::Filter;
+pub use format::Format;
+#[doc(hidden)]
+pub use record::{ArgVal, Capture, CaptureCheap, CaptureFallback, Site, MAX_ARGS};
+pub use sink::{Clock, Period, SystemClock};
+
+use record::{Entry, Message, Render};
+use sink::{FileSink, Sink};
+
+/// A level, from the most to the least severe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// Errors.
+    Error = 1,
+    /// Warnings.
+    Warn,
+    /// Information.
+    Info,
+    /// Debugging detail.
+    Debug,
+    /// Tracing detail.
+    Trace,
+}
+
+impl Level {
+    /// `ERROR`, `WARN`, `INFO`, `DEBUG`, `TRACE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Error => "ERROR",
+            Level::Warn => "WARN",
+            Level::Info => "INFO",
+            Level::Debug => "DEBUG",
+            Level::Trace => "TRACE",
+        }
+    }
+
+    fn from_log(l: ::log::Level) -> Level {
+        match l {
+            ::log::Level::Error => Level::Error,
+            ::log::Level::Warn => Level::Warn,
+            ::log::Level::Info => Level::Info,
+            ::log::Level::Debug => Level::Debug,
+            ::log::Level::Trace => Level::Trace,
+        }
+    }
+}
+
+/// What a log call does when its thread's queue is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backpressure {
+    /// Wait for room (the default): lossless.
+    #[default]
+    Block,
+    /// Drop the line and count it; a line saying how many were dropped is
+    /// written once there is room.
+    DropNewest,
+}
+
+/// Errors of the logger.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// The log file could not be opened.
+    #[error("cannot open the log file {}: {source}", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Writing lines failed since the last flush (a full disk, an I/O error).
+    #[error("{lines} log line(s) could not be written since the last flush: {message}; free disk space or check the log destination")]
+    Write {
+        /// Lines lost.
+        lines: u64,
+        /// The first error.
+        message: String,
+    },
+    /// A filter directive was not understood.
+    #[error("invalid log filter: {0}")]
+    Filter(String),
+    /// The `log` facade already has a logger.
+    #[error("another logger is already installed for the `log` facade")]
+    AlreadyInstalled,
+    /// The logger was shut down.
+    #[error("the logger is shut down")]
+    Closed,
+}
+
+/// A snapshot of a logger's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogStats {
+    /// Lines accepted from log calls.
+    pub logged: u64,
+    /// Lines written to the destination.
+    pub written: u64,
+    /// Lines dropped because a queue was full (`DropNewest`).
+    pub dropped: u64,
+    /// Lines lost to write errors.
+    pub write_errors: u64,
+    /// Rotations of the log file.
+    pub rotations: u64,
+    /// Threads that have logged.
+    pub threads: u64,
+}
+
+/// One thread's queue.
+struct ThreadQueue {
+    q: ArrayQueue<Entry>,
+    /// Lines pushed (written only by the owning thread).
+    pushed: AtomicU64,
+    dropped: AtomicU64,
+    name: Box<str>,
+}
+
+struct Shared {
+    id: usize,
+    filter: Filter,
+    /// Most verbose level enabled (0: none).
+    max_level: AtomicU8,
+    policy: Backpressure,
+    per_thread: usize,
+    queues: Mutex<Vec<Arc<ThreadQueue>>>,
+    queue_count: AtomicUsize,
+    worker: OnceLock<Thread>,
+    /// The worker sleeps long: a producer must wake it.
+    sleeping: AtomicBool,
+    stop: AtomicBool,
+    flush_req: AtomicU64,
+    flush_done: AtomicU64,
+    flush_lock: Mutex<()>,
+    flush_cv: Condvar,
+    error: Mutex<Option<(u64, String)>>,
+    written: AtomicU64,
+    dropped: AtomicU64,
+    write_errors: AtomicU64,
+    rotations: AtomicU64,
+    base: (Instant, SystemTime),
+}
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// Loggers alive in this process, drained by the exit handler.
+fn registry() -> &'static Mutex<Vec<Weak<Handle>>> {
+    static R: OnceLock<Mutex<Vec<Weak<Handle>>>> = OnceLock::new();
+    R.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+thread_local! {
+    static LOCAL: std::cell::RefCell<Vec<(usize, Arc<ThreadQueue>)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Owns the worker thread; the last [`Logger`] clone dropped drains and stops it.
+struct Handle {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        shutdown(&self.shared, &self.thread);
+    }
+}
+
+fn shutdown(shared: &Shared, thread: &Mutex<Option<JoinHandle<()>>>) {
+    shared.stop.store(true, Ordering::SeqCst);
+    if let Some(t) = shared.worker.get() {
+        t.unpark();
+    }
+    if let Some(h) = thread.lock().take() {
+        let _ = h.join();
+    }
+}
+
+/// A non-blocking logger. Cheap to clone; see the [module docs](self).
+#[derive(Clone)]
+pub struct Logger {
+    handle: Arc<Handle>,
+}
+
+impl fmt::Debug for Logger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Logger")
+            .field("filter", &self.handle.shared.filter)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`Logger`].
+#[must_use = "a builder does nothing until build() is called"]
+pub struct Builder {
+    dest: Dest,
+    format: Format,
+    filter: Result<Filter, String>,
+    rotate_bytes: Option<u64>,
+    period: Option<Period>,
+    keep: Option<usize>,
+    clock: Arc<dyn Clock>,
+    policy: Backpressure,
+    per_thread: usize,
+    merge: bool,
+}
+
+enum Dest {
+    File(PathBuf),
+    Stdout,
+    Stderr,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// Writes to `path` (appending; parent directories are created).
+    pub fn file(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.dest = Dest::File(path.into());
+        self
+    }
+    /// Writes to standard output.
+    pub fn stdout(mut self) -> Builder {
+        self.dest = Dest::Stdout;
+        self
+    }
+    /// Writes to standard error (the default).
+    pub fn stderr(mut self) -> Builder {
+        self.dest = Dest::Stderr;
+        self
+    }
+    /// Text (default) or JSON lines.
+    pub fn format(mut self, f: Format) -> Builder {
+        self.format = f;
+        self
+    }
+    /// A `RUST_LOG`-style filter (default `info`), e.g. `warn,my_app=debug`.
+    pub fn filter(mut self, spec: &str) -> Builder {
+        self.filter = Filter::parse(spec);
+        self
+    }
+    /// The filter from the `RUST_LOG` environment variable, or `default` if unset.
+    pub fn filter_from_env(self, default: &str) -> Builder {
+        let spec = std::env::var("RUST_LOG").unwrap_or_else(|_| default.to_string());
+        self.filter(&spec)
+    }
+    /// Rotates the file when it would pass `bytes`.
+    pub fn rotate_bytes(mut self, bytes: u64) -> Builder {
+        self.rotate_bytes = Some(bytes);
+        self
+    }
+    /// Rotates the file at every hour or day (UTC).
+    pub fn rotate_every(mut self, p: Period) -> Builder {
+        self.period = Some(p);
+        self
+    }
+    /// Keeps at most `n` rotated files (the oldest are deleted).
+    pub fn keep(mut self, n: usize) -> Builder {
+        self.keep = Some(n);
+        self
+    }
+    /// The clock used for time-based rotation (tests move it by hand).
+    pub fn clock(mut self, c: Arc<dyn Clock>) -> Builder {
+        self.clock = c;
+        self
+    }
+    /// What a full per-thread queue does (default [`Backpressure::Block`]).
+    pub fn backpressure(mut self, b: Backpressure) -> Builder {
+        self.policy = b;
+        self
+    }
+    /// Lines each thread's queue holds (default 16,384).
+    pub fn queue_capacity(mut self, n: usize) -> Builder {
+        self.per_thread = n.max(1);
+        self
+    }
+    /// Writes the lines of all threads in timestamp order (per batch) instead
+    /// of thread by thread. Lines of one thread are in order either way.
+    pub fn merge_threads(mut self, yes: bool) -> Builder {
+        self.merge = yes;
+        self
+    }
+
+    /// Opens the destination and starts the worker.
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::Open`] when the file cannot be opened, [`LogError::Filter`]
+    /// for a bad filter.
+    pub fn build(self) -> Result<Logger, LogError> {
+        let filter = self.filter.map_err(LogError::Filter)?;
+        let sink = match self.dest {
+            Dest::File(path) => Sink::File(
+                FileSink::open(
+                    path.clone(),
+                    self.rotate_bytes,
+                    self.period,
+                    self.keep,
+                    self.clock,
+                )
+                .map_err(|source| LogError::Open { path, source })?,
+            ),
+            Dest::Stdout => Sink::Stdout(std::io::BufWriter::new(std::io::stdout())),
+            Dest::Stderr => Sink::Stderr(std::io::stderr()),
+        };
+        let shared = Arc::new(Shared {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            max_level: AtomicU8::new(filter.max_level().map_or(0, |l| l as u8)),
+            filter,
+            policy: self.policy,
+            per_thread: self.per_thread,
+            queues: Mutex::new(Vec::new()),
+            queue_count: AtomicUsize::new(0),
+            worker: OnceLock::new(),
+            sleeping: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            flush_req: AtomicU64::new(0),
+            flush_done: AtomicU64::new(0),
+            flush_lock: Mutex::new(()),
+            flush_cv: Condvar::new(),
+            error: Mutex::new(None),
+            written: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            write_errors: AtomicU64::new(0),
+            rotations: AtomicU64::new(0),
+            base: (Instant::now(), SystemTime::now()),
+        });
+        let worker = Worker {
+            shared: Arc::clone(&shared),
+            sink,
+            format: self.format,
+            merge: self.merge,
+            stamp: format::Stamp::default(),
+        };
+        let t = std::thread::Builder::new()
+            .name("backburner-log".into())
+            .spawn(move || worker.run())
+            .map_err(|source| LogError::Open {
+                path: PathBuf::from("<log worker thread>"),
+                source,
+            })?;
+        let _ = shared.worker.set(t.thread().clone());
+        let handle = Arc::new(Handle {
+            shared,
+            thread: Mutex::new(Some(t)),
+        });
+        registry().lock().push(Arc::downgrade(&handle));
+        Ok(Logger { handle })
+    }
+}
+
+impl Logger {
+    /// A builder: standard error, text, `info`, lossless.
+    pub fn builder() -> Builder {
+        Builder {
+            dest: Dest::Stderr,
+            format: Format::Text,
+            filter: Ok(Filter::default()),
+            rotate_bytes: None,
+            period: None,
+            keep: None,
+            clock: Arc::new(SystemClock),
+            policy: Backpressure::Block,
+            per_thread: 16_384,
+            merge: false,
+        }
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
+
+    /// Whether a call at this site would be logged.
+    #[inline]
+    pub fn enabled(&self, site: &Site) -> bool {
+        let s = self.shared();
+        (site.level as u8) <= s.max_level.load(Ordering::Relaxed)
+            && s.filter.enabled(site.level, site.target)
+    }
+
+    #[inline]
+    fn push(&self, entry: Entry) {
+        let id = self.handle.shared.id;
+        let mut entry = Some(entry);
+        let _ = LOCAL.try_with(|l| {
+            if let Ok(v) = l.try_borrow() {
+                if let Some((_, q)) = v.iter().find(|(i, _)| *i == id) {
+                    if let Some(e) = entry.take() {
+                        self.push_to(q, e);
+                    }
+                    return;
+                }
+            }
+            let q = self.register(l);
+            if let Some(e) = entry.take() {
+                self.push_to(&q, e);
+            }
+        });
+        if let Some(e) = entry {
+            // No thread-local storage (the thread is exiting): a queue of its own.
+            let q = self.new_queue();
+            self.push_to(&q, e);
+        }
+    }
+
+    #[inline]
+    fn push_to(&self, q: &ThreadQueue, entry: Entry) {
+        let s = &self.handle.shared;
+        match q.q.push(entry) {
+            Ok(()) => {}
+            Err(mut back) => match s.policy {
+                Backpressure::DropNewest => {
+                    q.dropped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Backpressure::Block => loop {
+                    if let Some(t) = s.worker.get() {
+                        t.unpark();
+                    }
+                    std::thread::yield_now();
+                    match q.q.push(back) {
+                        Ok(()) => break,
+                        Err(b) => back = b,
+                    }
+                    if s.stop.load(Ordering::SeqCst) && s.worker_gone() {
+                        return;
+                    }
+                },
+            },
+        }
+        // Only this thread writes its counter: no read-modify-write needed.
+        q.pushed
+            .store(q.pushed.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        if s.sleeping.load(Ordering::Relaxed) {
+            if let Some(t) = s.worker.get() {
+                t.unpark();
+            }
+        }
+    }
+
+    #[cold]
+    fn new_queue(&self) -> Arc<ThreadQueue> {
+        let s = self.shared();
+        let name = std::thread::current()
+            .name()
+            .map(Box::from)
+            .unwrap_or_else(|| format!("{:?}", std::thread::current().id()).into_boxed_str());
+        let q = Arc::new(ThreadQueue {
+            q: ArrayQueue::new(s.per_thread),
+            pushed: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            name,
+        });
+        s.queues.lock().push(Arc::clone(&q));
+        s.queue_count.fetch_add(1, Ordering::Relaxed);
+        q
+    }
+
+    #[cold]
+    fn register(&self, l: &std::cell::RefCell<Vec<(usize, Arc<ThreadQueue>)>>) -> Arc<ThreadQueue> {
+        let q = self.new_queue();
+        if let Ok(mut v) = l.try_borrow_mut() {
+            v.push((self.shared().id, Arc::clone(&q)));
+        }
+        q
+    }
+
+    #[doc(hidden)]
+    #[inline]
+    pub fn push_deferred(&self, site: &'static Site, render: Render, args: [ArgVal; MAX_ARGS]) {
+        let at = Instant::now();
+        self.push(Entry {
+            at,
+            site,
+            msg: Message::Deferred { render, args },
+            fields: None,
+            target: None,
+            level: site.level,
+        });
+    }
+
+    #[doc(hidden)]
+    #[inline]
+    pub fn push_static(&self, site: &'static Site, msg: &'static str) {
+        let at = Instant::now();
+        self.push(Entry {
+            at,
+            site,
+            msg: Message::Static(msg),
+            fields: None,
+            target: None,
+            level: site.level,
+        });
+    }
+
+    #[doc(hidden)]
+    #[cold]
+    pub fn push_formatted(&self, site: &'static Site, args: fmt::Arguments<'_>) {
+        let at = Instant::now();
+        let msg = Message::Formatted(args.to_string().into_boxed_str());
+        self.push(Entry {
+            at,
+            site,
+            msg,
+            fields: None,
+            target: None,
+            level: site.level,
+        });
+    }
+
+    /// Blocks until every line logged before the call is written to the
+    /// destination (handed to the operating system).
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::Write`] if lines could not be written since the last flush.
+    pub fn flush(&self) -> Result<(), LogError> {
+        self.flush_inner(false)
+    }
+
+    /// Like [`flush`](Logger::flush), then syncs the file to disk.
+    ///
+    /// # Errors
+    ///
+    /// As [`flush`](Logger::flush).
+    pub fn sync(&self) -> Result<(), LogError> {
+        self.flush_inner(true)
+    }
+
+    fn flush_inner(&self, _sync: bool) -> Result<(), LogError> {
+        let s = self.shared();
+        let req = s.flush_req.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(t) = s.worker.get() {
+            t.unpark();
+        }
+        let mut g = s.flush_lock.lock();
+        while s.flush_done.load(Ordering::SeqCst) < req {
+            if s.worker_gone() {
+                return Err(LogError::Closed);
+            }
+            s.flush_cv.wait_for(&mut g, Duration::from_millis(50));
+        }
+        drop(g);
+        match s.error.lock().take() {
+            None => Ok(()),
+            Some((lines, message)) => Err(LogError::Write { lines, message }),
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> LogStats {
+        let s = self.shared();
+        LogStats {
+            logged: s
+                .queues
+                .lock()
+                .iter()
+                .map(|q| q.pushed.load(Ordering::Relaxed))
+                .sum(),
+            written: s.written.load(Ordering::Relaxed),
+            dropped: s.dropped.load(Ordering::Relaxed)
+                + s.queues
+                    .lock()
+                    .iter()
+                    .map(|q| q.dropped.load(Ordering::Relaxed))
+                    .sum::<u64>(),
+            write_errors: s.write_errors.load(Ordering::Relaxed),
+            rotations: s.rotations.load(Ordering::Relaxed),
+            threads: s.queue_count.load(Ordering::Relaxed) as u64,
+        }
+    }
+
+    /// Makes this logger the `log` facade's logger, and registers an exit
+    /// handler that drains it on `std::process::exit`. Keep the guard
+    /// alive until the end of `main`: dropping it drains the logger.
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::AlreadyInstalled`] if the facade has a logger already.
+    pub fn install(&self) -> Result<Guard, LogError> {
+        ::log::set_boxed_logger(Box::new(Facade {
+            logger: self.clone(),
+        }))
+        .map_err(|_| LogError::AlreadyInstalled)?;
+        ::log::set_max_level(match self.shared().filter.max_level() {
+            None => ::log::LevelFilter::Off,
+            Some(Level::Error) => ::log::LevelFilter::Error,
+            Some(Level::Warn) => ::log::LevelFilter::Warn,
+            Some(Level::Info) => ::log::LevelFilter::Info,
+            Some(Level::Debug) => ::log::LevelFilter::Debug,
+            Some(Level::Trace) => ::log::LevelFilter::Trace,
+        });
+        exit::register();
+        Ok(Guard {
+            logger: self.clone(),
+        })
+    }
+
+    /// A guard without installing the `log` facade (the exit handler is
+    /// registered all the same).
+    pub fn guard(&self) -> Guard {
+        exit::register();
+        Guard {
+            logger: self.clone(),
+        }
+    }
+
+    fn log_record(&self, record: &::log::Record<'_>) {
+        let level = Level::from_log(record.level());
+        let target = record.target();
+        if !self.shared().filter.enabled(level, target) {
+            return;
+        }
+        static SITE: [Site; 5] = [
+            Site {
+                level: Level::Error,
+                target: "log",
+                file: "",
+                line: 0,
+            },
+            Site {
+                level: Level::Warn,
+                target: "log",
+                file: "",
+                line: 0,
+            },
+            Site {
+                level: Level::Info,
+                target: "log",
+                file: "",
+                line: 0,
+            },
+            Site {
+                level: Level::Debug,
+                target: "log",
+                file: "",
+                line: 0,
+            },
+            Site {
+                level: Level::Trace,
+                target: "log",
+                file: "",
+                line: 0,
+            },
+        ];
+        let site = &SITE[level as usize - 1];
+        let at = Instant::now();
+        let msg = match record.args().as_str() {
+            Some(s) => Message::Static(s),
+            None => Message::Formatted(record.args().to_string().into_boxed_str()),
+        };
+        let mut fields = Vec::new();
+        let _ = record.key_values().visit(&mut KvCollect(&mut fields));
+        let fields = if fields.is_empty() {
+            None
+        } else {
+            Some(fields.into_boxed_slice())
+        };
+        self.push(Entry {
+            at,
+            site,
+            msg,
+            fields,
+            target: Some(target.into()),
+            level,
+        });
+    }
+}
+
+struct KvCollect<'a>(&'a mut Vec<(Box<str>, Box<str>)>);
+
+impl<'kvs> ::log::kv::VisitSource<'kvs> for KvCollect<'_> {
+    fn visit_pair(
+        &mut self,
+        key: ::log::kv::Key<'kvs>,
+        value: ::log::kv::Value<'kvs>,
+    ) -> Result<(), ::log::kv::Error> {
+        self.0
+            .push((key.as_str().into(), value.to_string().into_boxed_str()));
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn worker_gone(&self) -> bool {
+        self.worker.get().is_none() || self.flush_done.load(Ordering::SeqCst) == u64::MAX
+    }
+}
+
+/// The `log` facade's logger.
+struct Facade {
+    logger: Logger,
+}
+
+impl ::log::Log for Facade {
+    fn enabled(&self, m: &::log::Metadata<'_>) -> bool {
+        self.logger
+            .shared()
+            .filter
+            .enabled(Level::from_log(m.level()), m.target())
+    }
+    fn log(&self, record: &::log::Record<'_>) {
+        self.logger.log_record(record);
+    }
+    fn flush(&self) {
+        let _ = self.logger.flush();
+    }
+}
+
+/// Drains the logger when dropped. Keep it alive for the life of `main`.
+#[must_use = "dropping the guard drains and flushes the logger; keep it until the end of main"]
+#[derive(Debug)]
+pub struct Guard {
+    logger: Logger,
+}
+
+impl Guard {
+    /// Flushes now; see [`Logger::flush`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Logger::flush`].
+    pub fn flush(&self) -> Result<(), LogError> {
+        self.logger.flush()
+    }
+
+    /// Drains every logger of the process on SIGTERM and SIGINT, then lets
+    /// the signal end the process as it would have (opt-in).
+    ///
+    /// # Errors
+    ///
+    /// When the handler cannot be installed.
+    pub fn handle_signals(&self) -> Result<(), LogError> {
+        exit::signals().map_err(|source| LogError::Open {
+            path: PathBuf::from("<signal handler>"),
+            source,
+        })
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Err(e) = self.logger.flush() {
+            eprintln!("backburner: log flush at exit failed: {e}");
+        }
+    }
+}
+
+/// Flushes every live logger (exit handler, signals).
+fn flush_all() {
+    let loggers: Vec<Arc<Handle>> = registry().lock().iter().filter_map(Weak::upgrade).collect();
+    for h in loggers {
+        let l = Logger { handle: h };
+        if let Err(e) = l.flush() {
+            eprintln!("backburner: log flush failed: {e}");
+        }
+        // Not dropped here (the last clone would join the worker from an exit handler).
+        std::mem::forget(l);
+    }
+}
+
+mod exit;
+
+/// The worker: drains every thread's queue, formats, writes.
+struct Worker {
+    shared: Arc<Shared>,
+    sink: Sink,
+    format: Format,
+    merge: bool,
+    stamp: format::Stamp,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut line = String::with_capacity(512);
+        let mut msg = String::with_capacity(256);
+        let mut batch: Vec<(Entry, Arc<ThreadQueue>)> = Vec::new();
+        let mut idle_rounds = 0u32;
+        let mut dirty = false;
+        loop {
+            let flush_target = self.shared.flush_req.load(Ordering::SeqCst);
+            let stop = self.shared.stop.load(Ordering::SeqCst);
+            let queues: Vec<Arc<ThreadQueue>> = self.shared.queues.lock().clone();
+            let mut n = 0;
+            for q in &queues {
+                // Drop notices first, in place of the lines they stand for.
+                let d = q.dropped.swap(0, Ordering::Relaxed);
+                if d > 0 {
+                    self.shared.dropped.fetch_add(d, Ordering::Relaxed);
+                    self.notice(q, d, &mut line);
+                }
+                while let Some(e) = q.q.pop() {
+                    n += 1;
+                    if self.merge {
+                        batch.push((e, Arc::clone(q)));
+                        if batch.len() >= 65_536 {
+                            break;
+                        }
+                    } else {
+                        self.write_entry(&e, &q.name, &mut line, &mut msg);
+                    }
+                    if n % 4096 == 0 && !self.merge {
+                        break;
+                    }
+                }
+            }
+            if self.merge && !batch.is_empty() {
+                batch.sort_by_key(|(e, _)| e.at);
+                for (e, q) in batch.drain(..) {
+                    self.write_entry(&e, &q.name, &mut line, &mut msg);
+                }
+            }
+            if n > 0 {
+                dirty = true;
+                idle_rounds = 0;
+                continue;
+            }
+            // Queues empty: hand the buffer to the OS, answer flushes.
+            if dirty {
+                if let Err(e) = self.sink.flush() {
+                    self.failed(0, &e.to_string());
+                }
+                dirty = false;
+            }
+            self.shared
+                .rotations
+                .store(self.sink.rotations(), Ordering::Relaxed);
+            if flush_target > self.shared.flush_done.load(Ordering::SeqCst) {
+                self.shared.flush_done.store(flush_target, Ordering::SeqCst);
+                let _g = self.shared.flush_lock.lock();
+                self.shared.flush_cv.notify_all();
+            }
+            if stop {
+                break;
+            }
+            // Park: short naps first, then long sleeps that producers end.
+            idle_rounds += 1;
+            if idle_rounds > 100 {
+                self.shared.sleeping.store(true, Ordering::SeqCst);
+                if !self.any_pending() {
+                    std::thread::park_timeout(Duration::from_millis(100));
+                }
+                self.shared.sleeping.store(false, Ordering::SeqCst);
+            } else {
+                std::thread::park_timeout(Duration::from_micros(500));
+            }
+        }
+        let _ = self.sink.sync();
+        self.shared.flush_done.store(u64::MAX, Ordering::SeqCst);
+        let _g = self.shared.flush_lock.lock();
+        self.shared.flush_cv.notify_all();
+    }
+
+    fn any_pending(&self) -> bool {
+        self.shared.flush_req.load(Ordering::SeqCst) > self.shared.flush_done.load(Ordering::SeqCst)
+            || self.shared.stop.load(Ordering::SeqCst)
+            || self.shared.queues.lock().iter().any(|q| !q.q.is_empty())
+    }
+
+    fn write_entry(&mut self, e: &Entry, thread: &str, line: &mut String, msg: &mut String) {
+        msg.clear();
+        e.render(msg);
+        line.clear();
+        let ts = self.shared.base.1 + e.at.saturating_duration_since(self.shared.base.0);
+        let fields: &[(Box<str>, Box<str>)] = e.fields.as_deref().unwrap_or(&[]);
+        format::write_line(
+            line,
+            &mut self.stamp,
+            self.format,
+            &format::Line {
+                ts,
+                level: e.level,
+                target: e.target(),
+                thread,
+                msg,
+                fields,
+            },
+        );
+        match self.sink.write_line(line.as_bytes()) {
+            Ok(()) => {
+                self.shared.written.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(err) => self.failed(1, &err.to_string()),
+        }
+    }
+
+    fn notice(&mut self, q: &ThreadQueue, dropped: u64, line: &mut String) {
+        line.clear();
+        let ts = SystemTime::now();
+        let msg = format!("{dropped} log line(s) from this thread were dropped: its queue was full (Backpressure::DropNewest)");
+        format::write_line(
+            line,
+            &mut self.stamp,
+            self.format,
+            &format::Line {
+                ts,
+                level: Level::Warn,
+                target: "backburner::log",
+                thread: &q.name,
+                msg: &msg,
+                fields: &[],
+            },
+        );
+        if let Err(err) = self.sink.write_line(line.as_bytes()) {
+            self.failed(0, &err.to_string());
+        }
+    }
+
+    fn failed(&self, lines: u64, message: &str) {
+        self.shared.write_errors.fetch_add(lines, Ordering::Relaxed);
+        let mut e = self.shared.error.lock();
+        match &mut *e {
+            Some((n, _)) => *n += lines,
+            None => *e = Some((lines, message.to_string())),
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! What a log call leaves for the worker: the call site (static), the time,
+//! and the arguments copied as values; or, when an argument cannot be copied
+//! cheaply, the message formatted on the caller.
+
+use std::fmt;
+use std::time::Instant;
+
+use super::Level;
+
+/// Most arguments a call may have for deferred formatting; calls with more
+/// are formatted on the caller.
+pub const MAX_ARGS: usize = 6;
+
+/// Bytes of a string argument copied in place (longer ones fall back to
+/// formatting on the caller).
+pub const INLINE_STR: usize = 22;
+
+/// A short string copied in place.
+#[derive(Clone, Copy)]
+pub struct InlineStr {
+    len: u8,
+    bytes: [u8; INLINE_STR],
+}
+
+impl InlineStr {
+    /// Copies `s` if it fits.
+    #[inline]
+    pub fn new(s: &str) -> Option<InlineStr> {
+        if s.len() > INLINE_STR {
+            return None;
+        }
+        let mut bytes = [0u8; INLINE_STR];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Some(InlineStr {
+            len: s.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        // Copied from a `str` whole: always valid UTF-8.
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+}
+
+/// One argument, copied at the call.
+#[derive(Clone, Copy)]
+#[non_exhaustive]
+pub enum ArgVal {
+    /// Unused slot.
+    None,
+    /// A signed integer.
+    I64(i64),
+    /// An unsigned integer.
+    U64(u64),
+    /// A float.
+    F64(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A character.
+    Char(char),
+    /// A short string.
+    Str(InlineStr),
+}
+
+/// Integer formatting traits: integers use theirs, other values `Display`.
+macro_rules! int_traits {
+    ($($tr:ident),*) => {$(
+        impl fmt::$tr for ArgVal {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    ArgVal::I64(v) => fmt::$tr::fmt(v, f),
+                    ArgVal::U64(v) => fmt::$tr::fmt(v, f),
+                    other => fmt::Display::fmt(other, f),
+                }
+            }
+        }
+    )*};
+}
+
+/// Exponent formatting: numbers use theirs, other values `Display`.
+macro_rules! exp_traits {
+    ($($tr:ident),*) => {$(
+        impl fmt::$tr for ArgVal {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    ArgVal::I64(v) => fmt::$tr::fmt(v, f),
+                    ArgVal::U64(v) => fmt::$tr::fmt(v, f),
+                    ArgVal::F64(v) => fmt::$tr::fmt(v, f),
+                    other => fmt::Display::fmt(other, f),
+                }
+            }
+        }
+    )*};
+}
+
+impl fmt::Display for ArgVal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArgVal::None => Ok(()),
+            ArgVal::I64(v) => fmt::Display::fmt(v, f),
+            ArgVal::U64(v) => fmt::Display::fmt(v, f),
+            ArgVal::F64(v) => fmt::Display::fmt(v, f),
+            ArgVal::Bool(v) => fmt::Display::fmt(v, f),
+            ArgVal::Char(v) => fmt::Display::fmt(v, f),
+            ArgVal::Str(v) => fmt::Display::fmt(v.as_str(), f),
+        }
+    }
+}
+
+impl fmt::Debug for ArgVal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArgVal::None => Ok(()),
+            ArgVal::I64(v) => fmt::Debug::fmt(v, f),
+            ArgVal::U64(v) => fmt::Debug::fmt(v, f),
+            ArgVal::F64(v) => fmt::Debug::fmt(v, f),
+            ArgVal::Bool(v) => fmt::Debug::fmt(v, f),
+            ArgVal::Char(v) => fmt::Debug::fmt(v, f),
+            ArgVal::Str(v) => fmt::Debug::fmt(v.as_str(), f),
+        }
+    }
+}
+
+int_traits!(LowerHex, UpperHex, Octal, Binary);
+exp_traits!(LowerExp, UpperExp);
+
+/// Turns an argument into an [`ArgVal`] when that is a cheap copy.
+///
+/// The macros call `(&&Capture(&arg)).capture()`: method resolution picks
+/// the impl for cheap types when there is one, and the fallback (which says
+/// "format on the caller") for every other type.
+pub struct Capture<'a, T: ?Sized>(pub &'a T);
+
+/// Cheap types: copied as values.
+pub trait CaptureCheap {
+    /// The copy.
+    fn capture(&self) -> Option<ArgVal>;
+}
+
+/// Every other type: formatted on the caller.
+pub trait CaptureFallback {
+    /// Always `None`.
+    fn capture(&self) -> Option<ArgVal>;
+}
+
+impl<T: ?Sized> CaptureFallback for &Capture<'_, T> {
+    #[inline]
+    fn capture(&self) -> Option<ArgVal> {
+        None
+    }
+}
+
+macro_rules! cheap {
+    ($($t:ty => $v:ident as $as:ty),* $(,)?) => {$(
+        impl CaptureCheap for Capture<'_, $t> {
+            #[inline]
+            fn capture(&self) -> Option<ArgVal> {
+                Some(ArgVal::$v(*self.0 as $as))
+            }
+        }
+    )*};
+}
+cheap!(
+    i8 => I64 as i64, i16 => I64 as i64, i32 => I64 as i64, i64 => I64 as i64, isize => I64 as i64,
+    u8 => U64 as u64, u16 => U64 as u64, u32 => U64 as u64, u64 => U64 as u64, usize => U64 as u64,
+    f32 => F64 as f64, f64 => F64 as f64, bool => Bool as bool, char => Char as char,
+);
+
+impl CaptureCheap for Capture<'_, &str> {
+    #[inline]
+    fn capture(&self) -> Option<ArgVal> {
+        InlineStr::new(self.0).map(ArgVal::Str)
+    }
+}
+impl CaptureCheap for Capture<'_, str> {
+    #[inline]
+    fn capture(&self) -> Option<ArgVal> {
+        InlineStr::new(self.0).map(ArgVal::Str)
+    }
+}
+impl CaptureCheap for Capture<'_, String> {
+    #[inline]
+    fn capture(&self) -> Option<ArgVal> {
+        InlineStr::new(self.0).map(ArgVal::Str)
+    }
+}
+impl CaptureCheap for Capture<'_, &String> {
+    #[inline]
+    fn capture(&self) -> Option<ArgVal> {
+        InlineStr::new(self.0).map(ArgVal::Str)
+    }
+}
+
+/// Formats a call's message from its copied arguments (made by the macro for
+/// each call site).
+pub type Render = fn(&[ArgVal; MAX_ARGS], &mut String);
+
+/// A call site: everything static about a log call.
+#[derive(Debug)]
+pub struct Site {
+    /// The level.
+    pub level: Level,
+    /// The target (the module path by default).
+    pub target: &'static str,
+    /// The source file.
+    pub file: &'static str,
+    /// The line.
+    pub line: u32,
+}
+
+/// The message of one call.
+pub enum Message {
+    /// Arguments copied, formatted later by `render`.
+    Deferred {
+        /// The formatter of this call site.
+        render: Render,
+        /// The arguments.
+        args: [ArgVal; MAX_ARGS],
+    },
+    /// A message with no arguments.
+    Static(&'static str),
+    /// Formatted on the caller.
+    Formatted(Box<str>),
+}
+
+/// One log call, as queued.
+pub struct Entry {
+    pub(crate) at: Instant,
+    pub(crate) site: &'static Site,
+    pub(crate) msg: Message,
+    /// Key-value fields (from the `log` facade or `tracing`), formatted on the caller.
+    pub(crate) fields: Option<Box<[(Box<str>, Box<str>)]>>,
+    /// A target given at run time (the `log` facade), if not the site's.
+    pub(crate) target: Option<Box<str>>,
+    pub(crate) level: Level,
+}
+
+impl Entry {
+    pub(crate) fn render(&self, out: &mut String) {
+        match &self.msg {
+            Message::Deferred { render, args } => render(args, out),
+            Message::Static(s) => out.push_str(s),
+            Message::Formatted(s) => out.push_str(s),
+        }
+    }
+
+    pub(crate) fn target(&self) -> &str {
+        self.target.as_deref().unwrap_or(self.site.target)
+    }
+}
