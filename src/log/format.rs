@@ -143,7 +143,7 @@ pub(crate) fn write_line(out: &mut String, stamp: &mut Stamp, format: Format, l:
 }
 
 fn push_escaped_newlines(out: &mut String, s: &str) {
-    if s.contains(['\n', '\r']) {
+    if s.as_bytes().iter().any(|&b| b == b'\n' || b == b'\r') {
         for c in s.chars() {
             match c {
                 '\n' => out.push_str("\\n"),

@@ -23,7 +23,7 @@ macro_rules! log_at {
         let __bb_logger: &$crate::log::Logger = &$logger;
         if __bb_logger.enabled(&__BB_SITE) {
             $crate::__bb_bind!(__bb_logger, __BB_SITE, $fmt, [],
-                [(__a0, 0) (__a1, 1) (__a2, 2) (__a3, 3) (__a4, 4) (__a5, 5)] $(, $arg)*);
+                [(__a0, 0) (__a1, 1) (__a2, 2) (__a3, 3)] $(, $arg)*);
         }
     }};
     ($logger:expr, $level:expr, $fmt:literal $(, $arg:expr)* $(,)?) => {

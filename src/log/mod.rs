@@ -56,7 +56,7 @@ pub use format::Format;
 pub use record::{ArgVal, Capture, CaptureCheap, CaptureFallback, Site, MAX_ARGS};
 pub use sink::{Clock, Period, SystemClock};
 
-use record::{Entry, Message, Render};
+use record::{Entry, FacadeMsg, Message, Render};
 use sink::{FileSink, Sink};
 
 /// A level, from the most to the least severe.
@@ -529,9 +529,6 @@ impl Logger {
             at,
             site,
             msg: Message::Deferred { render, args },
-            fields: None,
-            target: None,
-            level: site.level,
         });
     }
 
@@ -543,9 +540,6 @@ impl Logger {
             at,
             site,
             msg: Message::Static(msg),
-            fields: None,
-            target: None,
-            level: site.level,
         });
     }
 
@@ -554,14 +548,7 @@ impl Logger {
     pub fn push_formatted(&self, site: &'static Site, args: fmt::Arguments<'_>) {
         let at = Instant::now();
         let msg = Message::Formatted(args.to_string().into_boxed_str());
-        self.push(Entry {
-            at,
-            site,
-            msg,
-            fields: None,
-            target: None,
-            level: site.level,
-        });
+        self.push(Entry { at, site, msg });
     }
 
     /// Blocks until every line logged before the call is written to the
@@ -701,25 +688,18 @@ impl Logger {
         ];
         let site = &SITE[level as usize - 1];
         let at = Instant::now();
-        let msg = match record.args().as_str() {
-            Some(s) => Message::Static(s),
-            None => Message::Formatted(record.args().to_string().into_boxed_str()),
+        let text = match record.args().as_str() {
+            Some(s) => Box::from(s),
+            None => record.args().to_string().into_boxed_str(),
         };
         let mut fields = Vec::new();
         let _ = record.key_values().visit(&mut KvCollect(&mut fields));
-        let fields = if fields.is_empty() {
-            None
-        } else {
-            Some(fields.into_boxed_slice())
-        };
-        self.push(Entry {
-            at,
-            site,
-            msg,
-            fields,
-            target: Some(target.into()),
-            level,
-        });
+        let msg = Message::Facade(Box::new(FacadeMsg {
+            msg: text,
+            target: target.into(),
+            fields: fields.into_boxed_slice(),
+        }));
+        self.push(Entry { at, site, msg });
     }
 }
 
@@ -833,10 +813,13 @@ impl Worker {
         let mut batch: Vec<(Entry, Arc<ThreadQueue>)> = Vec::new();
         let mut idle_rounds = 0u32;
         let mut dirty = false;
+        let mut queues: Vec<Arc<ThreadQueue>> = Vec::new();
         loop {
             let flush_target = self.shared.flush_req.load(Ordering::SeqCst);
             let stop = self.shared.stop.load(Ordering::SeqCst);
-            let queues: Vec<Arc<ThreadQueue>> = self.shared.queues.lock().clone();
+            if self.shared.queue_count.load(Ordering::Relaxed) != queues.len() {
+                queues = self.shared.queues.lock().clone();
+            }
             let mut n = 0;
             for q in &queues {
                 // Drop notices first, in place of the lines they stand for.
@@ -918,14 +901,14 @@ impl Worker {
         e.render(msg);
         line.clear();
         let ts = self.shared.base.1 + e.at.saturating_duration_since(self.shared.base.0);
-        let fields: &[(Box<str>, Box<str>)] = e.fields.as_deref().unwrap_or(&[]);
+        let fields = e.fields();
         format::write_line(
             line,
             &mut self.stamp,
             self.format,
             &format::Line {
                 ts,
-                level: e.level,
+                level: e.level(),
                 target: e.target(),
                 thread,
                 msg,

@@ -9,7 +9,7 @@ use super::Level;
 
 /// Most arguments a call may have for deferred formatting; calls with more
 /// are formatted on the caller.
-pub const MAX_ARGS: usize = 6;
+pub const MAX_ARGS: usize = 4;
 
 /// Bytes of a string argument copied in place (longer ones fall back to
 /// formatting on the caller).
@@ -223,6 +223,16 @@ pub enum Message {
     Static(&'static str),
     /// Formatted on the caller.
     Formatted(Box<str>),
+    /// From the `log` facade: formatted on the caller, with its run-time
+    /// target and key-value fields.
+    Facade(Box<FacadeMsg>),
+}
+
+/// A `log` facade record.
+pub struct FacadeMsg {
+    pub(crate) msg: Box<str>,
+    pub(crate) target: Box<str>,
+    pub(crate) fields: Box<[(Box<str>, Box<str>)]>,
 }
 
 /// One log call, as queued.
@@ -230,11 +240,6 @@ pub struct Entry {
     pub(crate) at: Instant,
     pub(crate) site: &'static Site,
     pub(crate) msg: Message,
-    /// Key-value fields (from the `log` facade or `tracing`), formatted on the caller.
-    pub(crate) fields: Option<Box<[(Box<str>, Box<str>)]>>,
-    /// A target given at run time (the `log` facade), if not the site's.
-    pub(crate) target: Option<Box<str>>,
-    pub(crate) level: Level,
 }
 
 impl Entry {
@@ -243,10 +248,25 @@ impl Entry {
             Message::Deferred { render, args } => render(args, out),
             Message::Static(s) => out.push_str(s),
             Message::Formatted(s) => out.push_str(s),
+            Message::Facade(f) => out.push_str(&f.msg),
         }
     }
 
     pub(crate) fn target(&self) -> &str {
-        self.target.as_deref().unwrap_or(self.site.target)
+        match &self.msg {
+            Message::Facade(f) => &f.target,
+            _ => self.site.target,
+        }
+    }
+
+    pub(crate) fn fields(&self) -> &[(Box<str>, Box<str>)] {
+        match &self.msg {
+            Message::Facade(f) => &f.fields,
+            _ => &[],
+        }
+    }
+
+    pub(crate) fn level(&self) -> Level {
+        self.site.level
     }
 }
