@@ -1,9 +1,17 @@
 //! Draining at `std::process::exit` (an `atexit` handler) and, opt-in, on
-//! SIGTERM and SIGINT.
+//! SIGTERM, SIGINT and SIGABRT.
+//!
+//! SIGTERM and SIGINT are handled by a thread (signal-hook's iterator):
+//! it drains every logger, then lets the signal end the process as it
+//! would have. SIGABRT (`std::process::abort`, a panic with `panic =
+//! "abort"`) ends the process as soon as its handler returns, so its
+//! handler asks a flusher thread to drain, through a pipe, and waits for
+//! the answer on another pipe (at most 5 s): `write`, `poll` and `read` are
+//! async-signal-safe.
 
-#![allow(unsafe_code)] // the libc `atexit` call; see the SAFETY note.
+#![allow(unsafe_code)] // libc `atexit`, and the SIGABRT handler; see each SAFETY note.
 
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
 
 extern "C" fn at_exit() {
     super::flush_all();
@@ -23,10 +31,49 @@ pub(super) fn register() {
     });
 }
 
-/// Starts the signal thread once per process.
+/// Pipes between the SIGABRT handler and the flusher thread.
+struct AbortPipes {
+    ask_w: libc::c_int,
+    done_r: libc::c_int,
+}
+
+static ABORT: OnceLock<AbortPipes> = OnceLock::new();
+
+fn pipe() -> std::io::Result<(libc::c_int, libc::c_int)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid array of two ints for `pipe` to fill.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((fds[0], fds[1]))
+}
+
+fn on_abort() {
+    let Some(p) = ABORT.get() else { return };
+    let one = [1u8];
+    // SAFETY: async-signal-safe calls only (write, poll, read) on file
+    // descriptors that stay open for the life of the process, with buffers
+    // that live on this stack frame.
+    unsafe {
+        if libc::write(p.ask_w, one.as_ptr().cast(), 1) != 1 {
+            return;
+        }
+        let mut pfd = libc::pollfd {
+            fd: p.done_r,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        if libc::poll(&mut pfd, 1, 5_000) == 1 {
+            let mut b = [0u8];
+            let _ = libc::read(p.done_r, b.as_mut_ptr().cast(), 1);
+        }
+    }
+}
+
+/// Starts the signal handling once per process.
 pub(super) fn signals() -> std::io::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    static STARTED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    use signal_hook::consts::{SIGABRT, SIGINT, SIGTERM};
+    static STARTED: OnceLock<()> = OnceLock::new();
     if STARTED.get().is_some() {
         return Ok(());
     }
@@ -41,6 +88,24 @@ pub(super) fn signals() -> std::io::Result<()> {
                 std::process::exit(128 + sig);
             }
         })?;
+
+    let (ask_r, ask_w) = pipe()?;
+    let (done_r, done_w) = pipe()?;
+    let _ = ABORT.set(AbortPipes { ask_w, done_r });
+    std::thread::Builder::new()
+        .name("backburner-abort".into())
+        .spawn(move || {
+            let mut b = [0u8];
+            // SAFETY: reading one byte into a live buffer from our own pipe.
+            while unsafe { libc::read(ask_r, b.as_mut_ptr().cast(), 1) } == 1 {
+                super::flush_all();
+                let one = [1u8];
+                // SAFETY: writing one byte from a live buffer to our own pipe.
+                let _ = unsafe { libc::write(done_w, one.as_ptr().cast(), 1) };
+            }
+        })?;
+    // SAFETY: `on_abort` only makes async-signal-safe calls (see there).
+    unsafe { signal_hook::low_level::register(SIGABRT, on_abort) }?;
     let _ = STARTED.set(());
     Ok(())
 }

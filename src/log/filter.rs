@@ -83,7 +83,7 @@ impl Filter {
         if !default_set && f.targets.is_empty() {
             f.default = Some(Level::Error);
         }
-        f.targets.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        f.targets.sort_by_key(|t| std::cmp::Reverse(t.0.len()));
         Ok(f)
     }
 

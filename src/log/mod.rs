@@ -387,6 +387,7 @@ impl Builder {
             format: self.format,
             merge: self.merge,
             stamp: format::Stamp::default(),
+            unflushed: 0,
         };
         let t = std::thread::Builder::new()
             .name("backburner-log".into())
@@ -593,20 +594,21 @@ impl Logger {
     /// A snapshot of the counters.
     pub fn stats(&self) -> LogStats {
         let s = self.shared();
+        // One lock, released before the counters are read (a guard held across
+        // two `lock()` calls in one expression deadlocks).
+        let (logged, queued_drops) = {
+            let queues = s.queues.lock();
+            queues.iter().fold((0, 0), |(l, d), q| {
+                (
+                    l + q.pushed.load(Ordering::Relaxed),
+                    d + q.dropped.load(Ordering::Relaxed),
+                )
+            })
+        };
         LogStats {
-            logged: s
-                .queues
-                .lock()
-                .iter()
-                .map(|q| q.pushed.load(Ordering::Relaxed))
-                .sum(),
+            logged,
             written: s.written.load(Ordering::Relaxed),
-            dropped: s.dropped.load(Ordering::Relaxed)
-                + s.queues
-                    .lock()
-                    .iter()
-                    .map(|q| q.dropped.load(Ordering::Relaxed))
-                    .sum::<u64>(),
+            dropped: s.dropped.load(Ordering::Relaxed) + queued_drops,
             write_errors: s.write_errors.load(Ordering::Relaxed),
             rotations: s.rotations.load(Ordering::Relaxed),
             threads: s.queue_count.load(Ordering::Relaxed) as u64,
@@ -804,6 +806,8 @@ struct Worker {
     format: Format,
     merge: bool,
     stamp: format::Stamp,
+    /// Lines in the buffer, not yet handed to the OS.
+    unflushed: u64,
 }
 
 impl Worker {
@@ -856,9 +860,16 @@ impl Worker {
             }
             // Queues empty: hand the buffer to the OS, answer flushes.
             if dirty {
-                if let Err(e) = self.sink.flush() {
-                    self.failed(0, &e.to_string());
+                match self.sink.flush() {
+                    // Counted as written only once handed to the OS.
+                    Ok(()) => {
+                        self.shared
+                            .written
+                            .fetch_add(self.unflushed, Ordering::Relaxed);
+                    }
+                    Err(e) => self.failed(self.unflushed, &e.to_string()),
                 }
+                self.unflushed = 0;
                 dirty = false;
             }
             self.shared
@@ -917,7 +928,7 @@ impl Worker {
         );
         match self.sink.write_line(line.as_bytes()) {
             Ok(()) => {
-                self.shared.written.fetch_add(1, Ordering::Relaxed);
+                self.unflushed += 1;
             }
             Err(err) => self.failed(1, &err.to_string()),
         }

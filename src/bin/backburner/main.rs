@@ -9,6 +9,7 @@ mod bench_log;
 mod crash;
 mod demo;
 mod journal;
+mod log_child;
 mod report;
 
 use std::path::PathBuf;
@@ -40,6 +41,9 @@ enum Command {
     /// Inspect or replay a journal.
     #[command(subcommand)]
     Journal(journal::JournalCommand),
+    /// (Testing) log lines, then end in a chosen way; used by the logger tests.
+    #[command(hide = true)]
+    LogChild(log_child::LogChildArgs),
     /// (Testing) write journaled rows until killed; used by the crash test.
     #[command(hide = true)]
     CrashChild(crash::ChildArgs),
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Log(a)) => bench_log::log(a),
         Command::CrashChild(a) => crash::child(a),
         Command::Journal(c) => journal::run(c),
+        Command::LogChild(a) => log_child::child(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
