@@ -39,6 +39,8 @@ mod format;
 pub mod macros;
 mod record;
 mod sink;
+#[cfg(feature = "tracing")]
+mod tracing_layer;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -55,6 +57,8 @@ pub use format::Format;
 #[doc(hidden)]
 pub use record::{ArgVal, Capture, CaptureCheap, CaptureFallback, Site, MAX_ARGS};
 pub use sink::{Clock, Period, SystemClock};
+#[cfg(feature = "tracing")]
+pub use tracing_layer::TracingLayer;
 
 use record::{Entry, FacadeMsg, Message, Render};
 use sink::{FileSink, Sink};
