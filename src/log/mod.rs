@@ -49,7 +49,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
 
 pub use filter::Filter;
@@ -163,12 +163,26 @@ pub struct LogStats {
 }
 
 /// One thread's queue.
+///
+/// A single-producer ring (rtrb): the producer keeps a cached copy of the
+/// consumer's position and touches shared memory only when it looks full,
+/// so a log call does no atomic read-modify-write. Memory is reserved for
+/// `capacity` entries but pages are touched only as the ring is used.
 struct ThreadQueue {
-    q: ArrayQueue<Entry>,
-    /// Lines pushed (written only by the owning thread).
-    pushed: AtomicU64,
-    dropped: AtomicU64,
+    /// Taken only by the worker (and `stats`): uncontended.
+    consumer: Mutex<rtrb::Consumer<Entry>>,
+    capacity: usize,
+    /// Lines pushed (written only by the owning thread), on its own cache line.
+    pushed: CachePadded<AtomicU64>,
+    dropped: CachePadded<AtomicU64>,
     name: Box<str>,
+}
+
+/// A thread's producer half for one logger.
+struct Local {
+    id: usize,
+    producer: rtrb::Producer<Entry>,
+    q: Arc<ThreadQueue>,
 }
 
 struct Shared {
@@ -179,7 +193,12 @@ struct Shared {
     policy: Backpressure,
     per_thread: usize,
     queues: Mutex<Vec<Arc<ThreadQueue>>>,
+    /// Threads that have logged (for stats).
     queue_count: AtomicUsize,
+    /// Bumped when a queue is added or removed: the worker refreshes its list.
+    queues_version: AtomicUsize,
+    /// Lines pushed by threads whose queues are gone.
+    retired_pushed: AtomicU64,
     worker: OnceLock<Thread>,
     /// The worker sleeps long: a producer must wake it.
     sleeping: AtomicBool,
@@ -205,7 +224,7 @@ fn registry() -> &'static Mutex<Vec<Weak<Handle>>> {
 }
 
 thread_local! {
-    static LOCAL: std::cell::RefCell<Vec<(usize, Arc<ThreadQueue>)>> = const { std::cell::RefCell::new(Vec::new()) };
+    static LOCAL: std::cell::RefCell<Vec<Local>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Owns the worker thread; the last [`Logger`] clone dropped drains and stops it.
@@ -371,6 +390,8 @@ impl Builder {
             per_thread: self.per_thread,
             queues: Mutex::new(Vec::new()),
             queue_count: AtomicUsize::new(0),
+            queues_version: AtomicUsize::new(0),
+            retired_pushed: AtomicU64::new(0),
             worker: OnceLock::new(),
             sleeping: AtomicBool::new(false),
             stop: AtomicBool::new(false),
@@ -444,32 +465,35 @@ impl Logger {
         let id = self.handle.shared.id;
         let mut entry = Some(entry);
         let _ = LOCAL.try_with(|l| {
-            if let Ok(v) = l.try_borrow() {
-                if let Some((_, q)) = v.iter().find(|(i, _)| *i == id) {
-                    if let Some(e) = entry.take() {
-                        self.push_to(q, e);
-                    }
-                    return;
+            let Ok(mut v) = l.try_borrow_mut() else {
+                return;
+            };
+            let local = match v.iter_mut().position(|x| x.id == id) {
+                Some(i) => &mut v[i],
+                None => {
+                    v.push(self.new_local());
+                    let last = v.len() - 1;
+                    &mut v[last]
                 }
-            }
-            let q = self.register(l);
+            };
             if let Some(e) = entry.take() {
-                self.push_to(&q, e);
+                self.push_to(&mut local.producer, &local.q, e);
             }
         });
         if let Some(e) = entry {
-            // No thread-local storage (the thread is exiting): a queue of its own.
-            let q = self.new_queue();
-            self.push_to(&q, e);
+            // No thread-local storage (the thread is exiting, or a log call
+            // from inside a log call): a ring of its own for this line.
+            let mut local = self.new_local();
+            self.push_to(&mut local.producer, &local.q, e);
         }
     }
 
     #[inline]
-    fn push_to(&self, q: &ThreadQueue, entry: Entry) {
+    fn push_to(&self, p: &mut rtrb::Producer<Entry>, q: &ThreadQueue, entry: Entry) {
         let s = &self.handle.shared;
-        match q.q.push(entry) {
+        match p.push(entry) {
             Ok(()) => {}
-            Err(mut back) => match s.policy {
+            Err(rtrb::PushError::Full(mut back)) => match s.policy {
                 Backpressure::DropNewest => {
                     q.dropped.fetch_add(1, Ordering::Relaxed);
                     return;
@@ -479,9 +503,9 @@ impl Logger {
                         t.unpark();
                     }
                     std::thread::yield_now();
-                    match q.q.push(back) {
+                    match p.push(back) {
                         Ok(()) => break,
-                        Err(b) => back = b,
+                        Err(rtrb::PushError::Full(b)) => back = b,
                     }
                     if s.stop.load(Ordering::SeqCst) && s.worker_gone() {
                         return;
@@ -500,30 +524,28 @@ impl Logger {
     }
 
     #[cold]
-    fn new_queue(&self) -> Arc<ThreadQueue> {
+    fn new_local(&self) -> Local {
         let s = self.shared();
         let name = std::thread::current()
             .name()
             .map(Box::from)
             .unwrap_or_else(|| format!("{:?}", std::thread::current().id()).into_boxed_str());
+        let (producer, consumer) = rtrb::RingBuffer::new(s.per_thread);
         let q = Arc::new(ThreadQueue {
-            q: ArrayQueue::new(s.per_thread),
-            pushed: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
+            consumer: Mutex::new(consumer),
+            capacity: s.per_thread,
+            pushed: CachePadded::new(AtomicU64::new(0)),
+            dropped: CachePadded::new(AtomicU64::new(0)),
             name,
         });
         s.queues.lock().push(Arc::clone(&q));
         s.queue_count.fetch_add(1, Ordering::Relaxed);
-        q
-    }
-
-    #[cold]
-    fn register(&self, l: &std::cell::RefCell<Vec<(usize, Arc<ThreadQueue>)>>) -> Arc<ThreadQueue> {
-        let q = self.new_queue();
-        if let Ok(mut v) = l.try_borrow_mut() {
-            v.push((self.shared().id, Arc::clone(&q)));
+        s.queues_version.fetch_add(1, Ordering::SeqCst);
+        Local {
+            id: s.id,
+            producer,
+            q,
         }
-        q
     }
 
     #[doc(hidden)]
@@ -610,7 +632,7 @@ impl Logger {
             })
         };
         LogStats {
-            logged,
+            logged: logged + s.retired_pushed.load(Ordering::Relaxed),
             written: s.written.load(Ordering::Relaxed),
             dropped: s.dropped.load(Ordering::Relaxed) + queued_drops,
             write_errors: s.write_errors.load(Ordering::Relaxed),
@@ -822,12 +844,16 @@ impl Worker {
         let mut idle_rounds = 0u32;
         let mut dirty = false;
         let mut queues: Vec<Arc<ThreadQueue>> = Vec::new();
+        let mut seen_version = usize::MAX;
         loop {
             let flush_target = self.shared.flush_req.load(Ordering::SeqCst);
             let stop = self.shared.stop.load(Ordering::SeqCst);
-            if self.shared.queue_count.load(Ordering::Relaxed) != queues.len() {
+            let version = self.shared.queues_version.load(Ordering::SeqCst);
+            if version != seen_version {
                 queues = self.shared.queues.lock().clone();
+                seen_version = version;
             }
+            let mut gone = false;
             let mut n = 0;
             for q in &queues {
                 // Drop notices first, in place of the lines they stand for.
@@ -836,7 +862,11 @@ impl Worker {
                     self.shared.dropped.fetch_add(d, Ordering::Relaxed);
                     self.notice(q, d, &mut line);
                 }
-                while let Some(e) = q.q.pop() {
+                let name: &str = &q.name;
+                let mut c = q.consumer.lock();
+                // The thread ended and its ring is empty: forget it.
+                gone |= c.is_abandoned() && c.is_empty();
+                while let Ok(e) = c.pop() {
                     n += 1;
                     if self.merge {
                         batch.push((e, Arc::clone(q)));
@@ -844,12 +874,29 @@ impl Worker {
                             break;
                         }
                     } else {
-                        self.write_entry(&e, &q.name, &mut line, &mut msg);
+                        self.write_entry(&e, name, &mut line, &mut msg);
                     }
                     if n % 4096 == 0 && !self.merge {
                         break;
                     }
                 }
+            }
+            if gone {
+                let shared = &self.shared;
+                shared.queues.lock().retain(|q| {
+                    let c = q.consumer.lock();
+                    let keep = !(c.is_abandoned() && c.is_empty());
+                    if !keep {
+                        shared
+                            .retired_pushed
+                            .fetch_add(q.pushed.load(Ordering::Relaxed), Ordering::Relaxed);
+                        shared
+                            .dropped
+                            .fetch_add(q.dropped.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+                    }
+                    keep
+                });
+                self.shared.queues_version.fetch_add(1, Ordering::SeqCst);
             }
             if self.merge && !batch.is_empty() {
                 batch.sort_by_key(|(e, _)| e.at);
@@ -860,6 +907,19 @@ impl Worker {
             if n > 0 {
                 dirty = true;
                 idle_rounds = 0;
+                // Do not chase the producers line by line: a worker reading a
+                // slot right after it was written makes every push miss the
+                // cache. Let the queues fill a while (they hold thousands of
+                // lines), unless a flush waits or a queue is half full.
+                let pressed = queues
+                    .iter()
+                    .any(|q| q.consumer.lock().slots() * 2 >= q.capacity);
+                if !pressed
+                    && !stop
+                    && flush_target <= self.shared.flush_done.load(Ordering::SeqCst)
+                {
+                    std::thread::park_timeout(Duration::from_micros(200));
+                }
                 continue;
             }
             // Queues empty: hand the buffer to the OS, answer flushes.
@@ -908,7 +968,12 @@ impl Worker {
     fn any_pending(&self) -> bool {
         self.shared.flush_req.load(Ordering::SeqCst) > self.shared.flush_done.load(Ordering::SeqCst)
             || self.shared.stop.load(Ordering::SeqCst)
-            || self.shared.queues.lock().iter().any(|q| !q.q.is_empty())
+            || self
+                .shared
+                .queues
+                .lock()
+                .iter()
+                .any(|q| !q.consumer.lock().is_empty())
     }
 
     fn write_entry(&mut self, e: &Entry, thread: &str, line: &mut String, msg: &mut String) {
