@@ -2,10 +2,7 @@
 fn main() {
     let dir = std::env::temp_dir().join("bb-logspin");
     let _ = std::fs::remove_dir_all(&dir);
-    let log = backburner::log::Logger::builder()
-        .file(dir.join("a.log"))
-        .build()
-        .expect("logger");
+    let log = backburner::log::Logger::builder().file(dir.join("a.log")).build().expect("logger");
     for round in 0..5 {
         let t = std::time::Instant::now();
         for id in 0..100_000u64 {
@@ -13,9 +10,6 @@ fn main() {
         }
         let e = t.elapsed();
         log.flush().expect("flush");
-        println!(
-            "round {round}: {:.1} ns per call",
-            e.as_nanos() as f64 / 100_000.0
-        );
+        println!("round {round}: {:.1} ns per call", e.as_nanos() as f64 / 100_000.0);
     }
 }

@@ -24,11 +24,7 @@ pub(crate) struct DeadLetters {
 
 impl DeadLetters {
     pub(crate) fn new(path: Option<PathBuf>) -> DeadLetters {
-        DeadLetters {
-            path,
-            file: None,
-            line: String::new(),
-        }
+        DeadLetters { path, file: None, line: String::new() }
     }
 
     /// Appends the records and syncs the file once. Returns the file's path,

@@ -149,10 +149,7 @@ pub enum Error {
 
 fn dead_letter_note(path: &Option<PathBuf>) -> String {
     match path {
-        Some(p) => format!(
-            "the write was saved to the dead-letter file {}",
-            p.display()
-        ),
+        Some(p) => format!("the write was saved to the dead-letter file {}", p.display()),
         None => "the write could not be saved to a dead-letter file (see the log)".to_string(),
     }
 }

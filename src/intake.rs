@@ -78,11 +78,7 @@ impl Intake {
                 return true;
             }
         }
-        let timeout = if self.early.is_empty() {
-            timeout
-        } else {
-            timeout.min(Duration::from_millis(1))
-        };
+        let timeout = if self.early.is_empty() { timeout } else { timeout.min(Duration::from_millis(1)) };
         let alive = match self.rx.recv_timeout(timeout) {
             Ok(m) => {
                 self.accept(m, out);

@@ -66,17 +66,9 @@ impl Record {
 
     pub(crate) fn to_write(&self) -> Write {
         match &self.op {
-            Op::Put(kv) => Write::Put {
-                key: kv.key().to_vec(),
-                value: kv.value().to_vec(),
-            },
-            Op::Delete(kv) => Write::Delete {
-                key: kv.key().to_vec(),
-            },
-            Op::Execute(e) => Write::Execute {
-                sql: e.sql.clone(),
-                params: e.params.clone(),
-            },
+            Op::Put(kv) => Write::Put { key: kv.key().to_vec(), value: kv.value().to_vec() },
+            Op::Delete(kv) => Write::Delete { key: kv.key().to_vec() },
+            Op::Execute(e) => Write::Execute { sql: e.sql.clone(), params: e.params.clone() },
         }
     }
 }
@@ -108,11 +100,7 @@ pub(crate) struct Queue {
 }
 
 impl Queue {
-    pub(crate) fn new(
-        capacity: usize,
-        policy: Backpressure,
-        first_seq: u64,
-    ) -> (Queue, Receiver<Msg>) {
+    pub(crate) fn new(capacity: usize, policy: Backpressure, first_seq: u64) -> (Queue, Receiver<Msg>) {
         let (tx, rx) = crossbeam_channel::bounded(capacity);
         let q = Queue {
             tx,
@@ -195,9 +183,7 @@ impl Queue {
         }
         if self.storage_full.load(Ordering::Relaxed) {
             self.cancel(seq, progress);
-            return Err(Error::StorageFull {
-                write: Box::new(rec.to_write()),
-            });
+            return Err(Error::StorageFull { write: Box::new(rec.to_write()) });
         }
         rec.seq = seq;
         let rec = match self.tx.try_send(Msg::Write(rec)) {
@@ -230,21 +216,13 @@ impl Queue {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 self.cancel(seq, progress);
                 let write = Box::new(rec.to_write());
-                return Err(Error::QueueFull {
-                    write,
-                    capacity: self.capacity,
-                });
+                return Err(Error::QueueFull { write, capacity: self.capacity });
             }
         };
         self.cancel(seq, progress);
-        let Msg::Write(rec) = back else {
-            unreachable_wake()
-        };
+        let Msg::Write(rec) = back else { unreachable_wake() };
         match timeout {
-            Some(timeout) => Err(Error::Timeout {
-                write: Box::new(rec.to_write()),
-                timeout,
-            }),
+            Some(timeout) => Err(Error::Timeout { write: Box::new(rec.to_write()), timeout }),
             None => Err(refused_closed(progress, &rec)),
         }
     }

@@ -30,12 +30,9 @@ impl Counters {
             retries: AtomicU64::new(0),
             dead_letters: AtomicU64::new(0),
             // 1 µs .. 1 hour, 2 significant digits: a few KiB.
-            apply_us: Mutex::new(
-                Histogram::new_with_bounds(1, 3_600_000_000, 2).unwrap_or_else(|_| {
-                    Histogram::new(2)
-                        .unwrap_or_else(|_| unreachable!("2 significant digits are valid"))
-                }),
-            ),
+            apply_us: Mutex::new(Histogram::new_with_bounds(1, 3_600_000_000, 2).unwrap_or_else(|_| {
+                Histogram::new(2).unwrap_or_else(|_| unreachable!("2 significant digits are valid"))
+            })),
         }
     }
 
@@ -101,11 +98,7 @@ impl Counters {
             batches,
             last_batch_size: self.last_batch.load(Relaxed),
             max_batch_size: self.max_batch.load(Relaxed),
-            mean_batch_size: if batches == 0 {
-                0.0
-            } else {
-                (committed + dead) as f64 / batches as f64
-            },
+            mean_batch_size: if batches == 0 { 0.0 } else { (committed + dead) as f64 / batches as f64 },
             commit_p50: Duration::from_micros(h.value_at_quantile(0.5)),
             commit_p99: Duration::from_micros(h.value_at_quantile(0.99)),
             commit_max: Duration::from_micros(h.max()),

@@ -212,12 +212,7 @@ impl Builder {
             journal_max_bytes,
             recovery,
         } = self;
-        let invalid = |name: &'static str, reason: &str| {
-            Err(Error::InvalidOption {
-                name,
-                reason: reason.into(),
-            })
-        };
+        let invalid = |name: &'static str, reason: &str| Err(Error::InvalidOption { name, reason: reason.into() });
         if capacity == 0 {
             return invalid("capacity", "must be at least 1");
         }
@@ -228,59 +223,37 @@ impl Builder {
             return invalid("batch_max", "must be below 2^31");
         }
         if backpressure == Backpressure::Timeout(Duration::ZERO) {
-            return invalid(
-                "backpressure",
-                "Timeout(0) never waits; use Backpressure::DropNewest for that",
-            );
+            return invalid("backpressure", "Timeout(0) never waits; use Backpressure::DropNewest for that");
         }
         let fsync = match durability {
             Durability::Memory => None,
             Durability::Journal { fsync } => Some(fsync),
         };
         if fsync.is_some() && (segment_bytes < 4096 || journal_max_bytes < 2 * segment_bytes) {
-            return invalid(
-                "journal_limits",
-                "segments must be at least 4 KiB and the cap at least two segments",
-            );
+            return invalid("journal_limits", "segments must be at least 4 KiB and the cap at least two segments");
         }
         let (mut sink, base): (Box<dyn Sink>, Option<PathBuf>) = match sink {
             Some(s) => (s, None),
             None => open_url(&url)?,
         };
-        let beside = |suffix: &str| {
-            base.as_ref()
-                .map(|b| PathBuf::from(format!("{}{suffix}", b.display())))
-        };
+        let beside = |suffix: &str| base.as_ref().map(|b| PathBuf::from(format!("{}{suffix}", b.display())));
         cfg.dead_letter = dead_letter.unwrap_or_else(|| beside(".dead-letter.jsonl"));
         let journal = match fsync {
             None => None,
             Some(fsync) => {
-                let storage: Arc<dyn Storage> =
-                    match (journal_storage, journal_dir.or_else(|| beside(".journal"))) {
-                        (Some(s), _) => s,
-                        (None, Some(dir)) => {
-                            Arc::new(FsStorage::new(&dir).map_err(|source| Error::Io {
-                                path: dir.clone(),
-                                source,
-                            })?)
-                        }
-                        (None, None) => {
-                            return invalid(
-                                "journal",
-                                "a store with a custom sink needs Builder::journal(dir)",
-                            )
-                        }
-                    };
+                let storage: Arc<dyn Storage> = match (journal_storage, journal_dir.or_else(|| beside(".journal"))) {
+                    (Some(s), _) => s,
+                    (None, Some(dir)) => {
+                        Arc::new(FsStorage::new(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?)
+                    }
+                    (None, None) => {
+                        return invalid("journal", "a store with a custom sink needs Builder::journal(dir)")
+                    }
+                };
                 // With a journal, the sink may be down for long: the journal
                 // holds the writes, so the worker never gives up on them.
                 cfg.max_retries = u32::MAX;
-                Some(JournalConfig {
-                    storage,
-                    fsync,
-                    segment_bytes,
-                    max_bytes: journal_max_bytes,
-                    recovery,
-                })
+                Some(JournalConfig { storage, fsync, segment_bytes, max_bytes: journal_max_bytes, recovery })
             }
         };
         let last = sink.last_applied_seq()?;
@@ -314,50 +287,30 @@ impl Builder {
                         Op::Put(kv) | Op::Delete(kv) => {
                             r.hash = shared.overlay.hash(kv.key());
                             let tomb = matches!(r.op, Op::Delete(_));
-                            shared.overlay.insert(
-                                r.hash,
-                                r.seq,
-                                kv,
-                                tomb,
-                                &shared.progress.watermark,
-                            );
+                            shared.overlay.insert(r.hash, r.seq, kv, tomb, &shared.progress.watermark);
                         }
                         Op::Execute(_) => {
                             shared.last_exec.fetch_max(r.seq, Ordering::SeqCst);
                         }
                     }
                 }
-                shared
-                    .queue
-                    .replayed
-                    .store(records.len() as u64, Ordering::Relaxed);
+                shared.queue.replayed.store(records.len() as u64, Ordering::Relaxed);
                 if !records.is_empty() {
-                    ::log::info!(
-                        "backburner: replaying {} journaled write(s) after seq {last}",
-                        records.len()
-                    );
+                    ::log::info!("backburner: replaying {} journaled write(s) after seq {last}", records.len());
                 }
-                let _ = tx.send(Chunk {
-                    records,
-                    done: first - 1,
-                });
+                let _ = tx.send(Chunk { records, done: first - 1 });
                 let writer = Writer::new(
                     intake,
                     j.storage,
                     Arc::clone(&shared),
                     tx,
                     j.fsync,
-                    Limits {
-                        segment_bytes: j.segment_bytes,
-                        max_bytes: j.max_bytes,
-                    },
+                    Limits { segment_bytes: j.segment_bytes, max_bytes: j.max_bytes },
                     rec.segments,
                     rec.next_index,
                     first - 1,
                 );
-                threads.push(spawn("backburner-journal", &shared.progress, move || {
-                    writer.run()
-                })?);
+                threads.push(spawn("backburner-journal", &shared.progress, move || writer.run())?);
                 Source::Journal(Feed::new(feed_rx, last))
             }
             _ => Source::Queue(intake),
@@ -366,14 +319,7 @@ impl Builder {
         let handle = spawn("backburner-worker", &shared.progress, move || worker.run())?;
         let _ = shared.progress.worker.set(handle.thread().clone());
         threads.push(handle);
-        Ok(Store {
-            inner: Arc::new(Inner {
-                shared,
-                reader,
-                url,
-                threads: Mutex::new(threads),
-            }),
-        })
+        Ok(Store { inner: Arc::new(Inner { shared, reader, url, threads: Mutex::new(threads) }) })
     }
 }
 
@@ -382,83 +328,59 @@ pub const MAX_WRITE: usize = (1 << 30) - 64;
 
 #[cold]
 fn too_large(write: Write) -> Error {
-    Error::TooLarge {
-        write: Box::new(write),
-        limit: MAX_WRITE,
-    }
+    Error::TooLarge { write: Box::new(write), limit: MAX_WRITE }
 }
 
 /// Starts a store thread that latches the store if it panics. The worker's
 /// normal end (a drain) wakes waits for seqs `close` refused.
-fn spawn(
-    name: &str,
-    progress: &Arc<Progress>,
-    f: impl FnOnce() + Send + 'static,
-) -> Result<JoinHandle<()>> {
+fn spawn(name: &str, progress: &Arc<Progress>, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
     let progress = Arc::clone(progress);
     let is_worker = name == "backburner-worker";
     let thread_name = name.to_string();
     std::thread::Builder::new()
         .name(name.into())
-        .spawn(
-            move || match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-                Ok(()) if is_worker => progress.stop(),
-                Ok(()) => {}
-                Err(p) => {
-                    let msg = p
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| p.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown panic".into());
-                    progress.poison(format!("the thread {thread_name} panicked: {msg}"));
-                }
-            },
-        )
-        .map_err(|e| Error::Io {
-            path: PathBuf::from(format!("<thread {name}>")),
-            source: e,
+        .spawn(move || match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(()) if is_worker => progress.stop(),
+            Ok(()) => {}
+            Err(p) => {
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                progress.poison(format!("the thread {thread_name} panicked: {msg}"));
+            }
         })
+        .map_err(|e| Error::Io { path: PathBuf::from(format!("<thread {name}>")), source: e })
 }
 
 /// Opens the sink a URL names; also returns the path beside which the
 /// dead-letter file and the journal go by default.
 fn open_url(url: &str) -> Result<(Box<dyn Sink>, Option<PathBuf>)> {
-    let bad = |reason: String| Error::InvalidUrl {
-        url: url.to_string(),
-        reason,
-    };
+    let bad = |reason: String| Error::InvalidUrl { url: url.to_string(), reason };
     let Some((scheme, rest)) = url.split_once(':') else {
-        return Err(bad(
-            "no scheme; write sqlite://PATH (for example sqlite://data/app.db)".into(),
-        ));
+        return Err(bad("no scheme; write sqlite://PATH (for example sqlite://data/app.db)".into()));
     };
     match scheme {
         "sqlite" => open_sqlite(url, rest),
-        "postgres" | "postgresql" => Err(bad(
-            "the PostgreSQL sink is not available in this version; use sqlite://PATH".into(),
-        )),
-        other => Err(bad(format!(
-            "unknown scheme `{other}`; supported: sqlite://PATH"
-        ))),
+        "postgres" | "postgresql" => {
+            Err(bad("the PostgreSQL sink is not available in this version; use sqlite://PATH".into()))
+        }
+        other => Err(bad(format!("unknown scheme `{other}`; supported: sqlite://PATH"))),
     }
 }
 
 #[cfg(feature = "sqlite")]
 fn open_sqlite(url: &str, rest: &str) -> Result<(Box<dyn Sink>, Option<PathBuf>)> {
     use crate::sink::sqlite::{SqliteOptions, SqliteSink};
-    let bad = |reason: String| Error::InvalidUrl {
-        url: url.to_string(),
-        reason,
-    };
+    let bad = |reason: String| Error::InvalidUrl { url: url.to_string(), reason };
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let (path, query) = match rest.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (rest, None),
     };
     if path.is_empty() {
-        return Err(bad(
-            "no database path; write sqlite://data/app.db or sqlite:///abs/path/app.db".into(),
-        ));
+        return Err(bad("no database path; write sqlite://data/app.db or sqlite:///abs/path/app.db".into()));
     }
     if path == ":memory:" {
         return Err(bad(
@@ -467,14 +389,9 @@ fn open_sqlite(url: &str, rest: &str) -> Result<(Box<dyn Sink>, Option<PathBuf>)
         ));
     }
     let mut opts = SqliteOptions::default();
-    for pair in query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .filter(|p| !p.is_empty())
-    {
-        let (k, v) = pair
-            .split_once('=')
-            .ok_or_else(|| bad(format!("option `{pair}` has no value; write name=value")))?;
+    for pair in query.into_iter().flat_map(|q| q.split('&')).filter(|p| !p.is_empty()) {
+        let (k, v) =
+            pair.split_once('=').ok_or_else(|| bad(format!("option `{pair}` has no value; write name=value")))?;
         opts.set(k, v).map_err(bad)?;
     }
     let sink = SqliteSink::open(path, opts)?;
@@ -531,9 +448,7 @@ pub struct Store {
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store")
-            .field("url", &self.inner.url)
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("url", &self.inner.url).finish_non_exhaustive()
     }
 }
 
@@ -580,22 +495,14 @@ impl Store {
             return Err(too_large(if tombstone {
                 Write::Delete { key: key.to_vec() }
             } else {
-                Write::Put {
-                    key: key.to_vec(),
-                    value: value.to_vec(),
-                }
+                Write::Put { key: key.to_vec(), value: value.to_vec() }
             }));
         }
         let kv = KvBuf::new(key, value);
         let hash = s.overlay.hash(key);
-        let op = if tombstone {
-            Op::Delete(kv.clone())
-        } else {
-            Op::Put(kv.clone())
-        };
+        let op = if tombstone { Op::Delete(kv.clone()) } else { Op::Put(kv.clone()) };
         let seq = s.queue.enqueue(&s.progress, Record { seq: 0, hash, op })?;
-        s.overlay
-            .insert(hash, seq, &kv, tombstone, &s.progress.watermark);
+        s.overlay.insert(hash, seq, &kv, tombstone, &s.progress.watermark);
         Ok(Ticket::new(seq, Arc::clone(&s.progress)))
     }
 
@@ -653,27 +560,12 @@ impl Store {
     /// dead-letter file, while the rest of its batch commits.
     pub fn execute(&self, sql: &str, params: impl IntoParams) -> Result<Ticket> {
         let s = self.shared();
-        let op = Op::Execute(Box::new(ExecOp {
-            sql: sql.to_string(),
-            params: params.into_params(),
-        }));
+        let op = Op::Execute(Box::new(ExecOp { sql: sql.to_string(), params: params.into_params() }));
         if crate::journal::encoded_len(&op) > MAX_WRITE {
-            let Op::Execute(e) = op else {
-                unreachable!("built just above")
-            };
-            return Err(too_large(Write::Execute {
-                sql: e.sql,
-                params: e.params,
-            }));
+            let Op::Execute(e) = op else { unreachable!("built just above") };
+            return Err(too_large(Write::Execute { sql: e.sql, params: e.params }));
         }
-        let seq = s.queue.enqueue(
-            &s.progress,
-            Record {
-                seq: 0,
-                hash: 0,
-                op,
-            },
-        )?;
+        let seq = s.queue.enqueue(&s.progress, Record { seq: 0, hash: 0, op })?;
         s.last_exec.fetch_max(seq, Ordering::SeqCst);
         Ok(Ticket::new(seq, Arc::clone(&s.progress)))
     }
@@ -767,10 +659,7 @@ impl Inner {
     fn close(&self) -> Result<()> {
         let s = &self.shared;
         let p = &s.progress;
-        if p.state
-            .compare_exchange(OPEN, CLOSING, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
+        if p.state.compare_exchange(OPEN, CLOSING, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
             // Every write that took a seq before this load is waited for;
             // writes after it see CLOSING and are refused (see `Queue::enqueue`).
             s.close_target.store(s.queue.last_seq(), Ordering::SeqCst);
@@ -784,20 +673,13 @@ impl Inner {
         for h in handles {
             if h.join().is_err() {
                 let reason = "a store thread panicked".to_string();
-                return Err(p.poisoned().unwrap_or(Error::Poisoned {
-                    reason,
-                    write: None,
-                }));
+                return Err(p.poisoned().unwrap_or(Error::Poisoned { reason, write: None }));
             }
         }
         match joined {
             true => {}
             // Another handle is closing: wait for the drain.
-            false => self.wait_for(
-                s.close_target
-                    .load(Ordering::SeqCst)
-                    .min(s.queue.last_seq()),
-            )?,
+            false => self.wait_for(s.close_target.load(Ordering::SeqCst).min(s.queue.last_seq()))?,
         }
         if let Some(e) = p.poisoned() {
             return Err(e);

@@ -134,12 +134,9 @@ impl Progress {
     pub(crate) fn take_unreported(&self) -> Result<()> {
         match self.unreported.lock().take() {
             None => Ok(()),
-            Some((count, first, f)) => Err(Error::WritesFailed {
-                count,
-                first,
-                reason: f.reason,
-                dead_letter: f.dead_letter,
-            }),
+            Some((count, first, f)) => {
+                Err(Error::WritesFailed { count, first, reason: f.reason, dead_letter: f.dead_letter })
+            }
         }
     }
 
@@ -190,18 +187,13 @@ impl Progress {
     pub(crate) fn poison_reason(&self) -> Option<String> {
         match self.poison.get() {
             Some(r) => Some(r.clone()),
-            None if self.state.load(Ordering::SeqCst) == POISONED => {
-                Some("a store thread panicked".into())
-            }
+            None if self.state.load(Ordering::SeqCst) == POISONED => Some("a store thread panicked".into()),
             None => None,
         }
     }
 
     pub(crate) fn poisoned(&self) -> Option<Error> {
-        self.poison_reason().map(|reason| Error::Poisoned {
-            reason,
-            write: None,
-        })
+        self.poison_reason().map(|reason| Error::Poisoned { reason, write: None })
     }
 
     /// Asks the worker to commit everything up to `seq` without lingering.
@@ -265,12 +257,7 @@ impl Progress {
         self.cond.notify_all();
     }
 
-    pub(crate) fn wait_for(
-        &self,
-        seq: u64,
-        deadline: Option<Instant>,
-        mark: Mark,
-    ) -> Option<Result<()>> {
+    pub(crate) fn wait_for(&self, seq: u64, deadline: Option<Instant>, mark: Mark) -> Option<Result<()>> {
         let outcome = |p: &Progress| match mark {
             Mark::Committed => p.outcome(seq),
             Mark::Journaled => p.outcome_journaled(seq),
@@ -299,9 +286,7 @@ impl Progress {
     }
 
     fn forget(&self, seq: u64) {
-        if self.failed_now.load(Ordering::Relaxed) != 0
-            && self.failures.lock().remove(&seq).is_some()
-        {
+        if self.failed_now.load(Ordering::Relaxed) != 0 && self.failures.lock().remove(&seq).is_some() {
             self.failed_now.fetch_sub(1, Ordering::SeqCst);
         }
     }
@@ -351,9 +336,7 @@ impl Ticket {
     /// dead-letter file), [`Error::Poisoned`] if the worker stopped before
     /// applying it.
     pub fn wait(&self) -> Result<()> {
-        self.progress
-            .wait(self.seq, None)
-            .unwrap_or_else(|| Err(self.lost()))
+        self.progress.wait(self.seq, None).unwrap_or_else(|| Err(self.lost()))
     }
 
     /// Like [`wait`](Ticket::wait), but gives up after `timeout`:
@@ -384,9 +367,7 @@ impl Ticket {
     /// ([`Durability::Memory`](crate::Durability::Memory));
     /// [`Error::Poisoned`] if the journal failed before the write was in it.
     pub fn wait_journaled(&self) -> Result<()> {
-        self.progress
-            .wait_for(self.seq, None, Mark::Journaled)
-            .unwrap_or_else(|| Err(self.lost()))
+        self.progress.wait_for(self.seq, None, Mark::Journaled).unwrap_or_else(|| Err(self.lost()))
     }
 
     /// Whether the write is committed in the sink now (never blocks).
@@ -395,19 +376,13 @@ impl Ticket {
     }
 
     fn lost(&self) -> Error {
-        self.progress.poisoned().unwrap_or(Error::Poisoned {
-            reason: "the worker stopped".into(),
-            write: None,
-        })
+        self.progress.poisoned().unwrap_or(Error::Poisoned { reason: "the worker stopped".into(), write: None })
     }
 }
 
 impl fmt::Debug for Ticket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ticket")
-            .field("seq", &self.seq)
-            .field("committed", &self.is_committed())
-            .finish()
+        f.debug_struct("Ticket").field("seq", &self.seq).field("committed", &self.is_committed()).finish()
     }
 }
 
@@ -464,10 +439,7 @@ impl Future for TicketFuture {
             if let Some(r) = p.outcome(t.seq) {
                 return Poll::Ready(r);
             }
-            match wakers
-                .iter_mut()
-                .find(|(s, w)| *s == t.seq && w.will_wake(cx.waker()))
-            {
+            match wakers.iter_mut().find(|(s, w)| *s == t.seq && w.will_wake(cx.waker())) {
                 Some(_) => {}
                 None => wakers.push((t.seq, cx.waker().clone())),
             }

@@ -183,15 +183,8 @@ pub(crate) const INLINE: usize = 61;
 /// bytes, else in one shared allocation (queue and overlay share it).
 #[derive(Clone)]
 pub(crate) enum KvBuf {
-    Inline {
-        klen: u8,
-        len: u8,
-        bytes: [u8; INLINE],
-    },
-    Shared {
-        klen: u32,
-        buf: Arc<[u8]>,
-    },
+    Inline { klen: u8, len: u8, bytes: [u8; INLINE] },
+    Shared { klen: u32, buf: Arc<[u8]> },
 }
 
 impl KvBuf {
@@ -203,17 +196,10 @@ impl KvBuf {
             let mut bytes = [0u8; INLINE];
             bytes[..key.len()].copy_from_slice(key);
             bytes[key.len()..len].copy_from_slice(value);
-            KvBuf::Inline {
-                klen: key.len() as u8,
-                len: len as u8,
-                bytes,
-            }
+            KvBuf::Inline { klen: key.len() as u8, len: len as u8, bytes }
         } else {
             let buf: Arc<[u8]> = key.iter().chain(value).copied().collect();
-            KvBuf::Shared {
-                klen: key.len() as u32,
-                buf,
-            }
+            KvBuf::Shared { klen: key.len() as u32, buf }
         }
     }
 
@@ -258,12 +244,7 @@ impl Value {
 
 impl From<Vec<u8>> for Value {
     fn from(v: Vec<u8>) -> Self {
-        Value {
-            kv: KvBuf::Shared {
-                klen: 0,
-                buf: Arc::from(v),
-            },
-        }
+        Value { kv: KvBuf::Shared { klen: 0, buf: Arc::from(v) } }
     }
 }
 
@@ -318,10 +299,7 @@ mod tests {
             let kv = KvBuf::new(k, v);
             assert_eq!(kv.key(), k);
             assert_eq!(kv.value(), v);
-            assert_eq!(
-                matches!(kv, KvBuf::Inline { .. }),
-                k.len() + v.len() <= INLINE
-            );
+            assert_eq!(matches!(kv, KvBuf::Inline { .. }), k.len() + v.len() <= INLINE);
             assert_eq!(&*Value::from_kv(&kv), v);
         }
         assert_eq!(std::mem::size_of::<KvBuf>(), 64);

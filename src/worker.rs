@@ -71,12 +71,7 @@ pub(crate) struct Feed {
 
 impl Feed {
     pub(crate) fn new(rx: Receiver<Chunk>, done: u64) -> Feed {
-        Feed {
-            rx,
-            done,
-            rest: Default::default(),
-            rest_done: done,
-        }
+        Feed { rx, done, rest: Default::default(), rest_done: done }
     }
 
     fn take(&mut self, chunk: Chunk, out: &mut Vec<Record>, max: usize) {
@@ -168,12 +163,7 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub(crate) fn new(
-        source: Source,
-        sink: Box<dyn Sink>,
-        shared: Arc<Shared>,
-        cfg: Config,
-    ) -> Worker {
+    pub(crate) fn new(source: Source, sink: Box<dyn Sink>, shared: Arc<Shared>, cfg: Config) -> Worker {
         let dead = DeadLetters::new(cfg.dead_letter.clone());
         Worker {
             source,
@@ -217,10 +207,7 @@ impl Worker {
                     maintained = true;
                 }
                 let max = self.cfg.batch_max;
-                if !self
-                    .source
-                    .wait(&mut self.ready, Duration::from_millis(250), max)
-                {
+                if !self.source.wait(&mut self.ready, Duration::from_millis(250), max) {
                     break;
                 }
                 if !self.ready.is_empty() {
@@ -230,9 +217,8 @@ impl Worker {
             }
             let since = *self.since.get_or_insert_with(Instant::now);
             let full = self.ready.len() >= self.cfg.batch_max;
-            let urgent = closing
-                || progress.urgent.load(Ordering::SeqCst) >= self.ready[0].seq
-                || self.source.pressed();
+            let urgent =
+                closing || progress.urgent.load(Ordering::SeqCst) >= self.ready[0].seq || self.source.pressed();
             let waited = since.elapsed();
             if !(full || urgent || waited >= self.cfg.linger) {
                 // Producers do not wake a lingering worker; `hurry` does.
@@ -270,11 +256,7 @@ impl Worker {
             Some(r) => r.seq - 1,
             None => self.source.done(),
         };
-        self.since = if self.ready.is_empty() {
-            None
-        } else {
-            Some(Instant::now())
-        };
+        self.since = if self.ready.is_empty() { None } else { Some(Instant::now()) };
         self.rejected.clear();
         let coalesced = self.coalesce();
         let started = Instant::now();
@@ -287,17 +269,9 @@ impl Worker {
             for r in &rejected {
                 let seq = self.batch[r.index as usize].seq;
                 ::log::warn!("backburner: write {seq} rejected by the sink: {}", r.reason);
-                progress.fail(
-                    seq,
-                    Failure {
-                        reason: r.reason.clone(),
-                        dead_letter: r.dead_letter.clone(),
-                    },
-                );
+                progress.fail(seq, Failure { reason: r.reason.clone(), dead_letter: r.dead_letter.clone() });
             }
-            counters
-                .dead_letters
-                .fetch_add(rejected.len() as u64, Ordering::Relaxed);
+            counters.dead_letters.fetch_add(rejected.len() as u64, Ordering::Relaxed);
         }
         let size = self.batch.len() as u64;
         counters.batch(size, coalesced, size - rejected.len() as u64, elapsed);
@@ -344,14 +318,12 @@ impl Worker {
                     n += 1;
                 }
                 None => {
-                    self.keys
-                        .insert_unique(rec.hash, i as u32, |&j| batch[j as usize].hash);
+                    self.keys.insert_unique(rec.hash, i as u32, |&j| batch[j as usize].hash);
                 }
             }
         }
         self.live.clear();
-        self.live
-            .extend((0..batch.len() as u32).filter(|&i| !skip[i as usize]));
+        self.live.extend((0..batch.len() as u32).filter(|&i| !skip[i as usize]));
         n
     }
 
@@ -387,9 +359,7 @@ impl Worker {
                 Outcome::GaveUp(reason) => {
                     // Every write not yet rejected fails, superseded ones too:
                     // none of them reached the sink.
-                    let all: Vec<u32> = (0..self.batch.len() as u32)
-                        .filter(|&i| !self.rejected[i as usize])
-                        .collect();
+                    let all: Vec<u32> = (0..self.batch.len() as u32).filter(|&i| !self.rejected[i as usize]).collect();
                     self.reject_all(&all, &reason, &mut out);
                     return out;
                 }
@@ -409,39 +379,24 @@ impl Worker {
         if idx.is_empty() {
             return;
         }
-        let recs: Vec<(&Record, &str)> = idx
-            .iter()
-            .map(|&i| (&self.batch[i as usize], reason))
-            .collect();
+        let recs: Vec<(&Record, &str)> = idx.iter().map(|&i| (&self.batch[i as usize], reason)).collect();
         let path = self.dead.write(&recs);
         for &i in idx {
             self.rejected[i as usize] = true;
-            out.push(Rejected {
-                index: i,
-                reason: reason.to_string(),
-                dead_letter: path.clone(),
-            });
+            out.push(Rejected { index: i, reason: reason.to_string(), dead_letter: path.clone() });
         }
     }
 
     /// Applies every write not yet rejected in its own transaction (no
     /// coalescing), to find the ones the sink refuses.
     fn one_by_one(&mut self, upto: u64, out: &mut Vec<Rejected>) {
-        let order: Vec<u32> = (0..self.batch.len() as u32)
-            .filter(|&i| !self.rejected[i as usize])
-            .collect();
+        let order: Vec<u32> = (0..self.batch.len() as u32).filter(|&i| !self.rejected[i as usize]).collect();
         let mut stored_upto = false;
         for (k, &i) in order.iter().enumerate() {
-            let last = if k + 1 == order.len() {
-                upto
-            } else {
-                self.batch[i as usize].seq
-            };
+            let last = if k + 1 == order.len() { upto } else { self.batch[i as usize].seq };
             match self.attempt(&[i], last) {
                 Outcome::Done => stored_upto = last == upto,
-                Outcome::Rejected(_, reason) | Outcome::Unattributed(reason) => {
-                    self.reject(i, reason, out)
-                }
+                Outcome::Rejected(_, reason) | Outcome::Unattributed(reason) => self.reject(i, reason, out),
                 Outcome::GaveUp(reason) => {
                     self.reject_all(&order[k..], &reason, out);
                     return;
@@ -450,8 +405,7 @@ impl Worker {
         }
         if !stored_upto {
             // Record that the batch was handled, so a reopened store resumes after it.
-            if let Outcome::GaveUp(reason) | Outcome::Unattributed(reason) = self.attempt(&[], upto)
-            {
+            if let Outcome::GaveUp(reason) | Outcome::Unattributed(reason) = self.attempt(&[], upto) {
                 ::log::error!("backburner: could not record seq {upto} as applied: {reason}");
             }
         }
@@ -461,11 +415,7 @@ impl Worker {
     fn attempt(&mut self, live: &[u32], last_seq: u64) -> Outcome {
         let mut attempt = 0u32;
         loop {
-            let batch = Batch {
-                records: &self.batch,
-                live,
-                last_seq,
-            };
+            let batch = Batch { records: &self.batch, live, last_seq };
             let error = match self.sink.apply(&batch) {
                 Ok(()) => return Outcome::Done,
                 Err(ApplyError::Rejected { position, error }) if position < live.len() => {
@@ -474,32 +424,19 @@ impl Worker {
                 Err(ApplyError::Unattributed(error)) if live.len() == 1 => {
                     return Outcome::Rejected(0, error.to_string())
                 }
-                Err(ApplyError::Unattributed(error)) => {
-                    return Outcome::Unattributed(error.to_string())
-                }
+                Err(ApplyError::Unattributed(error)) => return Outcome::Unattributed(error.to_string()),
                 // A position outside the batch is a sink bug: treat it as transient.
-                Err(ApplyError::Rejected { error, .. }) | Err(ApplyError::Transient(error)) => {
-                    error
-                }
+                Err(ApplyError::Rejected { error, .. }) | Err(ApplyError::Transient(error)) => error,
             };
             attempt += 1;
             self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
             if attempt > self.cfg.max_retries {
                 let reason = format!("the sink kept failing ({attempt} attempts): {error}");
-                ::log::error!(
-                    "backburner: giving up on a batch of {} write(s): {reason}",
-                    live.len()
-                );
+                ::log::error!("backburner: giving up on a batch of {} write(s): {reason}", live.len());
                 return Outcome::GaveUp(reason);
             }
-            let backoff = self
-                .cfg
-                .backoff_base
-                .saturating_mul(1 << (attempt - 1).min(20))
-                .min(self.cfg.backoff_max);
-            ::log::warn!(
-                "backburner: batch failed (attempt {attempt}), retrying in {backoff:?}: {error}"
-            );
+            let backoff = self.cfg.backoff_base.saturating_mul(1 << (attempt - 1).min(20)).min(self.cfg.backoff_max);
+            ::log::warn!("backburner: batch failed (attempt {attempt}), retrying in {backoff:?}: {error}");
             std::thread::sleep(backoff);
         }
     }

@@ -23,10 +23,7 @@ fn held_store(dir: &tempfile::TempDir, policy: Backpressure) -> (Store, std::syn
     let db = dir.path().join("t.db");
     let gate = Gate::new();
     let store = Store::builder("gated")
-        .sink(GatedSink {
-            inner: common::sqlite(&db),
-            gate: gate.clone(),
-        })
+        .sink(GatedSink { inner: common::sqlite(&db), gate: gate.clone() })
         .capacity(4)
         .batch_max(1)
         .linger(Duration::ZERO)
@@ -40,20 +37,11 @@ fn held_store(dir: &tempfile::TempDir, policy: Backpressure) -> (Store, std::syn
 
 /// Fills the 4 free places of a held store with `k1`..`k4`.
 fn fill(store: &Store) -> Vec<Ticket> {
-    (1..=4)
-        .map(|i| {
-            store
-                .put(format!("k{i}"), format!("v{i}"))
-                .expect("room for 4")
-        })
-        .collect()
+    (1..=4).map(|i| store.put(format!("k{i}"), format!("v{i}")).expect("room for 4")).collect()
 }
 
 fn put_write(i: u32) -> Write {
-    Write::Put {
-        key: format!("k{i}").into_bytes(),
-        value: format!("v{i}").into_bytes(),
-    }
+    Write::Put { key: format!("k{i}").into_bytes(), value: format!("v{i}").into_bytes() }
 }
 
 #[test]
@@ -83,12 +71,8 @@ fn block_waits_for_room_then_accepts() {
     assert_eq!(store.stats().dropped, 0);
 
     gate.open();
-    rx.recv_timeout(HANG)
-        .expect("the blocked put never returned");
-    let t5 = writer
-        .join()
-        .expect("writer")
-        .expect("accepted after the wait");
+    rx.recv_timeout(HANG).expect("the blocked put never returned");
+    let t5 = writer.join().expect("writer").expect("accepted after the wait");
     assert_eq!(t5.seq().get(), 6, "k0..k4 took seqs 1..5");
     tickets.push(t5);
     store.flush().expect("flush");
@@ -113,10 +97,7 @@ fn block_is_lossless_with_many_writers() {
             let s = store.clone();
             std::thread::spawn(move || {
                 for i in 0..300 {
-                    drop(
-                        s.put(format!("t{t}:{i}"), "v")
-                            .expect("Block never refuses"),
-                    );
+                    drop(s.put(format!("t{t}:{i}"), "v").expect("Block never refuses"));
                 }
             })
         })
@@ -145,9 +126,7 @@ fn timeout_refuses_and_hands_the_write_back() {
     for i in 5..8 {
         match store.put(format!("k{i}"), format!("v{i}")) {
             Err(e @ Error::Timeout { .. }) => {
-                let Error::Timeout { timeout, .. } = &e else {
-                    unreachable!()
-                };
+                let Error::Timeout { timeout, .. } = &e else { unreachable!() };
                 assert_eq!(*timeout, wait);
                 assert!(e.to_string().contains("handed back"), "{e}");
                 assert_eq!(e.into_write(), Some(put_write(i)));
@@ -158,12 +137,7 @@ fn timeout_refuses_and_hands_the_write_back() {
         assert_eq!(store.get(format!("k{i}")).expect("get"), None);
     }
     match store.delete("k1") {
-        Err(e @ Error::Timeout { .. }) => assert_eq!(
-            e.into_write(),
-            Some(Write::Delete {
-                key: b"k1".to_vec()
-            })
-        ),
+        Err(e @ Error::Timeout { .. }) => assert_eq!(e.into_write(), Some(Write::Delete { key: b"k1".to_vec() })),
         other => panic!("delete: expected Timeout, got {other:?}"),
     }
     assert_eq!(store.get("k1").expect("get").as_deref(), Some(&b"v1"[..]));
@@ -201,13 +175,9 @@ fn drop_newest_refuses_at_once_and_counts_each_drop() {
         assert_eq!(store.get(format!("k{i}")).expect("get"), None);
     }
     match store.execute("CREATE TABLE t(x)", []) {
-        Err(e @ Error::QueueFull { .. }) => assert_eq!(
-            e.into_write(),
-            Some(Write::Execute {
-                sql: "CREATE TABLE t(x)".into(),
-                params: vec![]
-            })
-        ),
+        Err(e @ Error::QueueFull { .. }) => {
+            assert_eq!(e.into_write(), Some(Write::Execute { sql: "CREATE TABLE t(x)".into(), params: vec![] }))
+        }
         other => panic!("execute: expected QueueFull, got {other:?}"),
     }
     let st = store.stats();
@@ -220,28 +190,15 @@ fn drop_newest_refuses_at_once_and_counts_each_drop() {
         assert!(t.is_committed());
     }
     let st = store.stats();
-    assert_eq!(
-        (st.dropped, st.committed, st.queue_depth),
-        (8, 5, 0),
-        "{st:?}"
-    );
+    assert_eq!((st.dropped, st.committed, st.queue_depth), (8, 5, 0), "{st:?}");
     assert_eq!(count(&db, "backburner_kv"), 5);
     let conn = rusqlite::Connection::open(&db).expect("rusqlite");
-    let tables: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name = 't'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("count");
+    let tables: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 't'", [], |r| r.get(0)).expect("count");
     assert_eq!(tables, 0, "a dropped statement was applied");
 
     // With room again, writes are accepted and the count does not move.
-    store
-        .put("after", "x")
-        .expect("room")
-        .wait()
-        .expect("commit");
+    store.put("after", "x").expect("room").wait().expect("commit");
     assert_eq!(store.stats().dropped, 8);
     store.close().expect("close");
 }

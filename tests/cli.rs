@@ -11,11 +11,7 @@ fn bin() -> Command {
 fn run_ok(args: &[&str]) -> String {
     let out = bin().args(args).output().expect("run backburner");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "backburner {args:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "backburner {args:?} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     stdout
 }
 
@@ -23,46 +19,17 @@ fn run_ok(args: &[&str]) -> String {
 fn demo_reports_no_stale_reads_and_every_row() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().to_str().expect("utf-8 path");
-    let out = run_ok(&[
-        "demo",
-        "--rows",
-        "20000",
-        "--trials",
-        "50",
-        "--sync-sample",
-        "20",
-        "--dir",
-        d,
-    ]);
-    assert!(
-        out.contains("backburner put + get:         stale reads in 0 of 50 trials"),
-        "{out}"
-    );
-    assert!(
-        out.contains("rows counted in SQLite: 20000 (expected 20000)"),
-        "{out}"
-    );
-    assert!(
-        out.contains("sequential:") && out.contains("concurrent:"),
-        "{out}"
-    );
+    let out = run_ok(&["demo", "--rows", "20000", "--trials", "50", "--sync-sample", "20", "--dir", d]);
+    assert!(out.contains("backburner put + get:         stale reads in 0 of 50 trials"), "{out}");
+    assert!(out.contains("rows counted in SQLite: 20000 (expected 20000)"), "{out}");
+    assert!(out.contains("sequential:") && out.contains("concurrent:"), "{out}");
     assert!(out.contains("extrapolated from 20 rows"), "{out}");
 }
 
 #[test]
 fn bench_store_prints_the_table_with_ratios() {
-    let out = run_ok(&[
-        "bench",
-        "store",
-        "--rounds",
-        "1",
-        "--rows",
-        "5000",
-        "--burst",
-        "2000",
-        "--autocommit-rows",
-        "20",
-    ]);
+    let out =
+        run_ok(&["bench", "store", "--rounds", "1", "--rows", "5000", "--burst", "2000", "--autocommit-rows", "20"]);
     for needle in [
         "hand-batched txns (ceiling)",
         "per-row autocommit, defaults",
@@ -81,10 +48,7 @@ fn help_and_bad_flags() {
     assert!(help.contains("demo") && help.contains("bench"), "{help}");
     run_ok(&["demo", "--help"]);
     run_ok(&["bench", "store", "--help"]);
-    let out = bin()
-        .args(["demo", "--rows", "many"])
-        .output()
-        .expect("run backburner");
+    let out = bin().args(["demo", "--rows", "many"]).output().expect("run backburner");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--rows"));
 }
@@ -105,9 +69,7 @@ fn journal_inspect_and_replay() {
         .expect("spawn");
     // Let it journal some writes, whatever the machine's speed.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::fs::read_dir(&j).map_or(0, |d| d.count()) == 0
-        && std::time::Instant::now() < deadline
-    {
+    while std::fs::read_dir(&j).map_or(0, |d| d.count()) == 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     std::thread::sleep(std::time::Duration::from_millis(200));
@@ -116,28 +78,17 @@ fn journal_inspect_and_replay() {
     let j_str = j.to_str().expect("utf-8");
     let out = run_ok(&["journal", "inspect", j_str]);
     assert!(out.contains("checksums: all valid"), "{out}");
-    let total: u64 = out
-        .lines()
-        .find_map(|l| l.strip_prefix("total: ")?.split(' ').next()?.parse().ok())
-        .expect("total line");
+    let total: u64 =
+        out.lines().find_map(|l| l.strip_prefix("total: ")?.split(' ').next()?.parse().ok()).expect("total line");
     assert!(total > 0, "{out}");
     let other = format!("sqlite://{}", dir.path().join("b.db").display());
     let first = run_ok(&["journal", "replay", j_str, "--to", &other]);
-    assert!(
-        first.contains(&format!("replayed {total} write(s)")),
-        "{first}"
-    );
+    assert!(first.contains(&format!("replayed {total} write(s)")), "{first}");
     let again = run_ok(&["journal", "replay", j_str, "--to", &other]);
-    assert!(
-        again.contains("replayed 0 write(s)"),
-        "replay is exactly once: {again}"
-    );
+    assert!(again.contains("replayed 0 write(s)"), "replay is exactly once: {again}");
     // Inspect leaves the journal as it was.
     assert!(run_ok(&["journal", "inspect", j_str]).contains(&format!("total: {total} record(s)")));
-    let bad = bin()
-        .args(["journal", "inspect", "/nonexistent/journal"])
-        .output()
-        .expect("run");
+    let bad = bin().args(["journal", "inspect", "/nonexistent/journal"]).output().expect("run");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a directory"));
 }

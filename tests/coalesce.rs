@@ -70,33 +70,17 @@ fn execute_is_a_barrier() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("t.db");
     let store = open(&dir);
-    store
-        .execute("CREATE TABLE seen(tag TEXT, value BLOB)", [])
-        .expect("ddl")
-        .wait()
-        .expect("ddl");
+    store.execute("CREATE TABLE seen(tag TEXT, value BLOB)", []).expect("ddl").wait().expect("ddl");
     let before = store.stats();
     let snap = "INSERT INTO seen SELECT ?1, value FROM backburner_kv WHERE key = ?2";
 
     drop(store.put("k", "v1").expect("put"));
-    drop(
-        store
-            .execute(snap, params!["after v1", b"k".as_slice()])
-            .expect("execute"),
-    );
+    drop(store.execute(snap, params!["after v1", b"k".as_slice()]).expect("execute"));
     drop(store.put("k", "v2").expect("put"));
     drop(store.delete("k").expect("delete"));
-    drop(
-        store
-            .execute(snap, params!["after delete", b"k".as_slice()])
-            .expect("execute"),
-    );
+    drop(store.execute(snap, params!["after delete", b"k".as_slice()]).expect("execute"));
     drop(store.put("k", "v3").expect("put"));
-    drop(
-        store
-            .execute(snap, params!["after v3", b"k".as_slice()])
-            .expect("execute"),
-    );
+    drop(store.execute(snap, params!["after v3", b"k".as_slice()]).expect("execute"));
     drop(store.put("k", "v4").expect("put"));
     store.flush().expect("flush");
 
@@ -105,25 +89,12 @@ fn execute_is_a_barrier() {
     // Only v2 is superseded (by the delete) without a statement between them.
     assert_eq!(st.coalesced - before.coalesced, 1, "{st:?}");
 
-    let rows = store
-        .query("SELECT tag, value FROM seen ORDER BY rowid", [])
-        .expect("query");
+    let rows = store.query("SELECT tag, value FROM seen ORDER BY rowid", []).expect("query");
     let got: Vec<(String, Vec<u8>)> = rows
         .iter()
-        .map(|r| {
-            (
-                r[0].as_str().expect("tag").to_string(),
-                r[1].as_bytes().expect("value").to_vec(),
-            )
-        })
+        .map(|r| (r[0].as_str().expect("tag").to_string(), r[1].as_bytes().expect("value").to_vec()))
         .collect();
-    assert_eq!(
-        got,
-        vec![
-            ("after v1".to_string(), b"v1".to_vec()),
-            ("after v3".to_string(), b"v3".to_vec()),
-        ]
-    );
+    assert_eq!(got, vec![("after v1".to_string(), b"v1".to_vec()), ("after v3".to_string(), b"v3".to_vec()),]);
     assert_eq!(committed(&db, b"k").as_deref(), Some(&b"v4"[..]));
     store.close().expect("close");
 }

@@ -30,19 +30,10 @@ fn q(conn: &rusqlite::Connection, sql: &str, p: impl rusqlite::Params) -> i64 {
 
 #[test]
 fn kill_9_loses_no_journaled_write_and_duplicates_none() {
-    let rounds: u64 = std::env::var("BACKBURNER_CRASH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
-    let seed: u64 = std::env::var("BACKBURNER_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-                | 1
-        });
+    let rounds: u64 = std::env::var("BACKBURNER_CRASH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+    let seed: u64 = std::env::var("BACKBURNER_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
+    });
     eprintln!("crash test: {rounds} rounds, BACKBURNER_CRASH_SEED={seed}");
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -68,10 +59,7 @@ fn kill_9_loses_no_journaled_write_and_duplicates_none() {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 let mut parts = line.splitn(3, ' ');
-                match (
-                    parts.next(),
-                    parts.next().and_then(|s| s.parse::<u64>().ok()),
-                ) {
+                match (parts.next(), parts.next().and_then(|s| s.parse::<u64>().ok())) {
                     (Some("J"), Some(id)) => acked.push(id),
                     (Some("F"), Some(id)) => panic!("write {id} failed in the child: {line}"),
                     _ => panic!("unexpected line from the child: {line}"),
@@ -86,37 +74,22 @@ fn kill_9_loses_no_journaled_write_and_duplicates_none() {
         let acked = reader.join().expect("reader");
         // Journaled in order: the acknowledged ids are start, start+1, ...
         for (k, id) in acked.iter().enumerate() {
-            assert_eq!(
-                *id,
-                start + k as u64,
-                "round {round}: acknowledgements out of order"
-            );
+            assert_eq!(*id, start + k as u64, "round {round}: acknowledgements out of order");
         }
         acked_total += acked.len() as u64;
 
         // Recover: opening replays the journal; closing drains it.
         let store = Store::builder(&url)
-            .durability(Durability::Journal {
-                fsync: Fsync::EveryBatch,
-            })
+            .durability(Durability::Journal { fsync: Fsync::EveryBatch })
             .journal(&journal)
             .build()
             .unwrap_or_else(|e| panic!("round {round}: reopen failed: {e}"));
-        store
-            .close()
-            .unwrap_or_else(|e| panic!("round {round}: close failed: {e}"));
+        store.close().unwrap_or_else(|e| panic!("round {round}: close failed: {e}"));
 
         let conn = rusqlite::Connection::open(&db).expect("open");
-        let has_table = q(
-            &conn,
-            "SELECT count(*) FROM sqlite_master WHERE name = 'crash'",
-            [],
-        );
+        let has_table = q(&conn, "SELECT count(*) FROM sqlite_master WHERE name = 'crash'", []);
         if has_table == 0 {
-            assert!(
-                acked.is_empty(),
-                "round {round}: writes acknowledged but the table is missing"
-            );
+            assert!(acked.is_empty(), "round {round}: writes acknowledged but the table is missing");
             continue;
         }
         // Nothing half applied or applied twice: every id has exactly its two rows.
@@ -126,10 +99,7 @@ fn kill_9_loses_no_journaled_write_and_duplicates_none() {
                HAVING count(*) != 2 OR min(part) != 'a' OR max(part) != 'b')",
             [start as i64],
         );
-        assert_eq!(
-            bad, 0,
-            "round {round}: some write is half applied or duplicated"
-        );
+        assert_eq!(bad, 0, "round {round}: some write is half applied or duplicated");
         // Every acknowledged write is there.
         if let Some(&last) = acked.last() {
             let present = q(
@@ -137,11 +107,7 @@ fn kill_9_loses_no_journaled_write_and_duplicates_none() {
                 "SELECT count(DISTINCT id) FROM crash WHERE id BETWEEN ?1 AND ?2",
                 [start as i64, last as i64],
             );
-            assert_eq!(
-                present as u64,
-                last - start + 1,
-                "round {round}: acknowledged writes lost"
-            );
+            assert_eq!(present as u64, last - start + 1, "round {round}: acknowledged writes lost");
         }
         // In order: ids never go down along the rowid.
         let disorder = q(
@@ -161,8 +127,5 @@ fn kill_9_loses_no_journaled_write_and_duplicates_none() {
         "crash test: {rounds} rounds, {acked_total} writes acknowledged as journaled, all present exactly once; \
          {killed_with_unacked} rounds also had unacknowledged writes applied (allowed)"
     );
-    assert!(
-        acked_total > 0,
-        "no round got far enough to acknowledge a write: the test tested nothing"
-    );
+    assert!(acked_total > 0, "no round got far enough to acknowledge a write: the test tested nothing");
 }

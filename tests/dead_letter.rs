@@ -18,18 +18,12 @@ use common::{count, FlakySink};
 
 fn dead_lines(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
-        .collect()
+    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))).collect()
 }
 
 fn expect_rejected(t: &Ticket, dead: &Path) -> String {
     match t.wait() {
-        Err(Error::Rejected {
-            seq,
-            reason,
-            dead_letter,
-        }) => {
+        Err(Error::Rejected { seq, reason, dead_letter }) => {
             assert_eq!(seq, t.seq());
             assert_eq!(dead_letter.as_deref(), Some(dead));
             assert!(!t.is_committed());
@@ -42,17 +36,12 @@ fn expect_rejected(t: &Ticket, dead: &Path) -> String {
 /// Opens a store whose writes wait for `flush` (or a ticket) to make a
 /// batch, and creates `t(x INTEGER UNIQUE CHECK (x > 0))`.
 fn open(dir: &Path, dead: Option<PathBuf>) -> Store {
-    let mut b = Store::builder(&format!("sqlite://{}/t.db", dir.display()))
-        .linger(Duration::from_secs(600));
+    let mut b = Store::builder(&format!("sqlite://{}/t.db", dir.display())).linger(Duration::from_secs(600));
     if let Some(p) = dead {
         b = b.dead_letter(Some(p));
     }
     let store = b.build().expect("open");
-    store
-        .execute("CREATE TABLE t(x INTEGER UNIQUE CHECK (x > 0))", [])
-        .expect("execute")
-        .wait()
-        .expect("ddl");
+    store.execute("CREATE TABLE t(x INTEGER UNIQUE CHECK (x > 0))", []).expect("execute").wait().expect("ddl");
     store
 }
 
@@ -65,21 +54,13 @@ fn poison_write_is_dead_lettered_while_its_batch_commits() {
     let store = open(dir.path(), None);
     let batches = store.stats().batches;
 
-    let good1 = store
-        .execute("INSERT INTO t VALUES (?1)", params![1])
-        .expect("execute");
+    let good1 = store.execute("INSERT INTO t VALUES (?1)", params![1]).expect("execute");
     let put = store.put("k", "v").expect("put");
-    let bad = store
-        .execute("INSERT INTO t VALUES (?1)", params![-5])
-        .expect("execute");
-    let good2 = store
-        .execute("INSERT INTO t VALUES (?1)", params![2])
-        .expect("execute");
+    let bad = store.execute("INSERT INTO t VALUES (?1)", params![-5]).expect("execute");
+    let good2 = store.execute("INSERT INTO t VALUES (?1)", params![2]).expect("execute");
     assert!(!dead.exists());
     match store.flush() {
-        Err(Error::WritesFailed {
-            count: 1, first, ..
-        }) => assert_eq!(first, bad.seq()),
+        Err(Error::WritesFailed { count: 1, first, .. }) => assert_eq!(first, bad.seq()),
         other => panic!("expected WritesFailed, got {other:?}"),
     }
     store.flush().expect("reported once");
@@ -100,10 +81,7 @@ fn poison_write_is_dead_lettered_while_its_batch_commits() {
     assert_eq!(l["op"], "execute");
     assert_eq!(l["sql"], "INSERT INTO t VALUES (?1)");
     assert_eq!(l["params"], serde_json::json!([-5]));
-    assert!(
-        l["error"].as_str().is_some_and(|e| e.contains("CHECK")),
-        "{l}"
-    );
+    assert!(l["error"].as_str().is_some_and(|e| e.contains("CHECK")), "{l}");
 
     let st = store.stats();
     assert_eq!(st.dead_letters, 1, "{st:?}");
@@ -116,26 +94,11 @@ fn flush_reports_a_failure_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let dead = dir.path().join("custom.jsonl");
     let store = open(dir.path(), Some(dead.clone()));
-    drop(
-        store
-            .execute("INSERT INTO t VALUES (1)", [])
-            .expect("execute"),
-    );
-    let bad = store
-        .execute("INSERT INTO t VALUES (1)", [])
-        .expect("execute");
-    drop(
-        store
-            .execute("INSERT INTO t VALUES (3)", [])
-            .expect("execute"),
-    );
+    drop(store.execute("INSERT INTO t VALUES (1)", []).expect("execute"));
+    let bad = store.execute("INSERT INTO t VALUES (1)", []).expect("execute");
+    drop(store.execute("INSERT INTO t VALUES (3)", []).expect("execute"));
     match store.flush() {
-        Err(Error::WritesFailed {
-            count,
-            first,
-            reason,
-            dead_letter,
-        }) => {
+        Err(Error::WritesFailed { count, first, reason, dead_letter }) => {
             assert_eq!(count, 1);
             assert_eq!(first, bad.seq());
             assert!(reason.contains("UNIQUE"), "{reason}");
@@ -151,14 +114,10 @@ fn flush_reports_a_failure_once() {
     assert!(!dir.path().join("t.db.dead-letter.jsonl").exists());
 
     // A failure not yet reported by a flush is reported by close.
-    let bad2 = store
-        .execute("INSERT INTO t VALUES (0)", [])
-        .expect("execute");
+    let bad2 = store.execute("INSERT INTO t VALUES (0)", []).expect("execute");
     expect_rejected(&bad2, &dead);
     match store.close() {
-        Err(Error::WritesFailed {
-            count: 1, first, ..
-        }) => assert_eq!(first, bad2.seq()),
+        Err(Error::WritesFailed { count: 1, first, .. }) => assert_eq!(first, bad2.seq()),
         other => panic!("close: expected WritesFailed, got {other:?}"),
     }
     assert_eq!(dead_lines(&dead).len(), 2);
@@ -171,23 +130,12 @@ fn bad_sql_is_dead_lettered_too() {
     let db = dir.path().join("t.db");
     let dead = dir.path().join("dead.jsonl");
     let store = open(dir.path(), Some(dead.clone()));
-    let good = store
-        .execute("INSERT INTO t VALUES (5)", [])
-        .expect("execute");
-    let syntax = store
-        .execute(
-            "INSERT INTO t VALUE (?1, ?2)",
-            params!["a", b"\x00\xff".as_slice()],
-        )
-        .expect("execute");
-    let no_table = store
-        .execute("INSERT INTO nowhere VALUES (1)", [])
-        .expect("execute");
+    let good = store.execute("INSERT INTO t VALUES (5)", []).expect("execute");
+    let syntax = store.execute("INSERT INTO t VALUE (?1, ?2)", params!["a", b"\x00\xff".as_slice()]).expect("execute");
+    let no_table = store.execute("INSERT INTO nowhere VALUES (1)", []).expect("execute");
     let put = store.put("after", "bad sql").expect("put");
     match store.flush() {
-        Err(Error::WritesFailed {
-            count: 2, first, ..
-        }) => assert_eq!(first, syntax.seq()),
+        Err(Error::WritesFailed { count: 2, first, .. }) => assert_eq!(first, syntax.seq()),
         other => panic!("expected WritesFailed, got {other:?}"),
     }
     good.wait().expect("good");
@@ -197,19 +145,13 @@ fn bad_sql_is_dead_lettered_too() {
     let r = expect_rejected(&no_table, &dead);
     assert!(r.contains("nowhere"), "{r}");
     assert_eq!(count(&db, "t"), 1);
-    assert_eq!(
-        store.get("after").expect("get").as_deref(),
-        Some(&b"bad sql"[..])
-    );
+    assert_eq!(store.get("after").expect("get").as_deref(), Some(&b"bad sql"[..]));
 
     let lines = dead_lines(&dead);
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["seq"], syntax.seq().get());
     assert_eq!(lines[0]["sql"], "INSERT INTO t VALUE (?1, ?2)");
-    assert_eq!(
-        lines[0]["params"],
-        serde_json::json!(["a", {"blob_hex": "00ff"}])
-    );
+    assert_eq!(lines[0]["params"], serde_json::json!(["a", {"blob_hex": "00ff"}]));
     assert_eq!(lines[1]["seq"], no_table.seq().get());
     assert_eq!(lines[1]["params"], serde_json::json!([]));
     for l in &lines {
@@ -221,10 +163,8 @@ fn bad_sql_is_dead_lettered_too() {
 #[test]
 fn rejected_writes_are_not_saved_when_the_dead_letter_file_is_off() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::builder(&format!("sqlite://{}/t.db", dir.path().display()))
-        .dead_letter(None)
-        .build()
-        .expect("open");
+    let store =
+        Store::builder(&format!("sqlite://{}/t.db", dir.path().display())).dead_letter(None).build().expect("open");
     let bad = store.execute("NOT SQL", []).expect("execute");
     match bad.wait() {
         Err(Error::Rejected { dead_letter, .. }) => assert_eq!(dead_letter, None),
@@ -238,11 +178,7 @@ fn flaky_store(dir: &Path, fail_first: u64, retries: u32) -> (Store, Arc<AtomicU
     let db = dir.join("t.db");
     let calls = Arc::new(AtomicU64::new(0));
     let store = Store::builder("flaky")
-        .sink(FlakySink {
-            inner: common::sqlite(&db),
-            fail_first,
-            calls: calls.clone(),
-        })
+        .sink(FlakySink { inner: common::sqlite(&db), fail_first, calls: calls.clone() })
         .dead_letter(Some(dir.join("dead.jsonl")))
         .linger(Duration::from_secs(600))
         .retries(retries, Duration::from_millis(1), Duration::from_millis(2))
@@ -257,9 +193,7 @@ fn transient_failures_are_retried_until_the_batch_commits() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("t.db");
     let (store, calls) = flaky_store(dir.path(), K, 10);
-    let tickets: Vec<Ticket> = (0..20)
-        .map(|i| store.put(format!("k{i}"), format!("v{i}")).expect("put"))
-        .collect();
+    let tickets: Vec<Ticket> = (0..20).map(|i| store.put(format!("k{i}"), format!("v{i}")).expect("put")).collect();
     store.flush().expect("the batch commits in the end");
     for t in &tickets {
         assert!(t.is_committed());
@@ -268,11 +202,7 @@ fn transient_failures_are_retried_until_the_batch_commits() {
     assert!(st.retries >= K, "{st:?}");
     assert_eq!(st.dead_letters, 0, "{st:?}");
     assert_eq!(st.committed, 20, "{st:?}");
-    assert_eq!(
-        calls.load(Ordering::SeqCst),
-        K + 1,
-        "K failures, then one commit"
-    );
+    assert_eq!(calls.load(Ordering::SeqCst), K + 1, "K failures, then one commit");
     assert_eq!(count(&db, "backburner_kv"), 20);
     assert!(!dir.path().join("dead.jsonl").exists());
     store.close().expect("close");
@@ -286,9 +216,7 @@ fn a_sink_that_keeps_failing_dead_letters_the_batch() {
     let (store, calls) = flaky_store(dir.path(), u64::MAX, 2);
     let a = store.put("a", "1").expect("put");
     let b = store.delete("b").expect("delete");
-    let c = store
-        .execute("INSERT INTO whatever VALUES (?1)", params![1.5])
-        .expect("execute");
+    let c = store.execute("INSERT INTO whatever VALUES (?1)", params![1.5]).expect("execute");
     for t in [&a, &b, &c] {
         let r = expect_rejected(t, &dead);
         assert!(r.contains("injected transient failure"), "{r}");
@@ -310,10 +238,7 @@ fn a_sink_that_keeps_failing_dead_letters_the_batch() {
     assert_eq!(lines[1]["op"], "delete");
     assert_eq!(lines[1]["key"], "b");
     assert_eq!(lines[2]["params"], serde_json::json!([1.5]));
-    let seqs: Vec<u64> = lines
-        .iter()
-        .map(|l| l["seq"].as_u64().expect("seq"))
-        .collect();
+    let seqs: Vec<u64> = lines.iter().map(|l| l["seq"].as_u64().expect("seq")).collect();
     assert_eq!(seqs, vec![a.seq().get(), b.seq().get(), c.seq().get()]);
     match store.flush() {
         Err(Error::WritesFailed { count: 3, .. }) => {}

@@ -17,8 +17,7 @@ fn url(dir: &Path) -> String {
 
 fn count(db: &Path, table: &str) -> i64 {
     let conn = rusqlite::Connection::open(db).expect("rusqlite");
-    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-        .expect("count")
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).expect("count")
 }
 
 #[test]
@@ -27,36 +26,22 @@ fn dropping_the_last_handle_drains() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("t.db");
     // A linger far longer than the test: only the drain can commit these.
-    let store = Store::builder(&url(dir.path()))
-        .linger(Duration::from_secs(600))
-        .batch_max(100_000)
-        .build()
-        .expect("open");
+    let store =
+        Store::builder(&url(dir.path())).linger(Duration::from_secs(600)).batch_max(100_000).build().expect("open");
     let clone = store.clone();
     let mut tickets = Vec::new();
     for i in 0..N {
         tickets.push(store.put(format!("k{i}"), format!("v{i}")).expect("put"));
     }
-    tickets.push(
-        store
-            .execute("CREATE TABLE t(x INTEGER)", [])
-            .expect("execute"),
-    );
-    tickets.push(
-        store
-            .execute("INSERT INTO t VALUES (?1)", backburner::params![7])
-            .expect("execute"),
-    );
+    tickets.push(store.execute("CREATE TABLE t(x INTEGER)", []).expect("execute"));
+    tickets.push(store.execute("INSERT INTO t VALUES (?1)", backburner::params![7]).expect("execute"));
     assert_eq!(store.stats().queue_depth, N as u64 + 2);
     assert_eq!(count(&db, "backburner_kv"), 0, "nothing committed yet");
 
     // Dropping one of two handles does not close the store.
     drop(store);
     let t = clone.put("after-first-drop", "x").expect("still open");
-    assert_eq!(
-        clone.get("after-first-drop").expect("get").as_deref(),
-        Some(&b"x"[..])
-    );
+    assert_eq!(clone.get("after-first-drop").expect("get").as_deref(), Some(&b"x"[..]));
     tickets.push(t);
 
     drop(clone);
@@ -65,11 +50,7 @@ fn dropping_the_last_handle_drains() {
     let conn = rusqlite::Connection::open(&db).expect("rusqlite");
     for i in [0, 1, N / 2, N - 1] {
         let v: Vec<u8> = conn
-            .query_row(
-                "SELECT value FROM backburner_kv WHERE key = ?1",
-                [format!("k{i}").into_bytes()],
-                |r| r.get(0),
-            )
+            .query_row("SELECT value FROM backburner_kv WHERE key = ?1", [format!("k{i}").into_bytes()], |r| r.get(0))
             .expect("row");
         assert_eq!(v, format!("v{i}").into_bytes());
     }
@@ -106,24 +87,13 @@ fn futures_ready(t: backburner::Ticket) {
 fn flush_returns_only_when_everything_is_committed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("t.db");
-    let store = Store::builder(&url(dir.path()))
-        .linger(Duration::from_secs(600))
-        .batch_max(1_000)
-        .build()
-        .expect("open");
-    store
-        .execute("CREATE TABLE t(x INTEGER)", [])
-        .expect("execute")
-        .wait()
-        .expect("ddl");
+    let store =
+        Store::builder(&url(dir.path())).linger(Duration::from_secs(600)).batch_max(1_000).build().expect("open");
+    store.execute("CREATE TABLE t(x INTEGER)", []).expect("execute").wait().expect("ddl");
     for round in 0..5i64 {
         for i in 0..2_500i64 {
             drop(store.put(format!("r{round}:{i}"), "v").expect("put"));
-            drop(
-                store
-                    .execute("INSERT INTO t VALUES (?1)", backburner::params![i])
-                    .expect("execute"),
-            );
+            drop(store.execute("INSERT INTO t VALUES (?1)", backburner::params![i]).expect("execute"));
         }
         store.flush().expect("flush");
         let st = store.stats();
@@ -140,10 +110,7 @@ fn flush_returns_only_when_everything_is_committed() {
 fn flushes_from_many_threads() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("t.db");
-    let store = Store::builder(&url(dir.path()))
-        .linger(Duration::from_secs(600))
-        .build()
-        .expect("open");
+    let store = Store::builder(&url(dir.path())).linger(Duration::from_secs(600)).build().expect("open");
     let handles: Vec<_> = (0..4)
         .map(|t| {
             let s = store.clone();
@@ -180,11 +147,7 @@ fn close_racing_with_writers_loses_nothing_and_hangs_no_one() {
     for round in 0..5 {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("t.db");
-        let store = Store::builder(&url(dir.path()))
-            .capacity(64)
-            .batch_max(32)
-            .build()
-            .expect("open");
+        let store = Store::builder(&url(dir.path())).capacity(64).batch_max(32).build().expect("open");
         let (tx, rx) = mpsc::channel();
         for t in 0..4 {
             let s = store.clone();
@@ -229,10 +192,6 @@ fn close_racing_with_writers_loses_nothing_and_hangs_no_one() {
                 .unwrap_or_else(|e| panic!("round {round}: a writer hung after close: {e}"));
             accepted += r.unwrap_or_else(|e| panic!("round {round}: {e}"));
         }
-        assert_eq!(
-            count(&db, "backburner_kv"),
-            accepted as i64,
-            "round {round}"
-        );
+        assert_eq!(count(&db, "backburner_kv"), accepted as i64, "round {round}");
     }
 }

@@ -67,14 +67,8 @@ fn bad_urls_are_refused_with_a_reason() {
     assert!(!dir.path().join("app.db").exists());
 
     // The good spellings open.
-    Store::open(&url(dir.path(), "?synchronous=FULL&busy_timeout_ms=100&"))
-        .expect("options")
-        .close()
-        .expect("close");
-    Store::open(&format!("sqlite:{d}/plain.db"))
-        .expect("no slashes")
-        .close()
-        .expect("close");
+    Store::open(&url(dir.path(), "?synchronous=FULL&busy_timeout_ms=100&")).expect("options").close().expect("close");
+    Store::open(&format!("sqlite:{d}/plain.db")).expect("no slashes").close().expect("close");
 }
 
 #[test]
@@ -92,18 +86,12 @@ fn bad_options_are_refused() {
         Err(Error::InvalidOption { name, .. }) => assert_eq!(name, "batch_max"),
         other => panic!("batch_max 0: {other:?}"),
     }
-    match Store::builder(&u)
-        .backpressure(backburner::Backpressure::Timeout(Duration::ZERO))
-        .build()
-    {
+    match Store::builder(&u).backpressure(backburner::Backpressure::Timeout(Duration::ZERO)).build() {
         Err(Error::InvalidOption { name, .. }) => assert_eq!(name, "backpressure"),
         other => panic!("Timeout(0): {other:?}"),
     }
     // The message of each error says what is wrong.
-    let e = Store::builder(&u)
-        .capacity(0)
-        .build()
-        .expect_err("capacity 0");
+    let e = Store::builder(&u).capacity(0).build().expect_err("capacity 0");
     assert!(e.to_string().contains("capacity"), "{e}");
 }
 
@@ -120,19 +108,8 @@ fn writes_after_close_are_refused_and_handed_back() {
         Err(e @ Error::Closed { .. }) => assert_eq!(e.into_write(), Some(want)),
         other => panic!("expected Closed, got {other:?}"),
     };
-    expect_closed(
-        other.put("k", b"\x00value"),
-        Write::Put {
-            key: b"k".to_vec(),
-            value: b"\x00value".to_vec(),
-        },
-    );
-    expect_closed(
-        store.delete("gone"),
-        Write::Delete {
-            key: b"gone".to_vec(),
-        },
-    );
+    expect_closed(other.put("k", b"\x00value"), Write::Put { key: b"k".to_vec(), value: b"\x00value".to_vec() });
+    expect_closed(store.delete("gone"), Write::Delete { key: b"gone".to_vec() });
     expect_closed(
         other.execute("INSERT INTO x VALUES (?1, ?2)", params![7, "seven"]),
         Write::Execute {
@@ -151,9 +128,7 @@ fn writes_after_close_are_refused_and_handed_back() {
         let c = s.close();
         let _ = tx.send((q.map(|_| ()), f, c));
     });
-    let (q, flush, close) = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("query/flush/close after close hung");
+    let (q, flush, close) = rx.recv_timeout(Duration::from_secs(20)).expect("query/flush/close after close hung");
     match q {
         Err(Error::Closed { write: None }) => {}
         other => panic!("query after close: expected Closed, got {other:?}"),
@@ -192,8 +167,7 @@ fn wal_stays_bounded() {
     const LIMIT: u64 = 8 << 20;
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("t.db");
-    let store =
-        Store::open(&url(dir.path(), "?wal_limit_mb=4&checkpoint_rows=20000")).expect("open");
+    let store = Store::open(&url(dir.path(), "?wal_limit_mb=4&checkpoint_rows=20000")).expect("open");
     let value = [b'v'; 24];
     let mut max_seen = 0;
     for i in 0..ROWS {
@@ -210,9 +184,7 @@ fn wal_stays_bounded() {
     assert!(w <= LIMIT, "WAL is {w} bytes after close");
 
     let conn = rusqlite::Connection::open(&db).expect("rusqlite");
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM backburner_kv", [], |r| r.get(0))
-        .expect("count");
+    let n: i64 = conn.query_row("SELECT count(*) FROM backburner_kv", [], |r| r.get(0)).expect("count");
     assert_eq!(n, ROWS as i64);
     // The WAL was used at all (else the bound proves nothing).
     assert!(max_seen > 0, "no WAL was seen during the run");

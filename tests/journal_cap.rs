@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backburner::{
-    params, ApplyError, Backpressure, Batch, Durability, Error, Fsync, Sink, SinkError, SinkReader,
-    Store,
+    params, ApplyError, Backpressure, Batch, Durability, Error, Fsync, Sink, SinkError, SinkReader, Store,
 };
 
 struct Switch {
@@ -38,19 +37,13 @@ fn full_journal_is_backpressure_not_loss() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("t.db");
     let c = rusqlite::Connection::open(&db).expect("open");
-    c.execute_batch("CREATE TABLE t(id INTEGER NOT NULL, pad TEXT)")
-        .expect("ddl");
+    c.execute_batch("CREATE TABLE t(id INTEGER NOT NULL, pad TEXT)").expect("ddl");
     drop(c);
     let up = Arc::new(AtomicBool::new(false));
     let sink = backburner::sink::sqlite::SqliteSink::open(&db, Default::default()).expect("sink");
     let store = Store::builder(&format!("sqlite://{}", db.display()))
-        .sink(Switch {
-            inner: sink,
-            up: Arc::clone(&up),
-        })
-        .durability(Durability::Journal {
-            fsync: Fsync::EveryBatch,
-        })
+        .sink(Switch { inner: sink, up: Arc::clone(&up) })
+        .durability(Durability::Journal { fsync: Fsync::EveryBatch })
         .journal(dir.path().join("j"))
         .journal_limits(8 << 10, 32 << 10)
         .capacity(16)
@@ -76,19 +69,12 @@ fn full_journal_is_backpressure_not_loss() {
     }
     assert!(refused >= 3, "the cap never pushed back");
     // The journal holds at most its cap: 32 KiB of 500-byte writes, plus the queue.
-    assert!(
-        accepted.len() < 100,
-        "{} writes accepted past a 32 KiB journal",
-        accepted.len()
-    );
+    assert!(accepted.len() < 100, "{} writes accepted past a 32 KiB journal", accepted.len());
     let journal_bytes: u64 = std::fs::read_dir(dir.path().join("j"))
         .expect("dir")
         .map(|e| e.expect("entry").metadata().expect("meta").len())
         .sum();
-    assert!(
-        journal_bytes <= 32 << 10,
-        "journal is {journal_bytes} bytes, over its cap"
-    );
+    assert!(journal_bytes <= 32 << 10, "journal is {journal_bytes} bytes, over its cap");
 
     up.store(true, Ordering::SeqCst);
     for (_, t) in &accepted {
@@ -96,8 +82,6 @@ fn full_journal_is_backpressure_not_loss() {
     }
     store.close().expect("close");
     let c = rusqlite::Connection::open(&db).expect("open");
-    let n: i64 = c
-        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-        .expect("count");
+    let n: i64 = c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).expect("count");
     assert_eq!(n as usize, accepted.len());
 }

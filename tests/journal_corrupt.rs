@@ -9,8 +9,7 @@ use std::time::Duration;
 use backburner::journal::fault::MemStorage;
 use backburner::journal::{scan, End, RECORD_HEADER};
 use backburner::{
-    params, ApplyError, Batch, Durability, Error, Fsync, RecoveryMode, Sink, SinkError, SinkReader,
-    Store,
+    params, ApplyError, Batch, Durability, Error, Fsync, RecoveryMode, Sink, SinkError, SinkReader, Store,
 };
 
 /// Captures log lines so that the warnings can be checked.
@@ -38,14 +37,7 @@ fn logs() -> &'static Capture {
 }
 
 fn warnings_about(needle: &str) -> Vec<String> {
-    logs()
-        .0
-        .lock()
-        .expect("logs")
-        .iter()
-        .filter(|l| l.contains(needle))
-        .cloned()
-        .collect()
+    logs().0.lock().expect("logs").iter().filter(|l| l.contains(needle)).cloned().collect()
 }
 
 struct Down(backburner::sink::sqlite::SqliteSink);
@@ -66,28 +58,20 @@ impl Sink for Down {
 fn journal(dir: &std::path::Path) -> (String, MemStorage) {
     let db = dir.join("t.db");
     let c = rusqlite::Connection::open(&db).expect("open");
-    c.execute_batch("CREATE TABLE t(id INTEGER NOT NULL)")
-        .expect("ddl");
+    c.execute_batch("CREATE TABLE t(id INTEGER NOT NULL)").expect("ddl");
     drop(c);
     let url = format!("sqlite://{}", db.display());
     let mem = MemStorage::new();
     let sink = backburner::sink::sqlite::SqliteSink::open(&db, Default::default()).expect("sink");
     let store = Store::builder(&url)
         .sink(Down(sink))
-        .durability(Durability::Journal {
-            fsync: Fsync::EveryBatch,
-        })
+        .durability(Durability::Journal { fsync: Fsync::EveryBatch })
         .journal_storage(Arc::new(mem.clone()))
         .journal_limits(4096, 1 << 20)
         .build()
         .expect("open");
     for i in 0..60i64 {
-        let t = store
-            .execute(
-                "INSERT INTO t(id) VALUES (?1) -- padding padding padding",
-                params![i],
-            )
-            .expect("insert");
+        let t = store.execute("INSERT INTO t(id) VALUES (?1) -- padding padding padding", params![i]).expect("insert");
         t.wait_journaled().expect("journaled");
     }
     let snap = mem.snapshot();
@@ -97,9 +81,7 @@ fn journal(dir: &std::path::Path) -> (String, MemStorage) {
 
 fn open(url: &str, mem: &MemStorage, mode: RecoveryMode) -> Result<Vec<i64>, Error> {
     let store = Store::builder(url)
-        .durability(Durability::Journal {
-            fsync: Fsync::EveryBatch,
-        })
+        .durability(Durability::Journal { fsync: Fsync::EveryBatch })
         .journal_storage(Arc::new(mem.clone()))
         .recovery(mode)
         .build()?;
@@ -121,17 +103,12 @@ fn torn_tail_is_truncated_with_a_warning() {
     let rec = *s.records.last().expect("records");
     // The crash cut the last record's write short: its tail never reached the disk.
     let cut = rec.offset as usize + RECORD_HEADER + 3;
-    mem.corrupt(
-        &last,
-        cut,
-        &vec![0u8; (rec.offset + rec.len) as usize - cut],
-    );
+    mem.corrupt(&last, cut, &vec![0u8; (rec.offset + rec.len) as usize - cut]);
     let ids = open(&url, &mem, RecoveryMode::Strict).expect("a torn tail does not stop the open");
     assert_eq!(ids, (0..59).collect::<Vec<_>>());
     let w = warnings_about("torn record");
     assert!(
-        w.iter()
-            .any(|l| l.contains(&last) && l.contains(&format!("offset {}", rec.offset))),
+        w.iter().any(|l| l.contains(&last) && l.contains(&format!("offset {}", rec.offset))),
         "no warning naming {last} and offset {}: {w:?}",
         rec.offset
     );
@@ -151,24 +128,12 @@ fn corruption_in_the_middle_is_a_hard_error_unless_chosen_otherwise() {
     mem.corrupt(&first, victim.offset as usize + RECORD_HEADER + 2, &[0xAB]);
 
     match open(&url, &mem, RecoveryMode::Strict) {
-        Err(Error::JournalCorrupt {
-            path,
-            offset,
-            reason,
-        }) => {
+        Err(Error::JournalCorrupt { path, offset, reason }) => {
             assert!(path.ends_with(&first), "{path:?}");
             assert_eq!(offset, victim.offset);
             assert!(reason.contains("checksum"), "{reason}");
-            let msg = Error::JournalCorrupt {
-                path,
-                offset,
-                reason,
-            }
-            .to_string();
-            assert!(
-                msg.contains("RecoveryMode"),
-                "the message says how to go on: {msg}"
-            );
+            let msg = Error::JournalCorrupt { path, offset, reason }.to_string();
+            assert!(msg.contains("RecoveryMode"), "the message says how to go on: {msg}");
         }
         other => panic!("expected JournalCorrupt, got {other:?}"),
     }

@@ -13,9 +13,7 @@ use backburner::{ApplyError, Batch, Durability, Fsync, Sink, SinkError, SinkRead
 use common::{committed, count, sqlite};
 
 fn journal() -> Durability {
-    Durability::Journal {
-        fsync: Fsync::EveryBatch,
-    }
+    Durability::Journal { fsync: Fsync::EveryBatch }
 }
 
 #[test]
@@ -23,11 +21,7 @@ fn journaled_writes_commit_and_segments_go() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("t.db");
     let url = format!("sqlite://{}", db.display());
-    let store = Store::builder(&url)
-        .durability(journal())
-        .journal_limits(64 << 10, 1 << 20)
-        .build()
-        .expect("open");
+    let store = Store::builder(&url).durability(journal()).journal_limits(64 << 10, 1 << 20).build().expect("open");
     let mut last = None;
     for i in 0..3_000u32 {
         last = Some(store.put(format!("k{i}"), format!("v{i}")).expect("put"));
@@ -40,19 +34,11 @@ fn journaled_writes_commit_and_segments_go() {
     assert_eq!(count(&db, "backburner_kv"), 3_000);
     // Everything is committed: no segment is needed any more except at most
     // the one that was current.
-    let left = std::fs::read_dir(dir.path().join("t.db.journal"))
-        .expect("journal dir")
-        .count();
+    let left = std::fs::read_dir(dir.path().join("t.db.journal")).expect("journal dir").count();
     assert!(left <= 1, "{left} segments left");
     // Reopening replays nothing twice.
-    let store = Store::builder(&url)
-        .durability(journal())
-        .build()
-        .expect("reopen");
-    assert_eq!(
-        store.get("k2999").expect("get").as_deref(),
-        Some(&b"v2999"[..])
-    );
+    let store = Store::builder(&url).durability(journal()).build().expect("reopen");
+    assert_eq!(store.get("k2999").expect("get").as_deref(), Some(&b"v2999"[..]));
     store.close().expect("close");
     assert_eq!(count(&db, "backburner_kv"), 3_000);
 }
@@ -66,9 +52,7 @@ impl Sink for Down {
     }
     fn apply(&mut self, _: &Batch<'_>) -> Result<(), ApplyError> {
         std::thread::sleep(Duration::from_millis(1));
-        Err(ApplyError::Transient(SinkError::new(
-            "database is locked (simulated outage)",
-        )))
+        Err(ApplyError::Transient(SinkError::new("database is locked (simulated outage)")))
     }
     fn reader(&mut self) -> Result<Box<dyn SinkReader>, SinkError> {
         self.0.reader()
@@ -83,23 +67,11 @@ fn journaled_writes_survive_the_process_and_replay_once() {
     // Some writes committed before the outage.
     let mem = MemStorage::new();
     {
-        let store = Store::builder(&url)
-            .durability(journal())
-            .journal_storage(Arc::new(mem.clone()))
-            .build()
-            .expect("open");
-        store
-            .execute("CREATE TABLE ev(id INTEGER, note TEXT)", [])
-            .expect("ddl");
+        let store =
+            Store::builder(&url).durability(journal()).journal_storage(Arc::new(mem.clone())).build().expect("open");
+        store.execute("CREATE TABLE ev(id INTEGER, note TEXT)", []).expect("ddl");
         for i in 0..100 {
-            drop(
-                store
-                    .execute(
-                        "INSERT INTO ev VALUES (?1, 'before')",
-                        backburner::params![i],
-                    )
-                    .expect("insert"),
-            );
+            drop(store.execute("INSERT INTO ev VALUES (?1, 'before')", backburner::params![i]).expect("insert"));
         }
         store.close().expect("close");
     }
@@ -113,14 +85,7 @@ fn journaled_writes_survive_the_process_and_replay_once() {
         .expect("open during the outage");
     let mut tickets = Vec::new();
     for i in 100..600 {
-        tickets.push(
-            store
-                .execute(
-                    "INSERT INTO ev VALUES (?1, 'during')",
-                    backburner::params![i],
-                )
-                .expect("insert"),
-        );
+        tickets.push(store.execute("INSERT INTO ev VALUES (?1, 'during')", backburner::params![i]).expect("insert"));
     }
     tickets.push(store.put("key", "journaled value").expect("put"));
     for t in &tickets {
@@ -138,31 +103,16 @@ fn journaled_writes_survive_the_process_and_replay_once() {
         .build()
         .expect("reopen replays");
     // Read-your-writes across the restart: the replayed put is visible at once.
-    assert_eq!(
-        store.get("key").expect("get").as_deref(),
-        Some(&b"journaled value"[..])
-    );
+    assert_eq!(store.get("key").expect("get").as_deref(), Some(&b"journaled value"[..]));
     store.flush().expect("flush");
-    let rows = store
-        .query(
-            "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM ev",
-            [],
-        )
-        .expect("query");
+    let rows = store.query("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM ev", []).expect("query");
     let r: Vec<i64> = rows[0].iter().map(|v| v.as_i64().expect("int")).collect();
     assert_eq!(r, vec![600, 600, 0, 599]);
     // Applied in order: rowids follow the ids.
-    let out_of_order = store
-        .query(
-            "SELECT count(*) FROM ev a JOIN ev b ON a.rowid < b.rowid AND a.id > b.id",
-            [],
-        )
-        .expect("query");
+    let out_of_order =
+        store.query("SELECT count(*) FROM ev a JOIN ev b ON a.rowid < b.rowid AND a.id > b.id", []).expect("query");
     assert_eq!(out_of_order[0][0].as_i64(), Some(0));
     store.close().expect("close");
-    assert_eq!(
-        committed(&db, b"key").as_deref(),
-        Some(&b"journaled value"[..])
-    );
+    assert_eq!(committed(&db, b"key").as_deref(), Some(&b"journaled value"[..]));
     assert_eq!(count(&db, "ev"), 600);
 }

@@ -10,10 +10,7 @@ use backburner::Store;
 fn paced_producer_is_batched() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}/t.db", dir.path().display());
-    let store = Store::builder(&url)
-        .linger(Duration::from_millis(200))
-        .build()
-        .expect("open");
+    let store = Store::builder(&url).linger(Duration::from_millis(200)).build().expect("open");
     // 1,000 puts spread over at least 100 ms (sleeps of 1 ms every 10 puts):
     // without lingering that is ~100 trickles, each its own commit.
     for i in 0..1_000u32 {
@@ -27,11 +24,7 @@ fn paced_producer_is_batched() {
     assert_eq!(st.committed, 1_000);
     // A sleep only lengthens the run, so more time per linger window means
     // fewer batches, never more: bound by the run's length over the linger.
-    assert!(
-        st.batches <= 20,
-        "{} batches for 1,000 paced puts",
-        st.batches
-    );
+    assert!(st.batches <= 20, "{} batches for 1,000 paced puts", st.batches);
     store.close().expect("close");
 }
 
@@ -39,10 +32,7 @@ fn paced_producer_is_batched() {
 fn waiting_ticket_cuts_the_linger_short() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}/t.db", dir.path().display());
-    let store = Store::builder(&url)
-        .linger(Duration::from_secs(3600))
-        .build()
-        .expect("open");
+    let store = Store::builder(&url).linger(Duration::from_secs(3600)).build().expect("open");
     let t = store.put("k", "v").expect("put");
     // Without the nudge this would wait an hour; the bound only guards a hang.
     assert!(t.wait_timeout(Duration::from_secs(60)).expect("wait"));

@@ -8,39 +8,21 @@ fn mask(line: &str) -> String {
     // "2026-11-26T16:55:01.123456Z" is 27 bytes.
     let ts = &line[..27];
     assert_eq!(ts.len(), 27);
-    assert!(
-        ts.ends_with('Z') && ts.as_bytes()[10] == b'T' && ts.as_bytes()[19] == b'.',
-        "{ts}"
-    );
+    assert!(ts.ends_with('Z') && ts.as_bytes()[10] == b'T' && ts.as_bytes()[19] == b'.', "{ts}");
     format!("<ts>{}", &line[27..])
 }
 
 fn run(format: Format) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("g.log");
-    let log = Logger::builder()
-        .file(&path)
-        .format(format)
-        .filter("debug,noisy=warn")
-        .build()
-        .expect("logger");
+    let log = Logger::builder().file(&path).format(format).filter("debug,noisy=warn").build().expect("logger");
     std::thread::Builder::new()
         .name("golden".into())
         .spawn(move || {
-            backburner::info!(
-                log,
-                "order {} filled at {:.2} for {}",
-                42u64,
-                99.5f64,
-                "ACME"
-            );
+            backburner::info!(log, "order {} filled at {:.2} for {}", 42u64, 99.5f64, "ACME");
             backburner::warn!(log, target: "app::db", "slow query: {} ms", 1250);
             backburner::debug!(log, "hex {:#x} bool {} char {}", 255u32, true, 'z');
-            backburner::info!(
-                log,
-                "a long string goes the caller's way: {}",
-                "x".repeat(40)
-            );
+            backburner::info!(log, "a long string goes the caller's way: {}", "x".repeat(40));
             backburner::info!(log, "quotes \" and \\ and a\nnewline");
             backburner::info!(log, target: "noisy", "dropped by the filter");
             backburner::error!(log, target: "noisy", "kept: error on a warn target");
@@ -51,11 +33,7 @@ fn run(format: Format) -> String {
         .join()
         .expect("join");
     let text = std::fs::read_to_string(&path).expect("read");
-    text.lines()
-        .map(|l| mask(l.strip_prefix("{\"ts\":\"").unwrap_or(l)))
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
+    text.lines().map(|l| mask(l.strip_prefix("{\"ts\":\"").unwrap_or(l))).collect::<Vec<_>>().join("\n") + "\n"
 }
 
 const TEXT: &str = r#"<ts> INFO  log_format [golden] order 42 filled at 99.50 for ACME
@@ -83,24 +61,16 @@ fn text_golden() {
 fn json_golden_and_every_line_parses() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("j.log");
-    let log = Logger::builder()
-        .file(&path)
-        .format(Format::Json)
-        .build()
-        .expect("logger");
+    let log = Logger::builder().file(&path).format(Format::Json).build().expect("logger");
     for i in 0..100u32 {
         backburner::info!(log, "weird \u{1} \t \"{}\" {}", i, "é\u{7f}");
     }
     log.flush().expect("flush");
     let text = std::fs::read_to_string(&path).expect("read");
     for line in text.lines() {
-        let v: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert_eq!(v["level"], "INFO");
-        assert!(v["msg"]
-            .as_str()
-            .expect("msg")
-            .starts_with("weird \u{1} \t \""));
+        assert!(v["msg"].as_str().expect("msg").starts_with("weird \u{1} \t \""));
     }
     // Golden, from the timestamp on.
     assert_eq!(run(Format::Json), JSON);
@@ -110,11 +80,7 @@ fn json_golden_and_every_line_parses() {
 fn facade_carries_target_and_key_values() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("f.log");
-    let log = Logger::builder()
-        .file(&path)
-        .format(Format::Json)
-        .build()
-        .expect("logger");
+    let log = Logger::builder().file(&path).format(Format::Json).build().expect("logger");
     let guard = log.install().expect("install");
     ::log::info!(target: "app::pay", user = 7, ok = true; "paid {}", 12);
     ::log::debug!("below the default filter");

@@ -14,11 +14,7 @@ fn many_threads_nothing_lost_or_duplicated() {
     const N: u64 = 20_000;
     {
         // A small queue, so that Block backpressure is exercised.
-        let log = Logger::builder()
-            .file(&path)
-            .queue_capacity(256)
-            .build()
-            .expect("logger");
+        let log = Logger::builder().file(&path).queue_capacity(256).build().expect("logger");
         std::thread::scope(|s| {
             for t in 0..THREADS {
                 let log = log.clone();
@@ -40,21 +36,10 @@ fn many_threads_nothing_lost_or_duplicated() {
     for line in text.lines() {
         let msg = line.split("] ").nth(1).expect("message");
         let mut parts = msg.split(' ');
-        let t: u64 = parts
-            .next()
-            .and_then(|p| p.strip_prefix("t="))
-            .and_then(|v| v.parse().ok())
-            .expect("t");
-        let i: u64 = parts
-            .next()
-            .and_then(|p| p.strip_prefix("i="))
-            .and_then(|v| v.parse().ok())
-            .expect("i");
+        let t: u64 = parts.next().and_then(|p| p.strip_prefix("t=")).and_then(|v| v.parse().ok()).expect("t");
+        let i: u64 = parts.next().and_then(|p| p.strip_prefix("i=")).and_then(|v| v.parse().ok()).expect("i");
         let want = next.entry(t).or_insert(0);
-        assert_eq!(
-            i, *want,
-            "thread {t}: line {i} out of order or duplicated (expected {want})"
-        );
+        assert_eq!(i, *want, "thread {t}: line {i} out of order or duplicated (expected {want})");
         *want += 1;
         count += 1;
     }
@@ -66,12 +51,8 @@ fn many_threads_nothing_lost_or_duplicated() {
 fn drop_newest_counts_and_reports_drops() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("app.log");
-    let log = Logger::builder()
-        .file(&path)
-        .queue_capacity(4)
-        .backpressure(Backpressure::DropNewest)
-        .build()
-        .expect("logger");
+    let log =
+        Logger::builder().file(&path).queue_capacity(4).backpressure(Backpressure::DropNewest).build().expect("logger");
     for i in 0..50_000u64 {
         backburner::info!(log, "line {}", i);
     }
@@ -79,20 +60,11 @@ fn drop_newest_counts_and_reports_drops() {
     let st = log.stats();
     let text = std::fs::read_to_string(&path).expect("read");
     let written = text.lines().filter(|l| l.contains("line ")).count() as u64;
-    assert_eq!(
-        written + st.dropped,
-        50_000,
-        "every line is written or counted as dropped"
-    );
+    assert_eq!(written + st.dropped, 50_000, "every line is written or counted as dropped");
     if st.dropped > 0 {
-        let reported: u64 = text
-            .lines()
-            .filter_map(|l| l.split("] ").nth(1)?.split(' ').next()?.parse::<u64>().ok())
-            .sum();
-        assert!(
-            text.contains("were dropped: its queue was full"),
-            "no drop notice in the file"
-        );
+        let reported: u64 =
+            text.lines().filter_map(|l| l.split("] ").nth(1)?.split(' ').next()?.parse::<u64>().ok()).sum();
+        assert!(text.contains("were dropped: its queue was full"), "no drop notice in the file");
         assert_eq!(reported, st.dropped, "the notices add up to the drops");
     }
 }
@@ -107,10 +79,7 @@ fn write_errors_are_reported_not_swallowed() {
     match log.flush() {
         Err(backburner::log::LogError::Write { lines, message }) => {
             assert!(lines > 0);
-            assert!(
-                message.contains("No space left") || message.contains("space"),
-                "{message}"
-            );
+            assert!(message.contains("No space left") || message.contains("space"), "{message}");
         }
         other => panic!("expected a write error, got {other:?}"),
     }

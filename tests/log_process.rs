@@ -9,14 +9,7 @@ const LINES: u64 = 100_000;
 
 fn child(end: &str, file: &std::path::Path) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_backburner"))
-        .args([
-            "log-child",
-            "--lines",
-            &LINES.to_string(),
-            "--end",
-            end,
-            "--file",
-        ])
+        .args(["log-child", "--lines", &LINES.to_string(), "--end", end, "--file"])
         .arg(file)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -33,12 +26,7 @@ fn lines(file: &std::path::Path) -> u64 {
 #[test]
 fn every_way_of_ending_keeps_every_line() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (end, code) in [
-        ("return", Some(0)),
-        ("exit", Some(0)),
-        ("panic", Some(101)),
-        ("abort", None),
-    ] {
+    for (end, code) in [("return", Some(0)), ("exit", Some(0)), ("panic", Some(101)), ("abort", None)] {
         let file = dir.path().join(format!("{end}.log"));
         let status = child(end, &file).wait().expect("wait");
         assert_eq!(status.code(), code, "{end}: {status:?}");
@@ -52,17 +40,10 @@ fn every_way_of_ending_keeps_every_line() {
     assert_eq!(ready.trim(), "ready");
     let pid = c.id() as i32;
     assert_eq!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("kill")
-            .code(),
+        std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill").code(),
         Some(0)
     );
     let status = c.wait().expect("wait");
-    assert!(
-        !status.success(),
-        "SIGTERM should end the child as a signal does: {status:?}"
-    );
+    assert!(!status.success(), "SIGTERM should end the child as a signal does: {status:?}");
     assert_eq!(lines(&file), LINES, "sigterm: lines lost");
 }

@@ -21,10 +21,7 @@ fn all_lines(dir: &std::path::Path) -> (Vec<String>, usize) {
     let mut files = 0;
     for e in std::fs::read_dir(dir).expect("dir") {
         let text = std::fs::read_to_string(e.expect("entry").path()).expect("read");
-        assert!(
-            text.is_empty() || text.ends_with('\n'),
-            "a file ends inside a line"
-        );
+        assert!(text.is_empty() || text.ends_with('\n'), "a file ends inside a line");
         lines.extend(text.lines().map(String::from));
         files += 1;
     }
@@ -60,37 +57,21 @@ fn rotation_under_load_keeps_every_line_whole() {
         }
     });
     log.flush().expect("flush");
-    assert!(
-        log.stats().rotations >= 2,
-        "rotated {} times",
-        log.stats().rotations
-    );
+    assert!(log.stats().rotations >= 2, "rotated {} times", log.stats().rotations);
     let (lines, files) = all_lines(dir.path());
     assert!(files >= 3, "{files} files");
-    assert_eq!(
-        lines.len() as u64,
-        THREADS * N,
-        "lines lost or duplicated across rotations"
-    );
+    assert_eq!(lines.len() as u64, THREADS * N, "lines lost or duplicated across rotations");
     let mut seen = std::collections::HashSet::new();
     for l in &lines {
         assert!(l.ends_with("padding-padding"), "split line: {l}");
-        assert!(
-            seen.insert(l.split("] ").nth(1).expect("msg").to_string()),
-            "duplicate: {l}"
-        );
+        assert!(seen.insert(l.split("] ").nth(1).expect("msg").to_string()), "duplicate: {l}");
     }
 }
 
 #[test]
 fn keep_deletes_the_oldest() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let log = Logger::builder()
-        .file(dir.path().join("app.log"))
-        .rotate_bytes(4 << 10)
-        .keep(3)
-        .build()
-        .expect("logger");
+    let log = Logger::builder().file(dir.path().join("app.log")).rotate_bytes(4 << 10).keep(3).build().expect("logger");
     for i in 0..5_000u64 {
         backburner::info!(log, "line {} of a log that rotates often", i);
         if i % 500 == 0 {

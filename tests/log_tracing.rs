@@ -10,11 +10,7 @@ use tracing_subscriber::layer::SubscriberExt;
 fn tracing_events_go_through_backburner() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("t.log");
-    let log = Logger::builder()
-        .file(&path)
-        .format(Format::Json)
-        .build()
-        .expect("logger");
+    let log = Logger::builder().file(&path).format(Format::Json).build().expect("logger");
     let subscriber = tracing_subscriber::registry().with(log.tracing_layer());
     tracing::subscriber::with_default(subscriber, || {
         for i in 0..1000 {

@@ -59,23 +59,10 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    let phase = (
-        prop::collection::vec(prop::collection::vec(op(), 0..40), THREADS),
-        any::<bool>(),
-    )
+    let phase = (prop::collection::vec(prop::collection::vec(op(), 0..40), THREADS), any::<bool>())
         .prop_map(|(ops, reopen)| Phase { ops, reopen });
-    (
-        1usize..32,
-        1usize..16,
-        prop_oneof![Just(0u64), Just(2), Just(20)],
-        prop::collection::vec(phase, 1..4),
-    )
-        .prop_map(|(capacity, batch_max, linger_ms, phases)| Case {
-            capacity,
-            batch_max,
-            linger_ms,
-            phases,
-        })
+    (1usize..32, 1usize..16, prop_oneof![Just(0u64), Just(2), Just(20)], prop::collection::vec(phase, 1..4))
+        .prop_map(|(capacity, batch_max, linger_ms, phases)| Case { capacity, batch_max, linger_ms, phases })
 }
 
 fn key(t: usize, k: u8) -> String {
@@ -114,11 +101,7 @@ fn run_thread(
         match *op {
             Op::Put(k, v) => {
                 let value = private_value(p, i, v);
-                drop(
-                    store
-                        .put(key(t, k), &value)
-                        .map_err(|e| err(e.to_string()))?,
-                );
+                drop(store.put(key(t, k), &value).map_err(|e| err(e.to_string()))?);
                 model.insert(k, value);
             }
             Op::Delete(k) => {
@@ -135,11 +118,7 @@ fn run_thread(
             Op::Flush => store.flush().map_err(|e| err(e.to_string()))?,
             Op::PutShared(k) => {
                 let value = shared_value(p, t, i);
-                drop(
-                    store
-                        .put(shared_key(k), &value)
-                        .map_err(|e| err(e.to_string()))?,
-                );
+                drop(store.put(shared_key(k), &value).map_err(|e| err(e.to_string()))?);
                 own_shared.insert(k);
             }
             Op::GetShared(k) => {
@@ -177,19 +156,12 @@ fn check_state(
     }
     for k in 0..SHARED_KEYS {
         match read(&shared_key(k)) {
-            Some(v) => prop_assert!(
-                shared_written[&k].contains(&v),
-                "{}: shared key {} holds {:?}, never written",
-                when,
-                k,
-                v
-            ),
-            None => prop_assert!(
-                !shared_put_before.contains(&k),
-                "{}: shared key {} was written but is absent",
-                when,
-                k
-            ),
+            Some(v) => {
+                prop_assert!(shared_written[&k].contains(&v), "{}: shared key {} holds {:?}, never written", when, k, v)
+            }
+            None => {
+                prop_assert!(!shared_put_before.contains(&k), "{}: shared key {} was written but is absent", when, k)
+            }
         }
     }
     Ok(())
@@ -212,8 +184,7 @@ fn run_case(c: &Case) -> Result<(), TestCaseError> {
     let mut models: Vec<Model> = vec![Model::new(); THREADS];
     // Every value ever written to each shared key (those of the running
     // phase included: another thread may have written it a moment ago).
-    let mut shared_written: HashMap<u8, HashSet<Vec<u8>>> =
-        (0..SHARED_KEYS).map(|k| (k, HashSet::new())).collect();
+    let mut shared_written: HashMap<u8, HashSet<Vec<u8>>> = (0..SHARED_KEYS).map(|k| (k, HashSet::new())).collect();
     // Shared keys put in an earlier phase.
     let mut shared_put_before: HashSet<u8> = HashSet::new();
 
@@ -221,10 +192,7 @@ fn run_case(c: &Case) -> Result<(), TestCaseError> {
         for (t, ops) in phase.ops.iter().enumerate() {
             for (i, op) in ops.iter().enumerate() {
                 if let Op::PutShared(k) = op {
-                    shared_written
-                        .get_mut(k)
-                        .expect("shared key")
-                        .insert(shared_value(p, t, i));
+                    shared_written.get_mut(k).expect("shared key").insert(shared_value(p, t, i));
                 }
             }
         }
@@ -241,10 +209,7 @@ fn run_case(c: &Case) -> Result<(), TestCaseError> {
                     s.spawn(move || run_thread(&store, p, t, ops, model, sw, before))
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err("thread panicked".into())))
-                .collect()
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("thread panicked".into()))).collect()
         });
         for r in results {
             r.map_err(TestCaseError::fail)?;
@@ -259,18 +224,10 @@ fn run_case(c: &Case) -> Result<(), TestCaseError> {
 
         // After the threads: the store agrees with the models.
         let via_store = |k: &str| store.get(k).expect("get").map(|v| v.to_vec());
-        check_state(
-            &via_store,
-            &models,
-            &shared_written,
-            &shared_put_before,
-            &format!("after phase {p}"),
-        )?;
+        check_state(&via_store, &models, &shared_written, &shared_put_before, &format!("after phase {p}"))?;
 
         if phase.reopen {
-            store
-                .close()
-                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            store.close().map_err(|e| TestCaseError::fail(e.to_string()))?;
             let in_file = |k: &str| common::committed(Path::new(&db), k.as_bytes());
             check_state(
                 &in_file,
@@ -290,17 +247,9 @@ fn run_case(c: &Case) -> Result<(), TestCaseError> {
             )?;
         }
     }
-    store
-        .close()
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    store.close().map_err(|e| TestCaseError::fail(e.to_string()))?;
     let in_file = |k: &str| common::committed(Path::new(&db), k.as_bytes());
-    check_state(
-        &in_file,
-        &models,
-        &shared_written,
-        &shared_put_before,
-        "in the file at the end",
-    )?;
+    check_state(&in_file, &models, &shared_written, &shared_put_before, "in the file at the end")?;
     let st_rows = common::count(&db, "backburner_kv");
     let want = models.iter().map(|m| m.len() as i64).sum::<i64>() + shared_put_before.len() as i64;
     prop_assert_eq!(st_rows, want, "rows in backburner_kv");

@@ -41,11 +41,7 @@ fn check_kv(db: &Path) {
     assert_eq!(count(db, "backburner_kv"), (THREADS * PER_THREAD) as i64);
     for t in 0..THREADS {
         for i in [0, 1, PER_THREAD / 3, PER_THREAD / 2, PER_THREAD - 1] {
-            assert_eq!(
-                committed(db, format!("t{t}:{i:05}").as_bytes()),
-                Some(value(t, i).into_bytes()),
-                "t{t}:{i}"
-            );
+            assert_eq!(committed(db, format!("t{t}:{i:05}").as_bytes()), Some(value(t, i).into_bytes()), "t{t}:{i}");
         }
     }
 }
@@ -64,11 +60,7 @@ fn puts_from_many_threads_are_all_committed() {
 fn puts_through_a_small_queue_are_all_committed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("t.db");
-    let store = Store::builder(&format!("sqlite://{}", db.display()))
-        .capacity(16)
-        .batch_max(50)
-        .build()
-        .expect("open");
+    let store = Store::builder(&format!("sqlite://{}", db.display())).capacity(16).batch_max(50).build().expect("open");
     hammer(&store, put);
     // The last handle's drop drains too.
     drop(store);
@@ -80,18 +72,11 @@ fn statements_from_many_threads_are_all_committed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("t.db");
     let store = Store::open(&format!("sqlite://{}", db.display())).expect("open");
-    store
-        .execute("CREATE TABLE events(t INTEGER, i INTEGER, v TEXT)", [])
-        .expect("ddl")
-        .wait()
-        .expect("ddl");
+    store.execute("CREATE TABLE events(t INTEGER, i INTEGER, v TEXT)", []).expect("ddl").wait().expect("ddl");
     hammer(&store, |s, t, i| {
         drop(
-            s.execute(
-                "INSERT INTO events(t, i, v) VALUES (?1, ?2, ?3)",
-                params![t as i64, i as i64, value(t, i)],
-            )
-            .expect("execute"),
+            s.execute("INSERT INTO events(t, i, v) VALUES (?1, ?2, ?3)", params![t as i64, i as i64, value(t, i)])
+                .expect("execute"),
         );
     });
     store.close().expect("close");
@@ -99,13 +84,8 @@ fn statements_from_many_threads_are_all_committed() {
     assert_eq!(count(&db, "events"), (THREADS * PER_THREAD) as i64);
     let conn = rusqlite::Connection::open(&db).expect("rusqlite");
     // One row per (t, i): none lost, none doubled.
-    let distinct: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM (SELECT DISTINCT t, i FROM events)",
-            [],
-            |r| r.get(0),
-        )
-        .expect("distinct");
+    let distinct: i64 =
+        conn.query_row("SELECT count(*) FROM (SELECT DISTINCT t, i FROM events)", [], |r| r.get(0)).expect("distinct");
     assert_eq!(distinct, (THREADS * PER_THREAD) as i64);
     let per_thread: Vec<(i64, i64, i64)> = conn
         .prepare("SELECT t, count(*), sum(i) FROM events GROUP BY t ORDER BY t")
@@ -115,14 +95,8 @@ fn statements_from_many_threads_are_all_committed() {
         .collect::<Result<_, _>>()
         .expect("rows");
     let sum: i64 = (0..PER_THREAD as i64).sum();
-    let want: Vec<(i64, i64, i64)> = (0..THREADS as i64)
-        .map(|t| (t, PER_THREAD as i64, sum))
-        .collect();
+    let want: Vec<(i64, i64, i64)> = (0..THREADS as i64).map(|t| (t, PER_THREAD as i64, sum)).collect();
     assert_eq!(per_thread, want);
-    let v: String = conn
-        .query_row("SELECT v FROM events WHERE t = 3 AND i = 4321", [], |r| {
-            r.get(0)
-        })
-        .expect("row");
+    let v: String = conn.query_row("SELECT v FROM events WHERE t = 3 AND i = 4321", [], |r| r.get(0)).expect("row");
     assert_eq!(v, value(3, 4321));
 }

@@ -20,10 +20,7 @@ fn pending_value_is_served_while_the_sink_holds_the_batch() {
     let db = dir.path().join("t.db");
     let gate = Gate::new();
     let store = Store::builder("gated")
-        .sink(GatedSink {
-            inner: common::sqlite(&db),
-            gate: gate.clone(),
-        })
+        .sink(GatedSink { inner: common::sqlite(&db), gate: gate.clone() })
         .linger(Duration::from_secs(600))
         .build()
         .expect("open");
@@ -68,10 +65,7 @@ fn pending_value_is_served_while_the_sink_holds_the_batch() {
 #[test]
 fn overlay_is_empty_after_each_flush() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::builder(&format!("sqlite://{}/t.db", dir.path().display()))
-        .batch_max(64)
-        .build()
-        .expect("open");
+    let store = Store::builder(&format!("sqlite://{}/t.db", dir.path().display())).batch_max(64).build().expect("open");
     for round in 0..20 {
         for i in 0..300 {
             let key = format!("k{}", (i * 7 + round) % 101);
@@ -94,21 +88,12 @@ fn get_sees_a_pending_execute_on_the_kv_table() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("t.db");
     // A long linger: the statement would stay pending if `get` did not wait.
-    let store = Store::builder(&format!("sqlite://{}", db.display()))
-        .linger(Duration::from_secs(600))
-        .build()
-        .expect("open");
+    let store =
+        Store::builder(&format!("sqlite://{}", db.display())).linger(Duration::from_secs(600)).build().expect("open");
     let upsert = "INSERT INTO backburner_kv(key, value) VALUES (?1, ?2) \
                   ON CONFLICT(key) DO UPDATE SET value = excluded.value";
-    drop(
-        store
-            .execute(upsert, params![b"raw".as_slice(), b"from sql".as_slice()])
-            .expect("execute"),
-    );
-    assert_eq!(
-        store.get("raw").expect("get").as_deref(),
-        Some(&b"from sql"[..])
-    );
+    drop(store.execute(upsert, params![b"raw".as_slice(), b"from sql".as_slice()]).expect("execute"));
+    assert_eq!(store.get("raw").expect("get").as_deref(), Some(&b"from sql"[..]));
 
     // A pending put, then a statement that changes the same key: the read
     // must show the statement's effect, not the put it overwrote, every
@@ -124,19 +109,8 @@ fn get_sees_a_pending_execute_on_the_kv_table() {
                 )
                 .expect("execute"),
         );
-        assert_eq!(
-            store.get(&key).expect("get").as_deref(),
-            Some(&b"updated"[..]),
-            "key {key}"
-        );
-        drop(
-            store
-                .execute(
-                    "DELETE FROM backburner_kv WHERE key = ?1",
-                    params![key.as_bytes()],
-                )
-                .expect("execute"),
-        );
+        assert_eq!(store.get(&key).expect("get").as_deref(), Some(&b"updated"[..]), "key {key}");
+        drop(store.execute("DELETE FROM backburner_kv WHERE key = ?1", params![key.as_bytes()]).expect("execute"));
         assert_eq!(store.get(&key).expect("get"), None, "key {key}");
     }
     store.close().expect("close");

@@ -20,11 +20,7 @@ fn superseded_write_is_applied_when_its_successor_is_rejected() {
     let db = dir.path().join("t.db");
     {
         let store = Store::open(&url(&db)).expect("open");
-        store
-            .put("setup", "x")
-            .expect("put")
-            .wait()
-            .expect("commit");
+        store.put("setup", "x").expect("put").wait().expect("commit");
         store.close().expect("close");
     }
     // A trigger makes the sink refuse the value "bad" for good.
@@ -38,19 +34,12 @@ fn superseded_write_is_applied_when_its_successor_is_rejected() {
     .expect("triggers");
     drop(conn);
 
-    let store = Store::builder(&url(&db))
-        .linger(Duration::from_secs(600))
-        .build()
-        .expect("open");
+    let store = Store::builder(&url(&db)).linger(Duration::from_secs(600)).build().expect("open");
     let good = store.put("k", "good").expect("put");
     let bad = store.put("k", "bad").expect("put");
     let other = store.put("j", "fine").expect("put");
-    assert!(matches!(
-        store.flush(),
-        Err(Error::WritesFailed { count: 1, .. })
-    ));
-    good.wait()
-        .expect("the superseded write is applied after all");
+    assert!(matches!(store.flush(), Err(Error::WritesFailed { count: 1, .. })));
+    good.wait().expect("the superseded write is applied after all");
     assert!(matches!(bad.wait(), Err(Error::Rejected { .. })));
     other.wait().expect("the neighbour commits");
     assert_eq!(committed(&db, b"k").as_deref(), Some(&b"good"[..]));
@@ -71,13 +60,10 @@ impl Sink for CommitTimeRefusal {
         self.inner.last_applied_seq()
     }
     fn apply(&mut self, batch: &Batch<'_>) -> Result<(), ApplyError> {
-        let poisoned = batch
-            .writes()
-            .any(|(_, w)| matches!(w, BatchWrite::Execute { sql, .. } if sql.contains("poison")));
+        let poisoned =
+            batch.writes().any(|(_, w)| matches!(w, BatchWrite::Execute { sql, .. } if sql.contains("poison")));
         if poisoned {
-            return Err(ApplyError::Unattributed(SinkError::new(
-                "deferred constraint failed",
-            )));
+            return Err(ApplyError::Unattributed(SinkError::new("deferred constraint failed")));
         }
         self.inner.apply(batch)
     }
@@ -96,25 +82,14 @@ fn unattributed_refusal_is_narrowed_to_the_culprit() {
         .dead_letter(Some(dir.path().join("dead.jsonl")))
         .build()
         .expect("open");
-    store
-        .execute("CREATE TABLE t(x INTEGER)", [])
-        .expect("ddl")
-        .wait()
-        .expect("ddl commits");
+    store.execute("CREATE TABLE t(x INTEGER)", []).expect("ddl").wait().expect("ddl commits");
     let mut tickets = Vec::new();
     for i in 0..10 {
-        let sql = if i == 6 {
-            "INSERT INTO t VALUES (?1) -- poison"
-        } else {
-            "INSERT INTO t VALUES (?1)"
-        };
+        let sql = if i == 6 { "INSERT INTO t VALUES (?1) -- poison" } else { "INSERT INTO t VALUES (?1)" };
         tickets.push(store.execute(sql, backburner::params![i]).expect("execute"));
     }
     let last = tickets.last().map(|t| t.seq()).expect("tickets");
-    assert!(matches!(
-        store.flush(),
-        Err(Error::WritesFailed { count: 1, .. })
-    ));
+    assert!(matches!(store.flush(), Err(Error::WritesFailed { count: 1, .. })));
     for (i, t) in tickets.iter().enumerate() {
         assert_eq!(t.wait().is_ok(), i != 6, "ticket {i}");
     }
@@ -122,11 +97,7 @@ fn unattributed_refusal_is_narrowed_to_the_culprit() {
     assert_eq!(count(&db, "t"), 9);
     let conn = rusqlite::Connection::open(&db).expect("open");
     let stored: i64 = conn
-        .query_row(
-            "SELECT value FROM backburner_meta WHERE name = 'last_applied_seq'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT value FROM backburner_meta WHERE name = 'last_applied_seq'", [], |r| r.get(0))
         .expect("last_applied_seq");
     assert_eq!(stored as u64, last.get());
     let dead = std::fs::read_to_string(dir.path().join("dead.jsonl")).expect("dead letters");

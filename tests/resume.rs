@@ -14,23 +14,13 @@ use common::count;
 fn last_applied(db: &Path) -> u64 {
     let conn = rusqlite::Connection::open(db).expect("rusqlite");
     let v: i64 = conn
-        .query_row(
-            "SELECT value FROM backburner_meta WHERE name = 'last_applied_seq'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT value FROM backburner_meta WHERE name = 'last_applied_seq'", [], |r| r.get(0))
         .expect("last_applied_seq");
     u64::try_from(v).expect("non-negative")
 }
 
 fn insert_many(store: &Store, from: i64, n: i64) -> Vec<Ticket> {
-    (from..from + n)
-        .map(|i| {
-            store
-                .execute("INSERT INTO events(n) VALUES (?1)", params![i])
-                .expect("execute")
-        })
-        .collect()
+    (from..from + n).map(|i| store.execute("INSERT INTO events(n) VALUES (?1)", params![i]).expect("execute")).collect()
 }
 
 #[test]
@@ -40,9 +30,7 @@ fn reopening_resumes_exactly_once() {
     let url = format!("sqlite://{}", db.display());
 
     let store = Store::open(&url).expect("open");
-    let ddl = store
-        .execute("CREATE TABLE events(n INTEGER)", [])
-        .expect("ddl");
+    let ddl = store.execute("CREATE TABLE events(n INTEGER)", []).expect("ddl");
     assert_eq!(ddl.seq().get(), 1, "a new database starts at seq 1");
     let first = insert_many(&store, 0, 1_500);
     let put = store.put("k", "first").expect("put");
@@ -62,9 +50,7 @@ fn reopening_resumes_exactly_once() {
     let more = insert_many(&store, 1_500, 700);
     assert_eq!(more[0].seq().get(), last_old + 1);
     assert!(more.windows(2).all(|w| w[1].seq() > w[0].seq()));
-    let rows = store
-        .query("SELECT count(*), sum(n) FROM events", [])
-        .expect("query");
+    let rows = store.query("SELECT count(*), sum(n) FROM events", []).expect("query");
     assert_eq!(rows[0][0].as_i64(), Some(2_200));
     assert_eq!(rows[0][1].as_i64(), Some((0..2_200).sum::<i64>()));
     let last = store.put("k", "second").expect("put");
@@ -76,19 +62,14 @@ fn reopening_resumes_exactly_once() {
     for _ in 0..3 {
         let store = Store::open(&url).expect("reopen");
         assert_eq!(store.watermark().get(), last.seq().get());
-        assert_eq!(
-            store.get("k").expect("get").as_deref(),
-            Some(&b"second"[..])
-        );
+        assert_eq!(store.get("k").expect("get").as_deref(), Some(&b"second"[..]));
         store.close().expect("close");
     }
     assert_eq!(count(&db, "events"), 2_200);
     assert_eq!(last_applied(&db), last.seq().get());
 
     let conn = rusqlite::Connection::open(&db).expect("rusqlite");
-    let distinct: i64 = conn
-        .query_row("SELECT count(DISTINCT n) FROM events", [], |r| r.get(0))
-        .expect("distinct");
+    let distinct: i64 = conn.query_row("SELECT count(DISTINCT n) FROM events", [], |r| r.get(0)).expect("distinct");
     assert_eq!(distinct, 2_200, "a write was applied twice");
 }
 
@@ -99,10 +80,7 @@ fn seq_is_stored_with_each_batch() {
     // right after it.
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("t.db");
-    let store = Store::builder(&format!("sqlite://{}", db.display()))
-        .dead_letter(None)
-        .build()
-        .expect("open");
+    let store = Store::builder(&format!("sqlite://{}", db.display())).dead_letter(None).build().expect("open");
     for i in 0..20 {
         let t = store.put(format!("k{i}"), "v").expect("put");
         t.wait().expect("commit");

@@ -13,8 +13,8 @@ use std::thread::Thread;
 
 use backburner::sink::sqlite::{SqliteOptions, SqliteSink, Synchronous};
 use backburner::{
-    ApplyError, Backpressure, Batch, BatchWrite, Builder, Durability, Error, SinkError, SinkReader,
-    SqlValue, Stats, Store, Ticket, TicketFuture, Value, Write,
+    ApplyError, Backpressure, Batch, BatchWrite, Builder, Durability, Error, SinkError, SinkReader, SqlValue, Stats,
+    Store, Ticket, TicketFuture, Value, Write,
 };
 
 fn send<T: Send>() {}
@@ -88,10 +88,7 @@ impl Wake for ThreadWaker {
 
 /// Runs a future to completion on this thread; no runtime.
 fn block_on<F: Future>(fut: F) -> F::Output {
-    let waker = Arc::new(ThreadWaker {
-        thread: std::thread::current(),
-        woken: AtomicBool::new(false),
-    });
+    let waker = Arc::new(ThreadWaker { thread: std::thread::current(), woken: AtomicBool::new(false) });
     let w = Waker::from(Arc::clone(&waker));
     let mut cx = Context::from_waker(&w);
     let mut fut = pin!(fut);
@@ -115,10 +112,7 @@ fn ticket_can_be_awaited_without_a_runtime() {
     let dir = tempfile::tempdir().expect("tempdir");
     // A long linger: the ticket is pending when first polled, so the future
     // must register its waker and be woken by the worker.
-    let store = Store::builder(&url(&dir))
-        .linger(std::time::Duration::from_secs(30))
-        .build()
-        .expect("open");
+    let store = Store::builder(&url(&dir)).linger(std::time::Duration::from_secs(30)).build().expect("open");
     let s = store.clone();
     let r = block_on(async move {
         let t = s.put("k", "v")?;
@@ -133,9 +127,7 @@ fn ticket_can_be_awaited_without_a_runtime() {
 
     // Committed, as seen by another connection.
     let conn = rusqlite::Connection::open(dir.path().join("t.db")).expect("rusqlite");
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM backburner_kv", [], |r| r.get(0))
-        .expect("count");
+    let n: i64 = conn.query_row("SELECT count(*) FROM backburner_kv", [], |r| r.get(0)).expect("count");
     assert_eq!(n, 2);
 
     // A future polled only after the commit is ready at once.
@@ -167,8 +159,6 @@ fn tickets_awaited_from_many_threads() {
     }
     store.close().expect("close");
     let conn = rusqlite::Connection::open(dir.path().join("t.db")).expect("rusqlite");
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM backburner_kv", [], |r| r.get(0))
-        .expect("count");
+    let n: i64 = conn.query_row("SELECT count(*) FROM backburner_kv", [], |r| r.get(0)).expect("count");
     assert_eq!(n, 200);
 }

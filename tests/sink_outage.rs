@@ -13,49 +13,27 @@ fn locked_database_then_drain() {
     let db = dir.path().join("t.db");
     let url = format!("sqlite://{}?busy_timeout_ms=5", db.display());
     let store = Store::builder(&url)
-        .durability(Durability::Journal {
-            fsync: Fsync::EveryBatch,
-        })
+        .durability(Durability::Journal { fsync: Fsync::EveryBatch })
         .retries(3, Duration::from_millis(1), Duration::from_millis(20))
         .build()
         .expect("open");
-    store
-        .execute("CREATE TABLE t(id INTEGER)", [])
-        .expect("ddl")
-        .wait()
-        .expect("ddl");
+    store.execute("CREATE TABLE t(id INTEGER)", []).expect("ddl").wait().expect("ddl");
 
     // Another connection takes the write lock and keeps it.
     let locker = rusqlite::Connection::open(&db).expect("open");
     locker.execute_batch("BEGIN EXCLUSIVE").expect("lock");
 
-    let tickets: Vec<_> = (0..500)
-        .map(|i| {
-            store
-                .execute("INSERT INTO t VALUES (?1)", params![i])
-                .expect("insert")
-        })
-        .collect();
+    let tickets: Vec<_> =
+        (0..500).map(|i| store.execute("INSERT INTO t VALUES (?1)", params![i]).expect("insert")).collect();
     for t in &tickets {
-        t.wait_journaled()
-            .expect("journaled while the sink is down");
+        t.wait_journaled().expect("journaled while the sink is down");
     }
     // Far more than `retries(3, ..)` would allow without a journal.
     std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        tickets.iter().all(|t| !t.is_committed()),
-        "committed while the database was locked"
-    );
+    assert!(tickets.iter().all(|t| !t.is_committed()), "committed while the database was locked");
     let st = store.stats();
-    assert!(
-        st.retries > 3,
-        "the worker should keep retrying: {} retries",
-        st.retries
-    );
-    assert_eq!(
-        st.dead_letters, 0,
-        "nothing is given up while the journal holds it"
-    );
+    assert!(st.retries > 3, "the worker should keep retrying: {} retries", st.retries);
+    assert_eq!(st.dead_letters, 0, "nothing is given up while the journal holds it");
 
     locker.execute_batch("COMMIT").expect("unlock");
     for t in &tickets {
@@ -63,8 +41,6 @@ fn locked_database_then_drain() {
     }
     store.close().expect("close");
     let c = rusqlite::Connection::open(&db).expect("open");
-    let n: i64 = c
-        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-        .expect("count");
+    let n: i64 = c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).expect("count");
     assert_eq!(n, 500);
 }

@@ -32,11 +32,7 @@ pub struct Fault {
 impl Fault {
     /// The `n`th operation (counting from 1) fails once with an I/O error.
     pub fn from(n: u64) -> Fault {
-        Fault {
-            at: n,
-            persistent: false,
-            kind: io::ErrorKind::Other,
-        }
+        Fault { at: n, persistent: false, kind: io::ErrorKind::Other }
     }
     /// Every operation from the `n`th on fails.
     pub fn persistent(mut self) -> Fault {
@@ -65,11 +61,7 @@ pub struct FaultyStorage {
 impl FaultyStorage {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn Storage>, fault: Fault) -> FaultyStorage {
-        FaultyStorage {
-            inner,
-            count: Arc::new(AtomicU64::new(0)),
-            fault,
-        }
+        FaultyStorage { inner, count: Arc::new(AtomicU64::new(0)), fault }
     }
     /// Operations so far.
     pub fn ops(&self) -> u64 {
@@ -84,10 +76,7 @@ impl FaultyStorage {
 fn tick(count: &AtomicU64, fault: &Fault, what: &str) -> io::Result<()> {
     let n = count.fetch_add(1, Ordering::SeqCst) + 1;
     if n == fault.at || (fault.persistent && n >= fault.at) {
-        return Err(io::Error::new(
-            fault.kind,
-            format!("injected fault at I/O operation {n} ({what})"),
-        ));
+        return Err(io::Error::new(fault.kind, format!("injected fault at I/O operation {n} ({what})")));
     }
     Ok(())
 }
@@ -121,11 +110,7 @@ impl Storage for FaultyStorage {
     fn create(&self, name: &str, len: u64) -> io::Result<Box<dyn SegmentFile>> {
         tick(&self.count, &self.fault, "create")?;
         let inner = self.inner.create(name, len)?;
-        Ok(Box::new(FaultySegment {
-            inner,
-            count: Arc::clone(&self.count),
-            fault: self.fault,
-        }))
+        Ok(Box::new(FaultySegment { inner, count: Arc::clone(&self.count), fault: self.fault }))
     }
     fn remove(&self, name: &str) -> io::Result<()> {
         tick(&self.count, &self.fault, "remove")?;
@@ -192,12 +177,7 @@ impl MemStorage {
             let mut data = f.synced.clone();
             if f.data.len() > data.len() || f.data[..data.len()] != data[..] {
                 // Writes since the sync: keep a prefix of the changed bytes.
-                let from = f
-                    .data
-                    .iter()
-                    .zip(&data)
-                    .position(|(a, b)| a != b)
-                    .unwrap_or(data.len().min(f.data.len()));
+                let from = f.data.iter().zip(&data).position(|(a, b)| a != b).unwrap_or(data.len().min(f.data.len()));
                 let changed = f.data.len().saturating_sub(from);
                 let keep = keep_unsynced(name, changed).min(changed);
                 data.resize(data.len().max(from + keep), 0);
@@ -213,12 +193,7 @@ impl MemStorage {
     pub fn snapshot(&self) -> MemStorage {
         let st = self.state.lock();
         let files = st.files.clone();
-        MemStorage {
-            state: Arc::new(Mutex::new(MemState {
-                files,
-                removed: HashMap::new(),
-            })),
-        }
+        MemStorage { state: Arc::new(Mutex::new(MemState { files, removed: HashMap::new() })) }
     }
 
     /// Names of the files.
@@ -257,10 +232,7 @@ fn gone(name: &str) -> io::Error {
 impl SegmentFile for MemSegment {
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
         let mut st = self.state.lock();
-        let f = st
-            .files
-            .get_mut(&self.name)
-            .ok_or_else(|| gone(&self.name))?;
+        let f = st.files.get_mut(&self.name).ok_or_else(|| gone(&self.name))?;
         let off = offset as usize;
         if f.data.len() < off + buf.len() {
             f.data.resize(off + buf.len(), 0);
@@ -270,10 +242,7 @@ impl SegmentFile for MemSegment {
     }
     fn sync(&mut self) -> io::Result<()> {
         let mut st = self.state.lock();
-        let f = st
-            .files
-            .get_mut(&self.name)
-            .ok_or_else(|| gone(&self.name))?;
+        let f = st.files.get_mut(&self.name).ok_or_else(|| gone(&self.name))?;
         f.synced = f.data.clone();
         Ok(())
     }
@@ -289,24 +258,11 @@ impl Storage for MemStorage {
     fn create(&self, name: &str, len: u64) -> io::Result<Box<dyn SegmentFile>> {
         let mut st = self.state.lock();
         if st.files.contains_key(name) {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("{name} exists"),
-            ));
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{name} exists")));
         }
         let zeros = vec![0u8; len as usize];
-        st.files.insert(
-            name.to_string(),
-            MemFile {
-                data: zeros.clone(),
-                synced: zeros,
-                entry_synced: false,
-            },
-        );
-        Ok(Box::new(MemSegment {
-            state: Arc::clone(&self.state),
-            name: name.to_string(),
-        }))
+        st.files.insert(name.to_string(), MemFile { data: zeros.clone(), synced: zeros, entry_synced: false });
+        Ok(Box::new(MemSegment { state: Arc::clone(&self.state), name: name.to_string() }))
     }
     fn remove(&self, name: &str) -> io::Result<()> {
         let mut st = self.state.lock();

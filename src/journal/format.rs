@@ -168,8 +168,7 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Op, String> {
         2 => Op::Delete(KvBuf::new(c.b, &[])),
         3 => {
             let n = c.u32()?;
-            let sql = std::str::from_utf8(c.take(n)?)
-                .map_err(|e| format!("statement is not UTF-8: {e}"))?;
+            let sql = std::str::from_utf8(c.take(n)?).map_err(|e| format!("statement is not UTF-8: {e}"))?;
             let count = c.u32()?;
             // Each parameter takes at least one byte: bound the allocation.
             let mut params = Vec::with_capacity(count.min(c.b.len()));
@@ -180,8 +179,8 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Op, String> {
                     2 => SqlValue::Real(f64::from_le_bytes(c.u64()?)),
                     3 => {
                         let n = c.u32()?;
-                        let s = std::str::from_utf8(c.take(n)?)
-                            .map_err(|e| format!("text parameter is not UTF-8: {e}"))?;
+                        let s =
+                            std::str::from_utf8(c.take(n)?).map_err(|e| format!("text parameter is not UTF-8: {e}"))?;
                         SqlValue::Text(s.to_owned())
                     }
                     4 => {
@@ -194,10 +193,7 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Op, String> {
             if !c.b.is_empty() {
                 return Err(format!("{} bytes after the last parameter", c.b.len()));
             }
-            Op::Execute(Box::new(ExecOp {
-                sql: sql.to_owned(),
-                params,
-            }))
+            Op::Execute(Box::new(ExecOp { sql: sql.to_owned(), params }))
         }
         k => return Err(format!("unknown record kind {k}")),
     };
@@ -249,10 +245,7 @@ pub struct Scan {
 /// Reads a record header and checks the record at `off`; returns its seq and length.
 fn record_at(buf: &[u8], off: usize, after_seq: u64) -> Result<(u64, usize), String> {
     let Some(h) = buf.get(off..off + RECORD_HEADER) else {
-        return Err(format!(
-            "record header cut short ({} of {RECORD_HEADER} bytes)",
-            buf.len() - off
-        ));
+        return Err(format!("record header cut short ({} of {RECORD_HEADER} bytes)", buf.len() - off));
     };
     let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
     let crc_stored = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
@@ -264,15 +257,11 @@ fn record_at(buf: &[u8], off: usize, after_seq: u64) -> Result<(u64, usize), Str
     }
     let end = off + RECORD_HEADER + len;
     let Some(payload) = buf.get(off + RECORD_HEADER..end) else {
-        return Err(format!(
-            "record of {len} bytes cut short at the end of the file"
-        ));
+        return Err(format!("record of {len} bytes cut short at the end of the file"));
     };
     let crc_now = crc32c::crc32c_append(crc(&h[0..4], &h[8..16]), payload);
     if crc_now != crc_stored {
-        return Err(format!(
-            "checksum mismatch (stored {crc_stored:08x}, computed {crc_now:08x})"
-        ));
+        return Err(format!("checksum mismatch (stored {crc_stored:08x}, computed {crc_now:08x})"));
     }
     if seq <= after_seq {
         return Err(format!("seq {seq} does not follow seq {after_seq}"));
@@ -289,29 +278,20 @@ fn record_at(buf: &[u8], off: usize, after_seq: u64) -> Result<(u64, usize), Str
 /// When the header is missing or wrong (not a journal segment).
 pub fn scan(buf: &[u8]) -> Result<Scan, String> {
     let Some(h) = buf.get(..HEADER_LEN) else {
-        return Err(format!(
-            "segment header cut short ({} of {HEADER_LEN} bytes)",
-            buf.len()
-        ));
+        return Err(format!("segment header cut short ({} of {HEADER_LEN} bytes)", buf.len()));
     };
     if h[..8] != MAGIC {
         return Err("not a backburner journal segment (bad magic)".into());
     }
     let version = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
     if version != VERSION {
-        return Err(format!(
-            "journal format version {version}; this build reads version {VERSION}"
-        ));
+        return Err(format!("journal format version {version}; this build reads version {VERSION}"));
     }
     let mut fs = [0u8; 8];
     fs.copy_from_slice(&h[16..24]);
     let first_seq = u64::from_le_bytes(fs);
     let (records, end) = scan_from(buf, HEADER_LEN as u64, first_seq.saturating_sub(1));
-    Ok(Scan {
-        first_seq,
-        records,
-        end,
-    })
+    Ok(Scan { first_seq, records, end })
 }
 
 /// Scans records from `start` on, each with a seq above `after_seq`.
@@ -326,11 +306,7 @@ pub fn scan_from(buf: &[u8], start: u64, after_seq: u64) -> (Vec<Found>, End) {
         }
         match record_at(buf, off, last) {
             Ok((seq, len)) => {
-                records.push(Found {
-                    offset: off as u64,
-                    seq,
-                    len: len as u64,
-                });
+                records.push(Found { offset: off as u64, seq, len: len as u64 });
                 last = seq;
                 off += len;
             }
@@ -338,14 +314,7 @@ pub fn scan_from(buf: &[u8], start: u64, after_seq: u64) -> (Vec<Found>, End) {
                 let valid_after = (off + 1..buf.len().saturating_sub(RECORD_HEADER - 1))
                     .find(|&o| record_at(buf, o, last).is_ok())
                     .map(|o| o as u64);
-                return (
-                    records,
-                    End::Bad {
-                        offset: off as u64,
-                        reason,
-                        valid_after,
-                    },
-                );
+                return (records, End::Bad { offset: off as u64, reason, valid_after });
             }
         }
     }
@@ -389,10 +358,7 @@ mod tests {
         buf.extend_from_slice(&[0u8; 100]);
         let s = scan(&buf).expect("scan");
         assert_eq!(s.first_seq, 10);
-        assert_eq!(
-            s.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
-            vec![10, 12, 14, 16]
-        );
+        assert_eq!(s.records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![10, 12, 14, 16]);
         assert!(matches!(s.end, End::Clean { .. }));
         for (r, op) in s.records.iter().zip(ops()) {
             let at = r.offset as usize + RECORD_HEADER;
@@ -411,19 +377,11 @@ mod tests {
         let s = scan(&full).expect("scan");
         let last = *s.records.last().expect("records");
         // Cut inside the last record: torn tail, nothing valid after.
-        for cut in [
-            last.offset as usize + 3,
-            last.offset as usize + 20,
-            full.len() - 1,
-        ] {
+        for cut in [last.offset as usize + 3, last.offset as usize + 20, full.len() - 1] {
             let s = scan(&full[..cut]).expect("scan");
             assert_eq!(s.records.len(), 3);
             match s.end {
-                End::Bad {
-                    offset,
-                    valid_after: None,
-                    ..
-                } => assert_eq!(offset, last.offset),
+                End::Bad { offset, valid_after: None, .. } => assert_eq!(offset, last.offset),
                 e => panic!("cut at {cut}: {e:?}"),
             }
         }
@@ -434,11 +392,7 @@ mod tests {
         let s2 = scan(&bad).expect("scan");
         assert_eq!(s2.records.len(), 1);
         match s2.end {
-            End::Bad {
-                offset,
-                valid_after: Some(v),
-                ref reason,
-            } => {
+            End::Bad { offset, valid_after: Some(v), ref reason } => {
                 assert_eq!(offset, second.offset);
                 assert_eq!(v, s.records[2].offset);
                 assert!(reason.contains("checksum"), "{reason}");

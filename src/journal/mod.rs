@@ -104,33 +104,20 @@ pub struct SegmentReport {
 ///
 /// When the directory or a file cannot be read.
 pub fn inspect(storage: &dyn Storage) -> std::io::Result<Vec<SegmentReport>> {
-    let mut names: Vec<(u64, String)> = storage
-        .list()?
-        .into_iter()
-        .filter_map(|n| parse_name(&n).map(|i| (i, n)))
-        .collect();
+    let mut names: Vec<(u64, String)> =
+        storage.list()?.into_iter().filter_map(|n| parse_name(&n).map(|i| (i, n))).collect();
     names.sort();
     let mut out = Vec::new();
     for (_, name) in names {
         let buf = storage.read(&name)?;
         let (records, seqs, status) = match scan(&buf) {
             Ok(s) => {
-                let seqs = s
-                    .records
-                    .first()
-                    .zip(s.records.last())
-                    .map(|(a, b)| (a.seq, b.seq));
+                let seqs = s.records.first().zip(s.records.last()).map(|(a, b)| (a.seq, b.seq));
                 (s.records.len(), seqs, Ok(s.end))
             }
             Err(e) => (0, None, Err(e)),
         };
-        out.push(SegmentReport {
-            name,
-            bytes: buf.len() as u64,
-            records,
-            seqs,
-            status,
-        });
+        out.push(SegmentReport { name, bytes: buf.len() as u64, records, seqs, status });
     }
     Ok(out)
 }

@@ -28,18 +28,11 @@ pub(crate) struct Recovered {
 }
 
 fn io_err(storage: &dyn Storage, name: &str, e: std::io::Error) -> Error {
-    Error::Io {
-        path: storage.path(name),
-        source: e,
-    }
+    Error::Io { path: storage.path(name), source: e }
 }
 
 /// Reads the journal in `storage`.
-pub(crate) fn recover(
-    storage: &dyn Storage,
-    last_applied: u64,
-    mode: RecoveryMode,
-) -> Result<Recovered, Error> {
+pub(crate) fn recover(storage: &dyn Storage, last_applied: u64, mode: RecoveryMode) -> Result<Recovered, Error> {
     let mut names: Vec<(u64, String)> = storage
         .list()
         .map_err(|e| io_err(storage, "", e))?
@@ -47,12 +40,7 @@ pub(crate) fn recover(
         .filter_map(|n| parse_name(&n).map(|i| (i, n)))
         .collect();
     names.sort();
-    let mut out = Recovered {
-        segments: Vec::new(),
-        records: Vec::new(),
-        max_seq: 0,
-        next_index: 1,
-    };
+    let mut out = Recovered { segments: Vec::new(), records: Vec::new(), max_seq: 0, next_index: 1 };
     let count = names.len();
     let mut stop = false;
     for (pos, (index, name)) in names.into_iter().enumerate() {
@@ -64,39 +52,26 @@ pub(crate) fn recover(
                 "backburner: journal {}: removed, as it follows the corruption",
                 storage.path(&name).display()
             );
-            storage
-                .remove(&name)
-                .map_err(|e| io_err(storage, &name, e))?;
+            storage.remove(&name).map_err(|e| io_err(storage, &name, e))?;
             continue;
         }
         let buf = storage.read(&name).map_err(|e| io_err(storage, &name, e))?;
         let scan = match format::scan(&buf) {
             Ok(s) => s,
             Err(reason) => {
-                if is_last
-                    && buf
-                        .iter()
-                        .skip(format::HEADER_LEN.min(buf.len()))
-                        .all(|&b| b == 0)
-                {
+                if is_last && buf.iter().skip(format::HEADER_LEN.min(buf.len())).all(|&b| b == 0) {
                     // Created (and perhaps half written) just before a crash,
                     // holding no record: nothing to keep.
                     ::log::warn!(
                         "backburner: journal {}: no complete header ({reason}) and no record; removed",
                         storage.path(&name).display()
                     );
-                    storage
-                        .remove(&name)
-                        .map_err(|e| io_err(storage, &name, e))?;
+                    storage.remove(&name).map_err(|e| io_err(storage, &name, e))?;
                     continue;
                 }
                 match mode {
                     RecoveryMode::Strict => {
-                        return Err(Error::JournalCorrupt {
-                            path: storage.path(&name),
-                            offset: 0,
-                            reason,
-                        })
+                        return Err(Error::JournalCorrupt { path: storage.path(&name), offset: 0, reason })
                     }
                     RecoveryMode::SkipCorrupt | RecoveryMode::TruncateAtCorruption => {
                         ::log::warn!(
@@ -106,11 +81,7 @@ pub(crate) fn recover(
                         stop = mode == RecoveryMode::TruncateAtCorruption;
                         // Deleted with the others once the sink passes the
                         // seqs before it (at once: it holds none).
-                        out.segments.push(SegmentMeta {
-                            name,
-                            last_seq: 0,
-                            bytes: buf.len() as u64,
-                        });
+                        out.segments.push(SegmentMeta { name, last_seq: 0, bytes: buf.len() as u64 });
                         continue;
                     }
                 }
@@ -122,25 +93,15 @@ pub(crate) fn recover(
         loop {
             match end {
                 End::Clean { .. } => break,
-                End::Bad {
-                    offset,
-                    ref reason,
-                    valid_after: None,
-                } if is_last => {
+                End::Bad { offset, ref reason, valid_after: None } if is_last => {
                     ::log::warn!(
                         "backburner: journal {}: torn record at offset {offset} ({reason}) at the end of the journal; truncated there",
                         storage.path(&name).display()
                     );
-                    storage
-                        .truncate(&name, offset)
-                        .map_err(|e| io_err(storage, &name, e))?;
+                    storage.truncate(&name, offset).map_err(|e| io_err(storage, &name, e))?;
                     break;
                 }
-                End::Bad {
-                    offset,
-                    ref reason,
-                    valid_after,
-                } => match (mode, valid_after) {
+                End::Bad { offset, ref reason, valid_after } => match (mode, valid_after) {
                     (RecoveryMode::SkipCorrupt, Some(next)) => {
                         ::log::warn!(
                             "backburner: journal {}: bytes {offset}..{next} are corrupt ({reason}); skipped as RecoveryMode::SkipCorrupt allows",
@@ -152,11 +113,7 @@ pub(crate) fn recover(
                         end = e;
                     }
                     (RecoveryMode::Strict, _) => {
-                        return Err(Error::JournalCorrupt {
-                            path: storage.path(&name),
-                            offset,
-                            reason: reason.clone(),
-                        })
+                        return Err(Error::JournalCorrupt { path: storage.path(&name), offset, reason: reason.clone() })
                     }
                     (RecoveryMode::SkipCorrupt, None) => {
                         // Nothing valid follows in this segment; later
@@ -172,9 +129,7 @@ pub(crate) fn recover(
                             "backburner: journal {}: corrupt at offset {offset} ({reason}); everything from there on is dropped as RecoveryMode allows",
                             storage.path(&name).display()
                         );
-                        storage
-                            .truncate(&name, offset)
-                            .map_err(|e| io_err(storage, &name, e))?;
+                        storage.truncate(&name, offset).map_err(|e| io_err(storage, &name, e))?;
                         stop = true;
                         break;
                     }
@@ -183,16 +138,9 @@ pub(crate) fn recover(
         }
         if let Some(first) = found.first() {
             if first.seq <= out.max_seq {
-                let reason = format!(
-                    "seq {} does not follow seq {} of the previous segment",
-                    first.seq, out.max_seq
-                );
+                let reason = format!("seq {} does not follow seq {} of the previous segment", first.seq, out.max_seq);
                 if mode == RecoveryMode::Strict {
-                    return Err(Error::JournalCorrupt {
-                        path: storage.path(&name),
-                        offset: first.offset,
-                        reason,
-                    });
+                    return Err(Error::JournalCorrupt { path: storage.path(&name), offset: first.offset, reason });
                 }
                 ::log::warn!(
                     "backburner: journal {}: {reason}; its records are skipped",
@@ -211,20 +159,12 @@ pub(crate) fn recover(
                     offset: r.offset,
                     reason,
                 })?;
-                out.records.push(Record {
-                    seq: r.seq,
-                    hash: 0,
-                    op,
-                });
+                out.records.push(Record { seq: r.seq, hash: 0, op });
             }
         }
         let seg_last = found.last().map_or(0, |r| r.seq);
         out.max_seq = out.max_seq.max(seg_last);
-        out.segments.push(SegmentMeta {
-            name,
-            last_seq: seg_last,
-            bytes: buf.len() as u64,
-        });
+        out.segments.push(SegmentMeta { name, last_seq: seg_last, bytes: buf.len() as u64 });
     }
     Ok(out)
 }

@@ -125,21 +125,15 @@ impl Storage for FsStorage {
 
     fn create(&self, name: &str, len: u64) -> io::Result<Box<dyn SegmentFile>> {
         let path = self.dir.join(name);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
         if let Err(e) = rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, len) {
             let _ = std::fs::remove_file(&path);
             let e = io::Error::from(e);
-            return Err(
-                if e.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error()) {
-                    io::Error::new(io::ErrorKind::StorageFull, e)
-                } else {
-                    e
-                },
-            );
+            return Err(if e.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error()) {
+                io::Error::new(io::ErrorKind::StorageFull, e)
+            } else {
+                e
+            });
         }
         Ok(Box::new(FsSegment { file }))
     }

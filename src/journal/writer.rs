@@ -117,9 +117,7 @@ impl Writer {
                     return Ok(());
                 }
                 let wait = match self.fsync {
-                    Fsync::Interval(d) if self.unsynced => {
-                        d.saturating_sub(self.last_sync.elapsed())
-                    }
+                    Fsync::Interval(d) if self.unsynced => d.saturating_sub(self.last_sync.elapsed()),
                     _ => Duration::from_millis(250),
                 };
                 self.intake.wait(&mut self.pending, wait);
@@ -166,12 +164,9 @@ impl Writer {
                 pos += len;
                 end += 1;
             }
-            cur.file.write_at(cur.offset, &self.buf).map_err(|e| {
-                format!(
-                    "journal write to {} failed: {e}",
-                    self.storage.path(&cur.meta.name).display()
-                )
-            })?;
+            cur.file
+                .write_at(cur.offset, &self.buf)
+                .map_err(|e| format!("journal write to {} failed: {e}", self.storage.path(&cur.meta.name).display()))?;
             cur.offset = pos;
             cur.meta.last_seq = self.pending[end - 1].seq;
             self.unsynced = true;
@@ -184,11 +179,7 @@ impl Writer {
             self.shared.progress.advance_journaled(last);
             let rest = self.pending.split_off(end);
             let group = std::mem::replace(&mut self.pending, rest);
-            let done = if self.pending.is_empty() {
-                done_at_drain
-            } else {
-                last
-            };
+            let done = if self.pending.is_empty() { done_at_drain } else { last };
             self.pass(group, done);
             start = 0;
         }
@@ -206,12 +197,9 @@ impl Writer {
             return Ok(());
         }
         if let Some(cur) = self.current.as_mut() {
-            cur.file.sync().map_err(|e| {
-                format!(
-                    "journal sync of {} failed: {e}",
-                    self.storage.path(&cur.meta.name).display()
-                )
-            })?;
+            cur.file
+                .sync()
+                .map_err(|e| format!("journal sync of {} failed: {e}", self.storage.path(&cur.meta.name).display()))?;
         }
         self.unsynced = false;
         self.last_sync = Instant::now();
@@ -219,8 +207,7 @@ impl Writer {
     }
 
     fn live_bytes(&self) -> u64 {
-        self.closed.iter().map(|s| s.bytes).sum::<u64>()
-            + self.current.as_ref().map_or(0, |c| c.meta.bytes)
+        self.closed.iter().map(|s| s.bytes).sum::<u64>() + self.current.as_ref().map_or(0, |c| c.meta.bytes)
     }
 
     /// Makes sure the current segment has `need` bytes free, rolling to a new
@@ -240,10 +227,7 @@ impl Writer {
         if let Some(cur) = self.current.take() {
             self.closed.push_back(cur.meta);
         }
-        let size = self
-            .limits
-            .segment_bytes
-            .max(format::HEADER_LEN as u64 + need);
+        let size = self.limits.segment_bytes.max(format::HEADER_LEN as u64 + need);
         let mut logged = false;
         loop {
             self.collect()?;
@@ -268,25 +252,19 @@ impl Writer {
                 Ok(file) => {
                     self.shared.queue.set_storage_full(false);
                     self.next_index += 1;
-                    self.storage.sync_dir().map_err(|e| {
-                        format!("journal directory sync after creating {name} failed: {e}")
-                    })?;
-                    let meta = SegmentMeta {
-                        name,
-                        last_seq: first_seq,
-                        bytes: size,
-                    };
-                    self.current = Some(Current {
-                        meta,
-                        file,
-                        offset: 0,
-                    });
+                    self.storage
+                        .sync_dir()
+                        .map_err(|e| format!("journal directory sync after creating {name} failed: {e}"))?;
+                    let meta = SegmentMeta { name, last_seq: first_seq, bytes: size };
+                    self.current = Some(Current { meta, file, offset: 0 });
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::StorageFull => {
                     // New writes are refused with StorageFull until space frees.
                     if !self.shared.queue.storage_full() {
-                        ::log::error!("backburner: journal disk full creating {name}: {e}; refusing new writes until space frees");
+                        ::log::error!(
+                            "backburner: journal disk full creating {name}: {e}; refusing new writes until space frees"
+                        );
                     }
                     self.shared.queue.set_storage_full(true);
                     self.shared.progress.hurry(u64::MAX);
@@ -308,10 +286,7 @@ impl Writer {
                 break;
             }
             if let Err(e) = self.storage.remove(&s.name) {
-                ::log::warn!(
-                    "backburner: cannot delete journal segment {}: {e}",
-                    self.storage.path(&s.name).display()
-                );
+                ::log::warn!("backburner: cannot delete journal segment {}: {e}", self.storage.path(&s.name).display());
                 break;
             }
             self.closed.pop_front();
@@ -319,9 +294,7 @@ impl Writer {
         }
         if removed {
             if let Err(e) = self.storage.sync_dir() {
-                ::log::warn!(
-                    "backburner: journal directory sync after deleting segments failed: {e}"
-                );
+                ::log::warn!("backburner: journal directory sync after deleting segments failed: {e}");
             }
         }
         Ok(())

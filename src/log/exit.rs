@@ -58,11 +58,7 @@ fn on_abort() {
         if libc::write(p.ask_w, one.as_ptr().cast(), 1) != 1 {
             return;
         }
-        let mut pfd = libc::pollfd {
-            fd: p.done_r,
-            events: libc::POLLIN,
-            revents: 0,
-        };
+        let mut pfd = libc::pollfd { fd: p.done_r, events: libc::POLLIN, revents: 0 };
         if libc::poll(&mut pfd, 1, 5_000) == 1 {
             let mut b = [0u8];
             let _ = libc::read(p.done_r, b.as_mut_ptr().cast(), 1);
@@ -78,32 +74,28 @@ pub(super) fn signals() -> std::io::Result<()> {
         return Ok(());
     }
     let mut sigs = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
-    std::thread::Builder::new()
-        .name("backburner-signals".into())
-        .spawn(move || {
-            if let Some(sig) = sigs.forever().next() {
-                super::flush_all();
-                // End the process as the signal would have.
-                let _ = signal_hook::low_level::emulate_default_handler(sig);
-                std::process::exit(128 + sig);
-            }
-        })?;
+    std::thread::Builder::new().name("backburner-signals".into()).spawn(move || {
+        if let Some(sig) = sigs.forever().next() {
+            super::flush_all();
+            // End the process as the signal would have.
+            let _ = signal_hook::low_level::emulate_default_handler(sig);
+            std::process::exit(128 + sig);
+        }
+    })?;
 
     let (ask_r, ask_w) = pipe()?;
     let (done_r, done_w) = pipe()?;
     let _ = ABORT.set(AbortPipes { ask_w, done_r });
-    std::thread::Builder::new()
-        .name("backburner-abort".into())
-        .spawn(move || {
-            let mut b = [0u8];
-            // SAFETY: reading one byte into a live buffer from our own pipe.
-            while unsafe { libc::read(ask_r, b.as_mut_ptr().cast(), 1) } == 1 {
-                super::flush_all();
-                let one = [1u8];
-                // SAFETY: writing one byte from a live buffer to our own pipe.
-                let _ = unsafe { libc::write(done_w, one.as_ptr().cast(), 1) };
-            }
-        })?;
+    std::thread::Builder::new().name("backburner-abort".into()).spawn(move || {
+        let mut b = [0u8];
+        // SAFETY: reading one byte into a live buffer from our own pipe.
+        while unsafe { libc::read(ask_r, b.as_mut_ptr().cast(), 1) } == 1 {
+            super::flush_all();
+            let one = [1u8];
+            // SAFETY: writing one byte from a live buffer to our own pipe.
+            let _ = unsafe { libc::write(done_w, one.as_ptr().cast(), 1) };
+        }
+    })?;
     // SAFETY: `on_abort` only makes async-signal-safe calls (see there).
     unsafe { signal_hook::low_level::register(SIGABRT, on_abort) }?;
     let _ = STARTED.set(());

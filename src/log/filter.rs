@@ -14,10 +14,7 @@ pub struct Filter {
 
 impl Default for Filter {
     fn default() -> Self {
-        Filter {
-            default: Some(Level::Info),
-            targets: Vec::new(),
-        }
+        Filter { default: Some(Level::Info), targets: Vec::new() }
     }
 }
 
@@ -29,11 +26,7 @@ fn parse_level(s: &str) -> Result<Option<Level>, String> {
         "info" => Level::Info,
         "debug" => Level::Debug,
         "trace" => Level::Trace,
-        other => {
-            return Err(format!(
-                "unknown level `{other}`; use off, error, warn, info, debug or trace"
-            ))
-        }
+        other => return Err(format!("unknown level `{other}`; use off, error, warn, info, debug or trace")),
     }))
 }
 
@@ -53,10 +46,7 @@ impl Filter {
     ///
     /// A message naming the directive that is not understood.
     pub fn parse(spec: &str) -> Result<Filter, String> {
-        let mut f = Filter {
-            default: None,
-            targets: Vec::new(),
-        };
+        let mut f = Filter { default: None, targets: Vec::new() };
         let mut default_set = false;
         for d in spec.split(',').map(str::trim).filter(|d| !d.is_empty()) {
             match d.split_once('=') {
@@ -70,10 +60,7 @@ impl Filter {
                         default_set = true;
                     }
                     // A bare target enables everything for it.
-                    Err(_)
-                        if d.chars()
-                            .all(|c| c.is_alphanumeric() || c == '_' || c == ':' || c == '-') =>
-                    {
+                    Err(_) if d.chars().all(|c| c.is_alphanumeric() || c == '_' || c == ':' || c == '-') => {
                         f.targets.push((d.to_string(), Some(Level::Trace)));
                     }
                     Err(e) => return Err(format!("in `{d}`: {e}")),
@@ -90,9 +77,7 @@ impl Filter {
     /// The level allowed for `target`.
     pub fn level_for(&self, target: &str) -> Option<Level> {
         for (prefix, level) in &self.targets {
-            if target == prefix
-                || (target.starts_with(prefix.as_str()) && target[prefix.len()..].starts_with("::"))
-            {
+            if target == prefix || (target.starts_with(prefix.as_str()) && target[prefix.len()..].starts_with("::")) {
                 return *level;
             }
         }
@@ -106,10 +91,6 @@ impl Filter {
 
     /// The most verbose level any directive allows.
     pub fn max_level(&self) -> Option<Level> {
-        self.targets
-            .iter()
-            .filter_map(|t| t.1)
-            .chain(self.default)
-            .max()
+        self.targets.iter().filter_map(|t| t.1).chain(self.default).max()
     }
 }

@@ -25,13 +25,8 @@ pub fn rfc3339_micros(out: &mut String, t: SystemTime) {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, dd) = civil_from_days(days);
-    let _ = write!(
-        out,
-        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    );
+    let _ =
+        write!(out, "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}.{micros:06}Z", rem / 3600, (rem % 3600) / 60, rem % 60);
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
@@ -62,10 +57,7 @@ impl Stamp {
         if d.as_secs() != self.secs || self.prefix.is_empty() {
             self.secs = d.as_secs();
             self.prefix.clear();
-            rfc3339_micros(
-                &mut self.prefix,
-                UNIX_EPOCH + std::time::Duration::from_secs(self.secs),
-            );
+            rfc3339_micros(&mut self.prefix, UNIX_EPOCH + std::time::Duration::from_secs(self.secs));
             self.prefix.truncate(20); // "YYYY-MM-DDTHH:MM:SS."
         }
         out.push_str(&self.prefix);
@@ -168,10 +160,7 @@ mod tests {
         assert_eq!(s, "1970-01-01T00:00:00.000000Z");
         s.clear();
         // 2024-02-29T23:59:59.999999Z (a leap day)
-        rfc3339_micros(
-            &mut s,
-            UNIX_EPOCH + Duration::new(1_709_251_199, 999_999_000),
-        );
+        rfc3339_micros(&mut s, UNIX_EPOCH + Duration::new(1_709_251_199, 999_999_000));
         assert_eq!(s, "2024-02-29T23:59:59.999999Z");
         s.clear();
         rfc3339_micros(&mut s, UNIX_EPOCH + Duration::from_secs(4_102_444_800));

@@ -257,9 +257,7 @@ pub struct Logger {
 
 impl fmt::Debug for Logger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Logger")
-            .field("filter", &self.handle.shared.filter)
-            .finish_non_exhaustive()
+        f.debug_struct("Logger").field("filter", &self.handle.shared.filter).finish_non_exhaustive()
     }
 }
 
@@ -286,9 +284,7 @@ enum Dest {
 
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("format", &self.format)
-            .finish_non_exhaustive()
+        f.debug_struct("Builder").field("format", &self.format).finish_non_exhaustive()
     }
 }
 
@@ -370,14 +366,8 @@ impl Builder {
         let filter = self.filter.map_err(LogError::Filter)?;
         let sink = match self.dest {
             Dest::File(path) => Sink::File(
-                FileSink::open(
-                    path.clone(),
-                    self.rotate_bytes,
-                    self.period,
-                    self.keep,
-                    self.clock,
-                )
-                .map_err(|source| LogError::Open { path, source })?,
+                FileSink::open(path.clone(), self.rotate_bytes, self.period, self.keep, self.clock)
+                    .map_err(|source| LogError::Open { path, source })?,
             ),
             Dest::Stdout => Sink::Stdout(std::io::BufWriter::new(std::io::stdout())),
             Dest::Stderr => Sink::Stderr(std::io::stderr()),
@@ -417,15 +407,9 @@ impl Builder {
         let t = std::thread::Builder::new()
             .name("backburner-log".into())
             .spawn(move || worker.run())
-            .map_err(|source| LogError::Open {
-                path: PathBuf::from("<log worker thread>"),
-                source,
-            })?;
+            .map_err(|source| LogError::Open { path: PathBuf::from("<log worker thread>"), source })?;
         let _ = shared.worker.set(t.thread().clone());
-        let handle = Arc::new(Handle {
-            shared,
-            thread: Mutex::new(Some(t)),
-        });
+        let handle = Arc::new(Handle { shared, thread: Mutex::new(Some(t)) });
         registry().lock().push(Arc::downgrade(&handle));
         Ok(Logger { handle })
     }
@@ -456,8 +440,7 @@ impl Logger {
     #[inline]
     pub fn enabled(&self, site: &Site) -> bool {
         let s = self.shared();
-        (site.level as u8) <= s.max_level.load(Ordering::Relaxed)
-            && s.filter.enabled(site.level, site.target)
+        (site.level as u8) <= s.max_level.load(Ordering::Relaxed) && s.filter.enabled(site.level, site.target)
     }
 
     #[inline]
@@ -514,8 +497,7 @@ impl Logger {
             },
         }
         // Only this thread writes its counter: no read-modify-write needed.
-        q.pushed
-            .store(q.pushed.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        q.pushed.store(q.pushed.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         if s.sleeping.load(Ordering::Relaxed) {
             if let Some(t) = s.worker.get() {
                 t.unpark();
@@ -541,33 +523,21 @@ impl Logger {
         s.queues.lock().push(Arc::clone(&q));
         s.queue_count.fetch_add(1, Ordering::Relaxed);
         s.queues_version.fetch_add(1, Ordering::SeqCst);
-        Local {
-            id: s.id,
-            producer,
-            q,
-        }
+        Local { id: s.id, producer, q }
     }
 
     #[doc(hidden)]
     #[inline]
     pub fn push_deferred(&self, site: &'static Site, render: Render, args: [ArgVal; MAX_ARGS]) {
         let at = Instant::now();
-        self.push(Entry {
-            at,
-            site,
-            msg: Message::Deferred { render, args },
-        });
+        self.push(Entry { at, site, msg: Message::Deferred { render, args } });
     }
 
     #[doc(hidden)]
     #[inline]
     pub fn push_static(&self, site: &'static Site, msg: &'static str) {
         let at = Instant::now();
-        self.push(Entry {
-            at,
-            site,
-            msg: Message::Static(msg),
-        });
+        self.push(Entry { at, site, msg: Message::Static(msg) });
     }
 
     #[doc(hidden)]
@@ -624,12 +594,9 @@ impl Logger {
         // two `lock()` calls in one expression deadlocks).
         let (logged, queued_drops) = {
             let queues = s.queues.lock();
-            queues.iter().fold((0, 0), |(l, d), q| {
-                (
-                    l + q.pushed.load(Ordering::Relaxed),
-                    d + q.dropped.load(Ordering::Relaxed),
-                )
-            })
+            queues
+                .iter()
+                .fold((0, 0), |(l, d), q| (l + q.pushed.load(Ordering::Relaxed), d + q.dropped.load(Ordering::Relaxed)))
         };
         LogStats {
             logged: logged + s.retired_pushed.load(Ordering::Relaxed),
@@ -649,10 +616,7 @@ impl Logger {
     ///
     /// [`LogError::AlreadyInstalled`] if the facade has a logger already.
     pub fn install(&self) -> Result<Guard, LogError> {
-        ::log::set_boxed_logger(Box::new(Facade {
-            logger: self.clone(),
-        }))
-        .map_err(|_| LogError::AlreadyInstalled)?;
+        ::log::set_boxed_logger(Box::new(Facade { logger: self.clone() })).map_err(|_| LogError::AlreadyInstalled)?;
         ::log::set_max_level(match self.shared().filter.max_level() {
             None => ::log::LevelFilter::Off,
             Some(Level::Error) => ::log::LevelFilter::Error,
@@ -662,18 +626,14 @@ impl Logger {
             Some(Level::Trace) => ::log::LevelFilter::Trace,
         });
         exit::register();
-        Ok(Guard {
-            logger: self.clone(),
-        })
+        Ok(Guard { logger: self.clone() })
     }
 
     /// A guard without installing the `log` facade (the exit handler is
     /// registered all the same).
     pub fn guard(&self) -> Guard {
         exit::register();
-        Guard {
-            logger: self.clone(),
-        }
+        Guard { logger: self.clone() }
     }
 
     fn log_record(&self, record: &::log::Record<'_>) {
@@ -683,36 +643,11 @@ impl Logger {
             return;
         }
         static SITE: [Site; 5] = [
-            Site {
-                level: Level::Error,
-                target: "log",
-                file: "",
-                line: 0,
-            },
-            Site {
-                level: Level::Warn,
-                target: "log",
-                file: "",
-                line: 0,
-            },
-            Site {
-                level: Level::Info,
-                target: "log",
-                file: "",
-                line: 0,
-            },
-            Site {
-                level: Level::Debug,
-                target: "log",
-                file: "",
-                line: 0,
-            },
-            Site {
-                level: Level::Trace,
-                target: "log",
-                file: "",
-                line: 0,
-            },
+            Site { level: Level::Error, target: "log", file: "", line: 0 },
+            Site { level: Level::Warn, target: "log", file: "", line: 0 },
+            Site { level: Level::Info, target: "log", file: "", line: 0 },
+            Site { level: Level::Debug, target: "log", file: "", line: 0 },
+            Site { level: Level::Trace, target: "log", file: "", line: 0 },
         ];
         let site = &SITE[level as usize - 1];
         let at = Instant::now();
@@ -734,13 +669,8 @@ impl Logger {
 struct KvCollect<'a>(&'a mut Vec<(Box<str>, Box<str>)>);
 
 impl<'kvs> ::log::kv::VisitSource<'kvs> for KvCollect<'_> {
-    fn visit_pair(
-        &mut self,
-        key: ::log::kv::Key<'kvs>,
-        value: ::log::kv::Value<'kvs>,
-    ) -> Result<(), ::log::kv::Error> {
-        self.0
-            .push((key.as_str().into(), value.to_string().into_boxed_str()));
+    fn visit_pair(&mut self, key: ::log::kv::Key<'kvs>, value: ::log::kv::Value<'kvs>) -> Result<(), ::log::kv::Error> {
+        self.0.push((key.as_str().into(), value.to_string().into_boxed_str()));
         Ok(())
     }
 }
@@ -758,10 +688,7 @@ struct Facade {
 
 impl ::log::Log for Facade {
     fn enabled(&self, m: &::log::Metadata<'_>) -> bool {
-        self.logger
-            .shared()
-            .filter
-            .enabled(Level::from_log(m.level()), m.target())
+        self.logger.shared().filter.enabled(Level::from_log(m.level()), m.target())
     }
     fn log(&self, record: &::log::Record<'_>) {
         self.logger.log_record(record);
@@ -795,10 +722,7 @@ impl Guard {
     ///
     /// When the handler cannot be installed.
     pub fn handle_signals(&self) -> Result<(), LogError> {
-        exit::signals().map_err(|source| LogError::Open {
-            path: PathBuf::from("<signal handler>"),
-            source,
-        })
+        exit::signals().map_err(|source| LogError::Open { path: PathBuf::from("<signal handler>"), source })
     }
 }
 
@@ -887,12 +811,8 @@ impl Worker {
                     let c = q.consumer.lock();
                     let keep = !(c.is_abandoned() && c.is_empty());
                     if !keep {
-                        shared
-                            .retired_pushed
-                            .fetch_add(q.pushed.load(Ordering::Relaxed), Ordering::Relaxed);
-                        shared
-                            .dropped
-                            .fetch_add(q.dropped.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+                        shared.retired_pushed.fetch_add(q.pushed.load(Ordering::Relaxed), Ordering::Relaxed);
+                        shared.dropped.fetch_add(q.dropped.swap(0, Ordering::Relaxed), Ordering::Relaxed);
                     }
                     keep
                 });
@@ -911,13 +831,8 @@ impl Worker {
                 // slot right after it was written makes every push miss the
                 // cache. Let the queues fill a while (they hold thousands of
                 // lines), unless a flush waits or a queue is half full.
-                let pressed = queues
-                    .iter()
-                    .any(|q| q.consumer.lock().slots() * 2 >= q.capacity);
-                if !pressed
-                    && !stop
-                    && flush_target <= self.shared.flush_done.load(Ordering::SeqCst)
-                {
+                let pressed = queues.iter().any(|q| q.consumer.lock().slots() * 2 >= q.capacity);
+                if !pressed && !stop && flush_target <= self.shared.flush_done.load(Ordering::SeqCst) {
                     std::thread::park_timeout(Duration::from_micros(200));
                 }
                 continue;
@@ -927,18 +842,14 @@ impl Worker {
                 match self.sink.flush() {
                     // Counted as written only once handed to the OS.
                     Ok(()) => {
-                        self.shared
-                            .written
-                            .fetch_add(self.unflushed, Ordering::Relaxed);
+                        self.shared.written.fetch_add(self.unflushed, Ordering::Relaxed);
                     }
                     Err(e) => self.failed(self.unflushed, &e.to_string()),
                 }
                 self.unflushed = 0;
                 dirty = false;
             }
-            self.shared
-                .rotations
-                .store(self.sink.rotations(), Ordering::Relaxed);
+            self.shared.rotations.store(self.sink.rotations(), Ordering::Relaxed);
             if flush_target > self.shared.flush_done.load(Ordering::SeqCst) {
                 self.shared.flush_done.store(flush_target, Ordering::SeqCst);
                 let _g = self.shared.flush_lock.lock();
@@ -968,12 +879,7 @@ impl Worker {
     fn any_pending(&self) -> bool {
         self.shared.flush_req.load(Ordering::SeqCst) > self.shared.flush_done.load(Ordering::SeqCst)
             || self.shared.stop.load(Ordering::SeqCst)
-            || self
-                .shared
-                .queues
-                .lock()
-                .iter()
-                .any(|q| !q.consumer.lock().is_empty())
+            || self.shared.queues.lock().iter().any(|q| !q.consumer.lock().is_empty())
     }
 
     fn write_entry(&mut self, e: &Entry, thread: &str, line: &mut String, msg: &mut String) {
@@ -986,14 +892,7 @@ impl Worker {
             line,
             &mut self.stamp,
             self.format,
-            &format::Line {
-                ts,
-                level: e.level(),
-                target: e.target(),
-                thread,
-                msg,
-                fields,
-            },
+            &format::Line { ts, level: e.level(), target: e.target(), thread, msg, fields },
         );
         match self.sink.write_line(line.as_bytes()) {
             Ok(()) => {
@@ -1006,7 +905,9 @@ impl Worker {
     fn notice(&mut self, q: &ThreadQueue, dropped: u64, line: &mut String) {
         line.clear();
         let ts = SystemTime::now();
-        let msg = format!("{dropped} log line(s) from this thread were dropped: its queue was full (Backpressure::DropNewest)");
+        let msg = format!(
+            "{dropped} log line(s) from this thread were dropped: its queue was full (Backpressure::DropNewest)"
+        );
         format::write_line(
             line,
             &mut self.stamp,

@@ -31,10 +31,7 @@ impl InlineStr {
         }
         let mut bytes = [0u8; INLINE_STR];
         bytes[..s.len()].copy_from_slice(s.as_bytes());
-        Some(InlineStr {
-            len: s.len() as u8,
-            bytes,
-        })
+        Some(InlineStr { len: s.len() as u8, bytes })
     }
 
     /// The string.

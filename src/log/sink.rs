@@ -78,29 +78,13 @@ impl FileSink {
     ) -> io::Result<FileSink> {
         let (file, size) = open_append(&path)?;
         let period_end = period.map(|p| p.next_after(clock.now()));
-        Ok(FileSink {
-            path,
-            file,
-            size,
-            max_bytes,
-            period,
-            period_end,
-            keep,
-            clock,
-            rotations: 0,
-        })
+        Ok(FileSink { path, file, size, max_bytes, period, period_end, keep, clock, rotations: 0 })
     }
 
     /// Writes one whole line, rotating first if it is time.
     pub(crate) fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
-        let by_size = self
-            .max_bytes
-            .is_some_and(|m| self.size > 0 && self.size + line.len() as u64 > m);
-        let now = if self.period.is_some() {
-            Some(self.clock.now())
-        } else {
-            None
-        };
+        let by_size = self.max_bytes.is_some_and(|m| self.size > 0 && self.size + line.len() as u64 > m);
+        let now = if self.period.is_some() { Some(self.clock.now()) } else { None };
         let by_time = matches!((now, self.period_end), (Some(n), Some(e)) if n >= e);
         if by_size || by_time {
             self.rotate(now.unwrap_or_else(|| self.clock.now()))?;
@@ -147,13 +131,9 @@ impl FileSink {
 
     /// Deletes the oldest rotated files beyond `keep`.
     fn prune(&self, keep: usize) -> io::Result<()> {
-        let Some(dir) = self.path.parent().map(|d| {
-            if d.as_os_str().is_empty() {
-                std::path::Path::new(".")
-            } else {
-                d
-            }
-        }) else {
+        let Some(dir) =
+            self.path.parent().map(|d| if d.as_os_str().is_empty() { std::path::Path::new(".") } else { d })
+        else {
             return Ok(());
         };
         let Some(name) = self.path.file_name().and_then(|n| n.to_str()) else {
@@ -163,10 +143,7 @@ impl FileSink {
         let mut rotated: Vec<(SystemTime, PathBuf)> = Vec::new();
         for e in std::fs::read_dir(dir)? {
             let e = e?;
-            if e.file_name()
-                .to_str()
-                .is_some_and(|n| n.starts_with(&prefix))
-            {
+            if e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) {
                 let modified = e.metadata()?.modified().unwrap_or(UNIX_EPOCH);
                 rotated.push((modified, e.path()));
             }

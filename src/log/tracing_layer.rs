@@ -34,9 +34,7 @@ pub struct TracingLayer {
 impl Logger {
     /// A `tracing_subscriber` layer that logs events through this logger.
     pub fn tracing_layer(&self) -> TracingLayer {
-        TracingLayer {
-            logger: self.clone(),
-        }
+        TracingLayer { logger: self.clone() }
     }
 }
 
@@ -67,43 +65,17 @@ impl Visit for Fields {
         if field.name() == "message" {
             let _ = write!(self.msg, "{value:?}");
         } else {
-            self.kv
-                .push((field.name().into(), format!("{value:?}").into_boxed_str()));
+            self.kv.push((field.name().into(), format!("{value:?}").into_boxed_str()));
         }
     }
 }
 
 static SITES: [Site; 5] = [
-    Site {
-        level: Level::Error,
-        target: "tracing",
-        file: "",
-        line: 0,
-    },
-    Site {
-        level: Level::Warn,
-        target: "tracing",
-        file: "",
-        line: 0,
-    },
-    Site {
-        level: Level::Info,
-        target: "tracing",
-        file: "",
-        line: 0,
-    },
-    Site {
-        level: Level::Debug,
-        target: "tracing",
-        file: "",
-        line: 0,
-    },
-    Site {
-        level: Level::Trace,
-        target: "tracing",
-        file: "",
-        line: 0,
-    },
+    Site { level: Level::Error, target: "tracing", file: "", line: 0 },
+    Site { level: Level::Warn, target: "tracing", file: "", line: 0 },
+    Site { level: Level::Info, target: "tracing", file: "", line: 0 },
+    Site { level: Level::Debug, target: "tracing", file: "", line: 0 },
+    Site { level: Level::Trace, target: "tracing", file: "", line: 0 },
 ];
 
 impl<S: Subscriber> tracing_subscriber::Layer<S> for TracingLayer {
@@ -114,20 +86,13 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for TracingLayer {
             return;
         }
         let at = Instant::now();
-        let mut f = Fields {
-            msg: String::new(),
-            kv: Vec::new(),
-        };
+        let mut f = Fields { msg: String::new(), kv: Vec::new() };
         event.record(&mut f);
         let msg = Message::Facade(Box::new(FacadeMsg {
             msg: f.msg.into_boxed_str(),
             target: meta.target().into(),
             fields: f.kv.into_boxed_slice(),
         }));
-        self.logger.push(Entry {
-            at,
-            site: &SITES[lvl as usize - 1],
-            msg,
-        });
+        self.logger.push(Entry { at, site: &SITES[lvl as usize - 1], msg });
     }
 }

@@ -74,15 +74,9 @@ impl<'a> Batch<'a> {
         self.live.iter().map(move |&i| {
             let r = &records[i as usize];
             let w = match &r.op {
-                Op::Put(kv) => BatchWrite::Put {
-                    key: kv.key(),
-                    value: kv.value(),
-                },
+                Op::Put(kv) => BatchWrite::Put { key: kv.key(), value: kv.value() },
                 Op::Delete(kv) => BatchWrite::Delete { key: kv.key() },
-                Op::Execute(e) => BatchWrite::Execute {
-                    sql: &e.sql,
-                    params: &e.params,
-                },
+                Op::Execute(e) => BatchWrite::Execute { sql: &e.sql, params: &e.params },
             };
             (Seq(r.seq), w)
         })
@@ -91,10 +85,7 @@ impl<'a> Batch<'a> {
 
 impl fmt::Debug for Batch<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Batch")
-            .field("len", &self.len())
-            .field("last_seq", &self.last_seq)
-            .finish()
+        f.debug_struct("Batch").field("len", &self.len()).field("last_seq", &self.last_seq).finish()
     }
 }
 
@@ -108,20 +99,14 @@ pub struct SinkError {
 impl SinkError {
     /// An error with a message.
     pub fn new(message: impl Into<String>) -> SinkError {
-        SinkError {
-            message: message.into(),
-            source: None,
-        }
+        SinkError { message: message.into(), source: None }
     }
     /// An error with a message and the underlying cause.
     pub fn with_source(
         message: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> SinkError {
-        SinkError {
-            message: message.into(),
-            source: Some(Box::new(source)),
-        }
+        SinkError { message: message.into(), source: Some(Box::new(source)) }
     }
 }
 

@@ -85,10 +85,7 @@ impl Default for SqliteOptions {
 impl SqliteOptions {
     /// Applies one `name=value` URL option.
     pub(crate) fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let num = |v: &str| {
-            v.parse::<u64>()
-                .map_err(|_| format!("option `{name}` wants a whole number, got `{v}`"))
-        };
+        let num = |v: &str| v.parse::<u64>().map_err(|_| format!("option `{name}` wants a whole number, got `{v}`"));
         match name {
             "synchronous" => {
                 self.synchronous = match value.to_ascii_lowercase().as_str() {
@@ -121,10 +118,7 @@ pub struct SqliteSink {
 }
 
 fn open_err(path: &Path, what: &str, e: rusqlite::Error) -> SinkError {
-    SinkError::with_source(
-        format!("cannot {what} the SQLite database {}", path.display()),
-        e,
-    )
+    SinkError::with_source(format!("cannot {what} the SQLite database {}", path.display()), e)
 }
 
 impl SqliteSink {
@@ -138,18 +132,11 @@ impl SqliteSink {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                SinkError::with_source(
-                    format!(
-                        "cannot create the directory {} for the database",
-                        dir.display()
-                    ),
-                    e,
-                )
+                SinkError::with_source(format!("cannot create the directory {} for the database", dir.display()), e)
             })?;
         }
         let conn = Connection::open(&path).map_err(|e| open_err(&path, "open", e))?;
-        conn.busy_timeout(opts.busy_timeout)
-            .map_err(|e| open_err(&path, "configure", e))?;
+        conn.busy_timeout(opts.busy_timeout).map_err(|e| open_err(&path, "configure", e))?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
             .map_err(|e| open_err(&path, "switch to WAL mode", e))?;
@@ -169,16 +156,9 @@ impl SqliteSink {
             opts.synchronous.pragma(),
             opts.wal_limit_bytes,
         );
-        conn.execute_batch(&setup)
-            .map_err(|e| open_err(&path, "set up", e))?;
+        conn.execute_batch(&setup).map_err(|e| open_err(&path, "set up", e))?;
         conn.set_prepared_statement_cache_capacity(256);
-        Ok(SqliteSink {
-            conn,
-            path,
-            opts,
-            rows_since_checkpoint: 0,
-            batches_since_checkpoint: 0,
-        })
+        Ok(SqliteSink { conn, path, opts, rows_since_checkpoint: 0, batches_since_checkpoint: 0 })
     }
 
     /// The database file.
@@ -198,9 +178,7 @@ impl SqliteSink {
             };
             let same = matches!(&current, Some((p, _)) if *p == sql);
             if !same {
-                let stmt = conn
-                    .prepare_cached(sql)
-                    .map_err(|e| classify(e, Some(pos)))?;
+                let stmt = conn.prepare_cached(sql).map_err(|e| classify(e, Some(pos)))?;
                 current = Some((sql, stmt));
             }
             let Some((_, stmt)) = current.as_mut() else {
@@ -217,21 +195,13 @@ impl SqliteSink {
         }
         drop(current);
         let seq = i64::try_from(batch.last_seq().get()).unwrap_or(i64::MAX);
-        conn.prepare_cached(SET_SEQ)
-            .and_then(|mut s| s.execute([seq]))
-            .map_err(|e| classify(e, None))?;
+        conn.prepare_cached(SET_SEQ).and_then(|mut s| s.execute([seq])).map_err(|e| classify(e, None))?;
         Ok(())
     }
 
     fn checkpoint(&mut self) {
-        if let Err(e) = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-        {
-            ::log::warn!(
-                "backburner: checkpoint of {} failed: {e}",
-                self.path.display()
-            );
+        if let Err(e) = self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            ::log::warn!("backburner: checkpoint of {} failed: {e}", self.path.display());
         }
         self.rows_since_checkpoint = 0;
         self.batches_since_checkpoint = 0;
@@ -288,17 +258,11 @@ fn is_transient(e: &rusqlite::Error) -> bool {
 /// Sorts a failed statement into "retry the batch" or "reject this write".
 fn classify(e: rusqlite::Error, pos: Option<usize>) -> ApplyError {
     match pos {
-        Some(position) if !is_transient(&e) => ApplyError::Rejected {
-            position,
-            error: SinkError::with_source("SQLite rejected the write", e),
-        },
-        None if !is_transient(&e) => {
-            ApplyError::Unattributed(SinkError::with_source("SQLite refused the batch", e))
+        Some(position) if !is_transient(&e) => {
+            ApplyError::Rejected { position, error: SinkError::with_source("SQLite rejected the write", e) }
         }
-        _ => ApplyError::Transient(SinkError::with_source(
-            "SQLite could not commit the batch",
-            e,
-        )),
+        None if !is_transient(&e) => ApplyError::Unattributed(SinkError::with_source("SQLite refused the batch", e)),
+        _ => ApplyError::Transient(SinkError::with_source("SQLite could not commit the batch", e)),
     }
 }
 
@@ -306,30 +270,18 @@ impl Sink for SqliteSink {
     fn last_applied_seq(&mut self) -> Result<u64, SinkError> {
         let v: i64 = self
             .conn
-            .query_row(
-                "SELECT value FROM backburner_meta WHERE name = 'last_applied_seq'",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT value FROM backburner_meta WHERE name = 'last_applied_seq'", [], |r| r.get(0))
             .map_err(|e| open_err(&self.path, "read last_applied_seq from", e))?;
         Ok(u64::try_from(v).unwrap_or(0))
     }
 
     fn apply(&mut self, batch: &Batch<'_>) -> Result<(), ApplyError> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| classify(e, None))?;
-        let r = self.apply_writes(batch).and_then(|()| {
-            self.conn
-                .execute_batch("COMMIT")
-                .map_err(|e| classify(e, None))
-        });
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| classify(e, None))?;
+        let r =
+            self.apply_writes(batch).and_then(|()| self.conn.execute_batch("COMMIT").map_err(|e| classify(e, None)));
         if r.is_err() && !self.conn.is_autocommit() {
             if let Err(e) = self.conn.execute_batch("ROLLBACK") {
-                ::log::warn!(
-                    "backburner: rollback on {} failed: {e}",
-                    self.path.display()
-                );
+                ::log::warn!("backburner: rollback on {} failed: {e}", self.path.display());
             }
         }
         if r.is_ok() {
@@ -340,21 +292,15 @@ impl Sink for SqliteSink {
     }
 
     fn maintain(&mut self, idle: bool) {
-        let due = self.rows_since_checkpoint >= self.opts.checkpoint_rows
-            || self.batches_since_checkpoint >= 1000;
-        let idle_due =
-            idle && (self.rows_since_checkpoint >= 1024 || self.batches_since_checkpoint >= 64);
+        let due = self.rows_since_checkpoint >= self.opts.checkpoint_rows || self.batches_since_checkpoint >= 1000;
+        let idle_due = idle && (self.rows_since_checkpoint >= 1024 || self.batches_since_checkpoint >= 64);
         if due || idle_due {
             self.checkpoint();
         }
     }
 
     fn reader(&mut self) -> Result<Box<dyn SinkReader>, SinkError> {
-        let r = SqliteReader {
-            path: self.path.clone(),
-            busy: self.opts.busy_timeout,
-            pool: Mutex::new(Vec::new()),
-        };
+        let r = SqliteReader { path: self.path.clone(), busy: self.opts.busy_timeout, pool: Mutex::new(Vec::new()) };
         // Open one connection now so that a bad path fails at open, not at the first read.
         let c = r.connect()?;
         r.pool.lock().push(c);
@@ -373,13 +319,10 @@ const POOL_MAX: usize = 8;
 
 impl SqliteReader {
     fn connect(&self) -> Result<Connection, SinkError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI;
-        let c = Connection::open_with_flags(&self.path, flags)
-            .map_err(|e| open_err(&self.path, "open for reading", e))?;
-        c.busy_timeout(self.busy)
-            .map_err(|e| open_err(&self.path, "configure", e))?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let c =
+            Connection::open_with_flags(&self.path, flags).map_err(|e| open_err(&self.path, "open for reading", e))?;
+        c.busy_timeout(self.busy).map_err(|e| open_err(&self.path, "configure", e))?;
         Ok(c)
     }
 
@@ -400,17 +343,10 @@ impl SqliteReader {
 impl SinkReader for SqliteReader {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, SinkError> {
         self.with(|c| {
-            let mut st = c
-                .prepare_cached(GET)
-                .map_err(|e| SinkError::with_source("cannot read a key", e))?;
-            let mut rows = st
-                .query([key])
-                .map_err(|e| SinkError::with_source("cannot read a key", e))?;
+            let mut st = c.prepare_cached(GET).map_err(|e| SinkError::with_source("cannot read a key", e))?;
+            let mut rows = st.query([key]).map_err(|e| SinkError::with_source("cannot read a key", e))?;
             match rows.next() {
-                Ok(Some(row)) => row
-                    .get(0)
-                    .map(Some)
-                    .map_err(|e| SinkError::with_source("cannot read a key", e)),
+                Ok(Some(row)) => row.get(0).map(Some).map_err(|e| SinkError::with_source("cannot read a key", e)),
                 Ok(None) => Ok(None),
                 Err(e) => Err(SinkError::with_source("cannot read a key", e)),
             }
@@ -427,9 +363,7 @@ impl SinkReader for SqliteReader {
                 )));
             }
             let n = st.column_count();
-            let mut rows = st
-                .query(rusqlite::params_from_iter(params.iter()))
-                .map_err(err)?;
+            let mut rows = st.query(rusqlite::params_from_iter(params.iter())).map_err(err)?;
             let mut out = Vec::new();
             while let Some(row) = rows.next().map_err(err)? {
                 let mut r = Vec::with_capacity(n);

@@ -20,20 +20,15 @@ pub const HANG: Duration = Duration::from_secs(60);
 /// Rows in `table` of the database at `db`, read with a connection of our own.
 pub fn count(db: &Path, table: &str) -> i64 {
     let conn = rusqlite::Connection::open(db).expect("rusqlite open");
-    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-        .expect("count")
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).expect("count")
 }
 
 /// The committed value of `key` in `backburner_kv`, read with a connection of our own.
 pub fn committed(db: &Path, key: &[u8]) -> Option<Vec<u8>> {
     let conn = rusqlite::Connection::open(db).expect("rusqlite open");
-    let mut st = conn
-        .prepare("SELECT value FROM backburner_kv WHERE key = ?1")
-        .expect("prepare");
+    let mut st = conn.prepare("SELECT value FROM backburner_kv WHERE key = ?1").expect("prepare");
     let mut rows = st.query([key]).expect("query");
-    rows.next()
-        .expect("row")
-        .map(|r| r.get::<_, Vec<u8>>(0).expect("value"))
+    rows.next().expect("row").map(|r| r.get::<_, Vec<u8>>(0).expect("value"))
 }
 
 #[derive(Default)]
@@ -78,9 +73,8 @@ impl Gate {
         let deadline = Instant::now() + HANG;
         let mut st = self.state.lock().expect("gate");
         while st.entered < n {
-            let left = deadline
-                .checked_duration_since(Instant::now())
-                .unwrap_or_else(|| panic!("apply #{n} never started"));
+            let left =
+                deadline.checked_duration_since(Instant::now()).unwrap_or_else(|| panic!("apply #{n} never started"));
             st = self.cv.wait_timeout(st, left).expect("gate").0;
         }
     }
@@ -156,10 +150,7 @@ impl Sink for FlakySink {
     fn apply(&mut self, batch: &Batch<'_>) -> Result<(), ApplyError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         if n < self.fail_first {
-            return Err(ApplyError::Transient(SinkError::new(format!(
-                "injected transient failure #{}",
-                n + 1
-            ))));
+            return Err(ApplyError::Transient(SinkError::new(format!("injected transient failure #{}", n + 1))));
         }
         self.inner.apply(batch)
     }

@@ -24,10 +24,7 @@ pub struct RowGen {
 
 impl RowGen {
     pub fn new() -> RowGen {
-        RowGen {
-            key: String::with_capacity(32),
-            value: String::with_capacity(64),
-        }
+        RowGen { key: String::with_capacity(32), value: String::with_capacity(64) }
     }
 
     /// Key `key:0000000042`, value of 40 bytes.
@@ -130,12 +127,7 @@ pub fn autocommit(
 
 /// Hand-written batching: transactions of `batch` prepared upserts, a
 /// passive checkpoint every `checkpoint_rows` (as the sink does).
-pub fn hand_batched(
-    path: &Path,
-    rows: u64,
-    batch: u64,
-    checkpoint_rows: u64,
-) -> Result<Duration, BoxError> {
+pub fn hand_batched(path: &Path, rows: u64, batch: u64, checkpoint_rows: u64) -> Result<Duration, BoxError> {
     let mut c = open_like_sink(path)?;
     let mut g = RowGen::new();
     let t = Instant::now();
@@ -176,15 +168,11 @@ impl NaiveWriter {
         let handle = std::thread::spawn(move || {
             let mut st = c.prepare(UPSERT).map_err(|e| e.to_string())?;
             for (k, v) in rx {
-                st.execute((k.as_bytes(), v.as_bytes()))
-                    .map_err(|e| e.to_string())?;
+                st.execute((k.as_bytes(), v.as_bytes())).map_err(|e| e.to_string())?;
             }
             Ok(())
         });
-        Ok(NaiveWriter {
-            tx: Some(tx),
-            handle: Some(handle),
-        })
+        Ok(NaiveWriter { tx: Some(tx), handle: Some(handle) })
     }
 
     /// Fire and forget.

@@ -45,9 +45,7 @@ fn url(db: &Path) -> String {
 /// Sustained: `rows` puts from one producer, until all are committed.
 fn backburner_sustained(db: &Path, rows: u64, batch: u64) -> Result<f64, BoxError> {
     baseline::remove_db(db);
-    let store = Store::builder(&url(db))
-        .batch_max(usize::try_from(batch)?)
-        .build()?;
+    let store = Store::builder(&url(db)).batch_max(usize::try_from(batch)?).build()?;
     let mut g = RowGen::new();
     let t = Instant::now();
     for i in 0..rows {
@@ -133,10 +131,7 @@ fn latency(db: &Path, burst: u64, lat: &mut Latency) -> Result<(), BoxError> {
         }
     }
     if pending_before != burst {
-        return Err(format!(
-            "only {pending_before} of {burst} puts were pending during the get test"
-        )
-        .into());
+        return Err(format!("only {pending_before} of {burst} puts were pending during the get test").into());
     }
     store.flush()?;
     for j in 0..burst.min(5_000) {
@@ -197,16 +192,9 @@ pub fn store(a: StoreArgs) -> Result<(), BoxError> {
         dir.display()
     );
     let db = dir.join("bench.db");
-    let (mut bb, mut ceil, mut auto, mut auto_wal) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut lat = Latency {
-        put_faults: 0,
-        puts: 0,
-        floor: hist()?,
-        put: hist()?,
-        get_pending: hist()?,
-        get_committed: hist()?,
-    };
+    let (mut bb, mut ceil, mut auto, mut auto_wal) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut lat =
+        Latency { put_faults: 0, puts: 0, floor: hist()?, put: hist()?, get_pending: hist()?, get_committed: hist()? };
     let pb = bar(u64::from(rounds) * 5, "rounds");
     for r in 0..rounds {
         // Alternate the order so neither candidate always runs on a warmer cache.
@@ -245,11 +233,7 @@ pub fn store(a: StoreArgs) -> Result<(), BoxError> {
             pb.inc(1);
             Ok(())
         };
-        let order: [u8; 4] = if r % 2 == 0 {
-            [0, 1, 2, 3]
-        } else {
-            [3, 2, 1, 0]
-        };
+        let order: [u8; 4] = if r % 2 == 0 { [0, 1, 2, 3] } else { [3, 2, 1, 0] };
         for w in order {
             run(w)?;
         }
@@ -266,30 +250,27 @@ pub fn store(a: StoreArgs) -> Result<(), BoxError> {
     println!("  {:<34} {}", "backburner, 1 producer", spread(&bb));
     println!("  {:<34} {}", "hand-batched txns (ceiling)", spread(&ceil));
     println!("  {:<34} {}", "per-row autocommit, defaults", spread(&auto));
-    println!(
-        "  {:<34} {}",
-        "per-row autocommit, WAL+NORMAL",
-        spread(&auto_wal)
-    );
-    println!(
-        "  (defaults: {}; WAL+NORMAL: {})",
-        Settings::Defaults.label(),
-        Settings::Wal.label()
-    );
+    println!("  {:<34} {}", "per-row autocommit, WAL+NORMAL", spread(&auto_wal));
+    println!("  (defaults: {}; WAL+NORMAL: {})", Settings::Defaults.label(), Settings::Wal.label());
     let (rc, ra, rw) = (median(&ratio_ceil), median(&ratio_auto), median(&ratio_wal));
     println!(
         "  backburner / ceiling:    {:.2} (median of per-round ratios; target >= 0.85: {})",
         rc,
         verdict(rc >= 0.85)
     );
-    println!("  backburner / autocommit, defaults:   {:.0}x (median of per-round ratios; target >= 20x: {})", ra, verdict(ra >= 20.0));
-    println!("  backburner / autocommit, WAL+NORMAL: {:.1}x (median of per-round ratios; target >= 20x: {})", rw, verdict(rw >= 20.0));
+    println!(
+        "  backburner / autocommit, defaults:   {:.0}x (median of per-round ratios; target >= 20x: {})",
+        ra,
+        verdict(ra >= 20.0)
+    );
+    println!(
+        "  backburner / autocommit, WAL+NORMAL: {:.1}x (median of per-round ratios; target >= 20x: {})",
+        rw,
+        verdict(rw >= 20.0)
+    );
 
     println!("\nlatency, 1 producer, bursts of {} after a warm-up burst (all rounds; includes the timer)", a.burst);
-    println!(
-        "  {:<34} {:>9} {:>9} {:>9} {:>9}",
-        "", "p50", "p99", "p99.9", "max"
-    );
+    println!("  {:<34} {:>9} {:>9} {:>9} {:>9}", "", "p50", "p99", "p99.9", "max");
     row("timer floor (empty timed section)", &lat.floor);
     row("put", &lat.put);
     println!(
@@ -303,21 +284,9 @@ pub fn store(a: StoreArgs) -> Result<(), BoxError> {
     let p50 = lat.put.value_at_quantile(0.5);
     let p999 = lat.put.value_at_quantile(0.999);
     let g50 = lat.get_pending.value_at_quantile(0.5);
-    println!(
-        "  put p50 {} (target <= 150 ns: {})",
-        count(p50 as f64),
-        verdict(p50 <= 150)
-    );
-    println!(
-        "  put p99.9 {} ns (target <= 5 µs: {})",
-        count(p999 as f64),
-        verdict(p999 <= 5_000)
-    );
-    println!(
-        "  get pending p50 {} ns (target <= 200 ns: {})",
-        count(g50 as f64),
-        verdict(g50 <= 200)
-    );
+    println!("  put p50 {} (target <= 150 ns: {})", count(p50 as f64), verdict(p50 <= 150));
+    println!("  put p99.9 {} ns (target <= 5 µs: {})", count(p999 as f64), verdict(p999 <= 5_000));
+    println!("  get pending p50 {} ns (target <= 200 ns: {})", count(g50 as f64), verdict(g50 <= 200));
     Ok(())
 }
 
@@ -338,19 +307,12 @@ pub struct JournalArgs {
 }
 
 /// `rows` puts from one producer with `durability`, until all are committed.
-fn durability_run(
-    dir: &Path,
-    rows: u64,
-    durability: backburner::Durability,
-) -> Result<f64, BoxError> {
+fn durability_run(dir: &Path, rows: u64, durability: backburner::Durability) -> Result<f64, BoxError> {
     let db = dir.join("bench.db");
     let journal = dir.join("bench.journal");
     baseline::remove_db(&db);
     let _ = std::fs::remove_dir_all(&journal);
-    let store = Store::builder(&url(&db))
-        .durability(durability)
-        .journal(&journal)
-        .build()?;
+    let store = Store::builder(&url(&db)).durability(durability).journal(&journal).build()?;
     let mut g = RowGen::new();
     let t = Instant::now();
     for i in 0..rows {
@@ -404,24 +366,9 @@ pub fn journal(a: JournalArgs) -> Result<(), BoxError> {
     let rounds = a.rounds.max(1);
     let candidates: [(&str, Durability); 4] = [
         ("Memory", Durability::Memory),
-        (
-            "Journal { Never }",
-            Durability::Journal {
-                fsync: Fsync::Never,
-            },
-        ),
-        (
-            "Journal { Interval(10ms) }",
-            Durability::Journal {
-                fsync: Fsync::Interval(Duration::from_millis(10)),
-            },
-        ),
-        (
-            "Journal { EveryBatch }",
-            Durability::Journal {
-                fsync: Fsync::EveryBatch,
-            },
-        ),
+        ("Journal { Never }", Durability::Journal { fsync: Fsync::Never }),
+        ("Journal { Interval(10ms) }", Durability::Journal { fsync: Fsync::Interval(Duration::from_millis(10)) }),
+        ("Journal { EveryBatch }", Durability::Journal { fsync: Fsync::EveryBatch }),
     ];
     println!(
         "backburner bench journal: {} puts per run, {rounds} rounds interleaved, {} CPUs, files in {}",
@@ -448,23 +395,13 @@ pub fn journal(a: JournalArgs) -> Result<(), BoxError> {
     println!("\ncommitted rows/s into SQLite, 1 producer (median (min–max) over {rounds} rounds; ratio = median of per-round ratios to Memory)");
     for (i, (name, _)) in candidates.iter().enumerate() {
         let ratio: Vec<f64> = rates[i].iter().zip(&rates[0]).map(|(x, m)| x / m).collect();
-        println!(
-            "  {name:<28} {:<32} {:.2}",
-            spread(&rates[i]),
-            median(&ratio)
-        );
+        println!("  {name:<28} {:<32} {:.2}", spread(&rates[i]), median(&ratio));
     }
     println!("  {:<28} {}", "one fsync per write (file)", spread(&fsyncs));
     let every: Vec<f64> = rates[3].iter().zip(&rates[0]).map(|(x, m)| x / m).collect();
     let re = median(&every);
-    println!(
-        "  EveryBatch / Memory: {re:.2} (target >= 0.50: {})",
-        verdict(re >= 0.5)
-    );
+    println!("  EveryBatch / Memory: {re:.2} (target >= 0.50: {})", verdict(re >= 0.5));
     let vs_fsync: Vec<f64> = rates[3].iter().zip(&fsyncs).map(|(x, f)| x / f).collect();
-    println!(
-        "  EveryBatch / one fsync per write: {:.0}x",
-        median(&vs_fsync)
-    );
+    println!("  EveryBatch / one fsync per write: {:.0}x", median(&vs_fsync));
     Ok(())
 }

@@ -60,13 +60,7 @@ impl Cand {
         #[cfg(not(feature = "bench-compare"))]
         v.push(Cand::Facade);
         #[cfg(feature = "bench-compare")]
-        v.extend([
-            Cand::TracingLayer,
-            Cand::AppenderLossy,
-            Cand::AppenderLossless,
-            Cand::SlogAsync,
-            Cand::Ftlog,
-        ]);
+        v.extend([Cand::TracingLayer, Cand::AppenderLossy, Cand::AppenderLossless, Cand::SlogAsync, Cand::Ftlog]);
         v
     }
 
@@ -103,8 +97,7 @@ fn count_lines(path: &Path) -> Result<u64, BoxError> {
 }
 
 fn hist() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 3)
-        .unwrap_or_else(|_| unreachable!("valid bounds"))
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap_or_else(|_| unreachable!("valid bounds"))
 }
 
 /// One timed call: `(id, price, scratch buffer)`.
@@ -118,8 +111,7 @@ struct Setup {
     file: Option<PathBuf>,
 }
 
-const PRE: &[u8] =
-    b"2026-11-26T16:55:01.123456Z INFO  bench [main] order 42 filled at 99.5 for ACME\n";
+const PRE: &[u8] = b"2026-11-26T16:55:01.123456Z INFO  bench [main] order 42 filled at 99.5 for ACME\n";
 
 #[cfg(feature = "bench-compare")]
 struct SlogFile(std::sync::Mutex<std::io::BufWriter<std::fs::File>>);
@@ -129,17 +121,8 @@ impl slog::Drain for SlogFile {
     type Ok = ();
     type Err = std::io::Error;
     fn log(&self, r: &slog::Record<'_>, _: &slog::OwnedKVList) -> std::io::Result<()> {
-        let mut f = self
-            .0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?;
-        writeln!(
-            f,
-            "{:?} {} bench {}",
-            SystemTime::now(),
-            r.level().as_short_str(),
-            r.msg()
-        )
+        let mut f = self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?;
+        writeln!(f, "{:?} {} bench {}", SystemTime::now(), r.level().as_short_str(), r.msg())
     }
 }
 
@@ -148,11 +131,7 @@ impl slog::Drain for SlogFile {
 fn setup(c: Cand, path: &Path, queue: usize) -> Result<Setup, BoxError> {
     let file = Some(path.to_path_buf());
     Ok(match c {
-        Cand::Floor => Setup {
-            op: Box::new(|_, _, _| {}),
-            finish: Box::new(|| Ok(())),
-            file: None,
-        },
+        Cand::Floor => Setup { op: Box::new(|_, _, _| {}), finish: Box::new(|| Ok(())), file: None },
         Cand::RawCopy => Setup {
             op: Box::new(|_, _, raw| {
                 if raw.len() + PRE.len() > raw.capacity() {
@@ -164,10 +143,7 @@ fn setup(c: Cand, path: &Path, queue: usize) -> Result<Setup, BoxError> {
             file: None,
         },
         Cand::BufWriter => {
-            let w = Arc::new(Mutex::new(std::io::BufWriter::with_capacity(
-                64 << 10,
-                std::fs::File::create(path)?,
-            )));
+            let w = Arc::new(Mutex::new(std::io::BufWriter::with_capacity(64 << 10, std::fs::File::create(path)?)));
             let w2 = Arc::clone(&w);
             Setup {
                 op: Box::new(move |id, price, _| {
@@ -228,10 +204,7 @@ fn setup(c: Cand, path: &Path, queue: usize) -> Result<Setup, BoxError> {
             let (nb, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
                 .lossy(c == Cand::AppenderLossy)
                 .finish(std::fs::File::create(path)?);
-            let sub = tracing_subscriber::fmt()
-                .with_writer(nb)
-                .with_ansi(false)
-                .finish();
+            let sub = tracing_subscriber::fmt().with_writer(nb).with_ansi(false).finish();
             let d = tracing::Dispatch::new(sub);
             Setup {
                 op: Box::new(move |id, price, _| {
@@ -250,15 +223,11 @@ fn setup(c: Cand, path: &Path, queue: usize) -> Result<Setup, BoxError> {
         #[cfg(feature = "bench-compare")]
         Cand::SlogAsync => {
             use slog::Drain as _;
-            let drain = SlogFile(std::sync::Mutex::new(std::io::BufWriter::new(
-                std::fs::File::create(path)?,
-            )));
+            let drain = SlogFile(std::sync::Mutex::new(std::io::BufWriter::new(std::fs::File::create(path)?)));
             let (drain, guard) = slog_async::Async::new(drain.ignore_res()).build_with_guard();
             let log = slog::Logger::root(drain.fuse(), slog::o!());
             Setup {
-                op: Box::new(move |id, price, _| {
-                    slog::info!(log, "order {} filled at {} for {}", id, price, "ACME")
-                }),
+                op: Box::new(move |id, price, _| slog::info!(log, "order {} filled at {} for {}", id, price, "ACME")),
                 finish: Box::new(move || {
                     drop(guard);
                     Ok(())
@@ -321,11 +290,7 @@ fn run(c: Cand, dir: &Path, threads: usize, lines: u64, queue: usize) -> Result<
         }
         None => None,
     };
-    Ok(Outcome {
-        hist: total.into_inner(),
-        rate,
-        lost,
-    })
+    Ok(Outcome { hist: total.into_inner(), rate, lost })
 }
 
 #[allow(clippy::print_literal)] // the table's header cells
@@ -346,10 +311,7 @@ pub fn log(a: LogArgs) -> Result<(), BoxError> {
     #[cfg(not(feature = "bench-compare"))]
     let _guard = Logger::builder().file(&global_path).build()?.install()?;
     #[cfg(feature = "bench-compare")]
-    let _guard = ftlog::builder()
-        .root(ftlog::appender::FileAppender::new(&global_path))
-        .build()?
-        .init()?;
+    let _guard = ftlog::builder().root(ftlog::appender::FileAppender::new(&global_path)).build()?.init()?;
     let cands = Cand::all();
     let rounds = a.rounds.max(1);
     let queue = a.queue.unwrap_or(usize::try_from(a.lines)?);

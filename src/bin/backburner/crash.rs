@@ -29,17 +29,12 @@ pub struct ChildArgs {
 
 pub fn child(a: ChildArgs) -> Result<(), BoxError> {
     let store = Store::builder(&format!("sqlite://{}", a.db.display()))
-        .durability(Durability::Journal {
-            fsync: Fsync::EveryBatch,
-        })
+        .durability(Durability::Journal { fsync: Fsync::EveryBatch })
         .journal(&a.journal)
         .journal_limits(256 << 10, 64 << 20)
         .linger(Duration::from_millis(2))
         .build()?;
-    store.execute(
-        "CREATE TABLE IF NOT EXISTS crash(id INTEGER NOT NULL, part TEXT NOT NULL)",
-        [],
-    )?;
+    store.execute("CREATE TABLE IF NOT EXISTS crash(id INTEGER NOT NULL, part TEXT NOT NULL)", [])?;
     let (tx, rx) = std::sync::mpsc::channel::<(u64, backburner::Ticket)>();
     let reporter = std::thread::spawn(move || {
         let out = std::io::stdout();
@@ -49,10 +44,7 @@ pub fn child(a: ChildArgs) -> Result<(), BoxError> {
                 Err(e) => format!("F {id} {e}\n"),
             };
             let mut o = out.lock();
-            if o.write_all(line.as_bytes())
-                .and_then(|()| o.flush())
-                .is_err()
-            {
+            if o.write_all(line.as_bytes()).and_then(|()| o.flush()).is_err() {
                 return;
             }
         }
@@ -60,10 +52,7 @@ pub fn child(a: ChildArgs) -> Result<(), BoxError> {
     let mut id = a.start;
     // Runs until killed; each write is two rows, so a half-applied write shows.
     loop {
-        let t = store.execute(
-            "INSERT INTO crash(id, part) VALUES (?1, 'a'), (?1, 'b')",
-            params![id as i64],
-        )?;
+        let t = store.execute("INSERT INTO crash(id, part) VALUES (?1, 'a'), (?1, 'b')", params![id as i64])?;
         if tx.send((id, t)).is_err() {
             break;
         }

@@ -14,8 +14,7 @@ pub fn run(dir: Option<PathBuf>, rows: u64, trials: u32, sync_sample: u64) -> Re
     let tmp;
     let dir = match dir {
         Some(d) => {
-            std::fs::create_dir_all(&d)
-                .map_err(|e| format!("cannot create --dir {}: {e}", d.display()))?;
+            std::fs::create_dir_all(&d).map_err(|e| format!("cannot create --dir {}: {e}", d.display()))?;
             d
         }
         None => {
@@ -96,19 +95,14 @@ fn race(dir: &Path, trials: u32) -> Result<(), BoxError> {
     println!("   naive fire-and-forget thread: stale reads in {stale_naive} of {trials} trials");
     println!("   backburner put + get:         stale reads in {stale_bb} of {trials} trials\n");
     if stale_bb != 0 {
-        return Err(
-            format!("backburner gave {stale_bb} stale reads: read-your-writes is broken").into(),
-        );
+        return Err(format!("backburner gave {stale_bb} stale reads: read-your-writes is broken").into());
     }
     Ok(())
 }
 
 /// `rows` puts through backburner; returns the time until all were committed.
 fn bulk(dir: &Path, rows: u64) -> Result<Duration, BoxError> {
-    println!(
-        "3. {} puts through backburner into SQLite",
-        count(rows as f64)
-    );
+    println!("3. {} puts through backburner into SQLite", count(rows as f64));
     let db = dir.join("bulk.db");
     baseline::remove_db(&db);
     let store = Store::open(&format!("sqlite://{}", db.display()))?;
@@ -204,11 +198,7 @@ fn synchronous(dir: &Path, rows: u64, sample: u64, bb_time: Duration) -> Result<
         baseline::remove_db(&db);
         let rate = n as f64 / took.as_secs_f64();
         let projected = Duration::from_secs_f64(rows as f64 / rate);
-        let how = if n < rows {
-            format!("extrapolated from {n} rows")
-        } else {
-            "measured".to_string()
-        };
+        let how = if n < rows { format!("extrapolated from {n} rows") } else { "measured".to_string() };
         println!("   {}:", settings.label());
         println!(
             "     {}/s; {} rows would take {} ({how}); backburner is {:.0}x faster",

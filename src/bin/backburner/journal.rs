@@ -32,21 +32,13 @@ pub enum JournalCommand {
 pub fn run(cmd: JournalCommand) -> Result<(), BoxError> {
     match cmd {
         JournalCommand::Inspect { dir } => inspect(dir),
-        JournalCommand::Replay {
-            dir,
-            to,
-            skip_corrupt,
-        } => replay(dir, &to, skip_corrupt),
+        JournalCommand::Replay { dir, to, skip_corrupt } => replay(dir, &to, skip_corrupt),
     }
 }
 
 fn storage(dir: &PathBuf) -> Result<FsStorage, BoxError> {
     if !dir.is_dir() {
-        return Err(format!(
-            "{} is not a directory (a journal is a directory of .bbj segments)",
-            dir.display()
-        )
-        .into());
+        return Err(format!("{} is not a directory (a journal is a directory of .bbj segments)", dir.display()).into());
     }
     Ok(FsStorage::new(dir)?)
 }
@@ -54,10 +46,7 @@ fn storage(dir: &PathBuf) -> Result<FsStorage, BoxError> {
 fn inspect(dir: PathBuf) -> Result<(), BoxError> {
     let segs = read_segments(&storage(&dir)?)?;
     println!("journal {}: {} segment(s)", dir.display(), segs.len());
-    println!(
-        "  {:<26} {:>10} {:>8}  {:<23}  status",
-        "segment", "bytes", "records", "seqs"
-    );
+    println!("  {:<26} {:>10} {:>8}  {:<23}  status", "segment", "bytes", "records", "seqs");
     let (mut records, mut lo, mut hi, mut bad) = (0usize, u64::MAX, 0u64, 0usize);
     for (i, s) in segs.iter().enumerate() {
         let is_last = i + 1 == segs.len();
@@ -68,28 +57,14 @@ fn inspect(dir: PathBuf) -> Result<(), BoxError> {
         }
         let status = match &s.status {
             Ok(End::Clean { offset }) => format!("ok (data ends at {offset})"),
-            Ok(End::Bad {
-                offset,
-                reason,
-                valid_after: None,
-            }) if is_last => {
+            Ok(End::Bad { offset, reason, valid_after: None }) if is_last => {
                 format!("torn tail at {offset}: {reason} (truncated on open)")
             }
-            Ok(End::Bad {
-                offset,
-                reason,
-                valid_after: None,
-            }) => {
+            Ok(End::Bad { offset, reason, valid_after: None }) => {
                 bad += 1;
-                format!(
-                    "CORRUPT end at {offset}: {reason} (not the last segment: not a torn write)"
-                )
+                format!("CORRUPT end at {offset}: {reason} (not the last segment: not a torn write)")
             }
-            Ok(End::Bad {
-                offset,
-                reason,
-                valid_after: Some(v),
-            }) => {
+            Ok(End::Bad { offset, reason, valid_after: Some(v) }) => {
                 bad += 1;
                 format!("CORRUPT at {offset}: {reason} (valid records resume at {v})")
             }
@@ -98,13 +73,8 @@ fn inspect(dir: PathBuf) -> Result<(), BoxError> {
                 format!("UNREADABLE: {e}")
             }
         };
-        let seqs = s
-            .seqs
-            .map_or("-".to_string(), |(a, b)| format!("{a}..={b}"));
-        println!(
-            "  {:<26} {:>10} {:>8}  {:<23}  {status}",
-            s.name, s.bytes, s.records, seqs
-        );
+        let seqs = s.seqs.map_or("-".to_string(), |(a, b)| format!("{a}..={b}"));
+        println!("  {:<26} {:>10} {:>8}  {:<23}  {status}", s.name, s.bytes, s.records, seqs);
     }
     if records > 0 {
         println!(
@@ -131,15 +101,9 @@ fn replay(dir: PathBuf, to: &str, skip_corrupt: bool) -> Result<(), BoxError> {
         std::fs::copy(dir.join(&s.name), copy.path().join(&s.name))?;
     }
     let store = Store::builder(to)
-        .durability(Durability::Journal {
-            fsync: Fsync::EveryBatch,
-        })
+        .durability(Durability::Journal { fsync: Fsync::EveryBatch })
         .journal(copy.path())
-        .recovery(if skip_corrupt {
-            RecoveryMode::SkipCorrupt
-        } else {
-            RecoveryMode::Strict
-        })
+        .recovery(if skip_corrupt { RecoveryMode::SkipCorrupt } else { RecoveryMode::Strict })
         .build()?;
     let before = store.stats();
     let pending = before.queue_depth;
