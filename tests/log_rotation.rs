@@ -86,3 +86,48 @@ fn keep_deletes_the_oldest() {
     assert!(lines.iter().any(|l| l.contains("line 4999 of")));
     assert!(!lines.iter().any(|l| l.contains("line 0 of")));
 }
+
+#[cfg(feature = "gzip")]
+#[test]
+fn rotated_files_are_gzipped_without_losing_lines() {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log =
+        Logger::builder().file(dir.path().join("app.log")).rotate_bytes(16 << 10).gzip(true).build().expect("logger");
+    for i in 0..5_000u64 {
+        backburner::info!(log, "line {} of a log that is compressed when rotated", i);
+    }
+    log.flush().expect("flush");
+    let rotations = log.stats().rotations;
+    assert!(rotations > 3);
+    // Compression runs on background threads: wait for every rotated file.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        let gz = names.iter().filter(|n| n.ends_with(".gz")).count() as u64;
+        let plain_rotated = names.iter().filter(|n| n.starts_with("app.log.") && !n.ends_with(".gz")).count();
+        if gz == rotations && plain_rotated == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "gzip did not finish: {names:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut total = 0;
+    for e in std::fs::read_dir(dir.path()).expect("dir") {
+        let path = e.expect("entry").path();
+        let mut text = String::new();
+        if path.extension().is_some_and(|x| x == "gz") {
+            flate2::read::GzDecoder::new(std::fs::File::open(&path).expect("open"))
+                .read_to_string(&mut text)
+                .expect("gunzip");
+        } else {
+            text = std::fs::read_to_string(&path).expect("read");
+        }
+        assert!(text.is_empty() || text.ends_with('\n'));
+        total += text.lines().count();
+    }
+    assert_eq!(total, 5_000);
+}

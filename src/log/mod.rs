@@ -274,6 +274,7 @@ pub struct Builder {
     policy: Backpressure,
     per_thread: usize,
     merge: bool,
+    gzip: bool,
 }
 
 enum Dest {
@@ -349,6 +350,13 @@ impl Builder {
         self.per_thread = n.max(1);
         self
     }
+    /// Compresses rotated files to `.gz` (on a background thread; feature `gzip`).
+    #[cfg(feature = "gzip")]
+    pub fn gzip(mut self, yes: bool) -> Builder {
+        self.gzip = yes;
+        self
+    }
+
     /// Writes the lines of all threads in timestamp order (per batch) instead
     /// of thread by thread. Lines of one thread are in order either way.
     pub fn merge_threads(mut self, yes: bool) -> Builder {
@@ -366,7 +374,7 @@ impl Builder {
         let filter = self.filter.map_err(LogError::Filter)?;
         let sink = match self.dest {
             Dest::File(path) => Sink::File(
-                FileSink::open(path.clone(), self.rotate_bytes, self.period, self.keep, self.clock)
+                FileSink::open(path.clone(), self.rotate_bytes, self.period, self.keep, self.clock, self.gzip)
                     .map_err(|source| LogError::Open { path, source })?,
             ),
             Dest::Stdout => Sink::Stdout(std::io::BufWriter::new(std::io::stdout())),
@@ -429,6 +437,7 @@ impl Logger {
             policy: Backpressure::Block,
             per_thread: 16_384,
             merge: false,
+            gzip: false,
         }
     }
 

@@ -57,6 +57,7 @@ pub(crate) struct FileSink {
     keep: Option<usize>,
     clock: Arc<dyn Clock>,
     pub(crate) rotations: u64,
+    gzip: bool,
 }
 
 fn open_append(path: &PathBuf) -> io::Result<(BufWriter<File>, u64)> {
@@ -75,10 +76,11 @@ impl FileSink {
         period: Option<Period>,
         keep: Option<usize>,
         clock: Arc<dyn Clock>,
+        gzip: bool,
     ) -> io::Result<FileSink> {
         let (file, size) = open_append(&path)?;
         let period_end = period.map(|p| p.next_after(clock.now()));
-        Ok(FileSink { path, file, size, max_bytes, period, period_end, keep, clock, rotations: 0 })
+        Ok(FileSink { path, file, size, max_bytes, period, period_end, keep, clock, rotations: 0, gzip })
     }
 
     /// Writes one whole line, rotating first if it is time.
@@ -116,6 +118,9 @@ impl FileSink {
             n += 1;
         }
         std::fs::rename(&self.path, &target)?;
+        if self.gzip {
+            compress_in_background(target);
+        }
         let (file, size) = open_append(&self.path)?;
         self.file = file;
         self.size = size;
@@ -156,6 +161,33 @@ impl FileSink {
         Ok(())
     }
 }
+
+/// Compresses a rotated file to `<file>.gz` on a thread of its own (a large
+/// file takes a while; logging goes on meanwhile), then removes the original.
+#[cfg(feature = "gzip")]
+fn compress_in_background(path: PathBuf) {
+    let spawned = std::thread::Builder::new().name("backburner-log-gzip".into()).spawn(move || {
+        let gz = PathBuf::from(format!("{}.gz", path.display()));
+        let r = (|| -> io::Result<()> {
+            let mut input = File::open(&path)?;
+            let out = File::create(&gz)?;
+            let mut enc = flate2::write::GzEncoder::new(BufWriter::new(out), flate2::Compression::default());
+            io::copy(&mut input, &mut enc)?;
+            enc.finish()?.flush()?;
+            std::fs::remove_file(&path)
+        })();
+        if let Err(e) = r {
+            eprintln!("backburner: could not gzip the rotated log {}: {e} (the file is kept as it is)", path.display());
+            let _ = std::fs::remove_file(&gz);
+        }
+    });
+    if let Err(e) = spawned {
+        eprintln!("backburner: could not start gzip of a rotated log: {e}");
+    }
+}
+
+#[cfg(not(feature = "gzip"))]
+fn compress_in_background(_path: PathBuf) {}
 
 pub(crate) enum Sink {
     File(FileSink),
