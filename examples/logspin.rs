@@ -2,7 +2,8 @@
 fn main() {
     let dir = std::env::temp_dir().join("bb-logspin");
     let _ = std::fs::remove_dir_all(&dir);
-    let log = backburner::log::Logger::builder().file(dir.join("a.log")).build().expect("logger");
+    let log =
+        backburner::log::Logger::builder().file(dir.join("a.log")).queue_capacity(200_000).build().expect("logger");
     for round in 0..5 {
         let t = std::time::Instant::now();
         for id in 0..100_000u64 {

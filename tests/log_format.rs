@@ -94,3 +94,21 @@ fn facade_carries_target_and_key_values() {
     assert_eq!(v["fields"]["user"], "7");
     assert_eq!(v["fields"]["ok"], "true");
 }
+
+#[test]
+fn timestamps_are_utc_wall_clock() {
+    let now = || {
+        let out = std::process::Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M"]).output().expect("date");
+        String::from_utf8(out.stdout).expect("utf-8").trim().to_string()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t.log");
+    let log = Logger::builder().file(&path).build().expect("logger");
+    let before = now();
+    backburner::info!(log, "tick {}", 1);
+    log.flush().expect("flush");
+    let after = now();
+    let text = std::fs::read_to_string(&path).expect("read");
+    let minute = &text[..16];
+    assert!(minute == before || minute == after, "{minute} is not between {before} and {after}");
+}

@@ -47,7 +47,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::thread::{JoinHandle, Thread};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use crossbeam_utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
@@ -212,7 +212,11 @@ struct Shared {
     dropped: AtomicU64,
     write_errors: AtomicU64,
     rotations: AtomicU64,
-    base: (Instant, SystemTime),
+    /// Reads the CPU's time-stamp counter (~8 ns here, against ~17 ns for
+    /// `Instant::now()`), calibrated against the monotonic clock.
+    clock: quanta::Clock,
+    /// A raw reading and the wall-clock time at the same moment.
+    base: (u64, SystemTime),
 }
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
@@ -380,6 +384,7 @@ impl Builder {
             Dest::Stdout => Sink::Stdout(std::io::BufWriter::new(std::io::stdout())),
             Dest::Stderr => Sink::Stderr(std::io::stderr()),
         };
+        let clock = quanta::Clock::new();
         let shared = Arc::new(Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             max_level: AtomicU8::new(filter.max_level().map_or(0, |l| l as u8)),
@@ -402,7 +407,8 @@ impl Builder {
             dropped: AtomicU64::new(0),
             write_errors: AtomicU64::new(0),
             rotations: AtomicU64::new(0),
-            base: (Instant::now(), SystemTime::now()),
+            base: (clock.raw(), SystemTime::now()),
+            clock,
         });
         let worker = Worker {
             shared: Arc::clone(&shared),
@@ -411,6 +417,7 @@ impl Builder {
             merge: self.merge,
             stamp: format::Stamp::default(),
             unflushed: 0,
+            anchor: shared.base,
         };
         let t = std::thread::Builder::new()
             .name("backburner-log".into())
@@ -450,6 +457,12 @@ impl Logger {
     pub fn enabled(&self, site: &Site) -> bool {
         let s = self.shared();
         (site.level as u8) <= s.max_level.load(Ordering::Relaxed) && s.filter.enabled(site.level, site.target)
+    }
+
+    /// The time of a call, as the worker will read it.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        self.handle.shared.clock.raw()
     }
 
     #[inline]
@@ -538,21 +551,21 @@ impl Logger {
     #[doc(hidden)]
     #[inline]
     pub fn push_deferred(&self, site: &'static Site, render: Render, args: [ArgVal; MAX_ARGS]) {
-        let at = Instant::now();
+        let at = self.now();
         self.push(Entry { at, site, msg: Message::Deferred { render, args } });
     }
 
     #[doc(hidden)]
     #[inline]
     pub fn push_static(&self, site: &'static Site, msg: &'static str) {
-        let at = Instant::now();
+        let at = self.now();
         self.push(Entry { at, site, msg: Message::Static(msg) });
     }
 
     #[doc(hidden)]
     #[cold]
     pub fn push_formatted(&self, site: &'static Site, args: fmt::Arguments<'_>) {
-        let at = Instant::now();
+        let at = self.now();
         let msg = Message::Formatted(args.to_string().into_boxed_str());
         self.push(Entry { at, site, msg });
     }
@@ -659,7 +672,7 @@ impl Logger {
             Site { level: Level::Trace, target: "log", file: "", line: 0 },
         ];
         let site = &SITE[level as usize - 1];
-        let at = Instant::now();
+        let at = self.now();
         let text = match record.args().as_str() {
             Some(s) => Box::from(s),
             None => record.args().to_string().into_boxed_str(),
@@ -767,6 +780,8 @@ struct Worker {
     stamp: format::Stamp,
     /// Lines in the buffer, not yet handed to the OS.
     unflushed: u64,
+    /// A raw clock reading and the wall-clock time at the same moment.
+    anchor: (u64, SystemTime),
 }
 
 impl Worker {
@@ -779,6 +794,7 @@ impl Worker {
         let mut queues: Vec<Arc<ThreadQueue>> = Vec::new();
         let mut seen_version = usize::MAX;
         loop {
+            self.reanchor();
             let flush_target = self.shared.flush_req.load(Ordering::SeqCst);
             let stop = self.shared.stop.load(Ordering::SeqCst);
             let version = self.shared.queues_version.load(Ordering::SeqCst);
@@ -885,6 +901,25 @@ impl Worker {
         self.shared.flush_cv.notify_all();
     }
 
+    /// Wall-clock time of a raw reading, from the anchor (re-taken every
+    /// second, so that calibration drift cannot add up).
+    fn wall(&self, at: u64) -> SystemTime {
+        let (raw, wall) = self.anchor;
+        let c = &self.shared.clock;
+        if at >= raw {
+            wall + c.delta(raw, at)
+        } else {
+            wall.checked_sub(c.delta(at, raw)).unwrap_or(wall)
+        }
+    }
+
+    fn reanchor(&mut self) {
+        let now = self.shared.clock.raw();
+        if self.shared.clock.delta(self.anchor.0, now) >= Duration::from_secs(1) {
+            self.anchor = (self.shared.clock.raw(), SystemTime::now());
+        }
+    }
+
     fn any_pending(&self) -> bool {
         self.shared.flush_req.load(Ordering::SeqCst) > self.shared.flush_done.load(Ordering::SeqCst)
             || self.shared.stop.load(Ordering::SeqCst)
@@ -895,7 +930,7 @@ impl Worker {
         msg.clear();
         e.render(msg);
         line.clear();
-        let ts = self.shared.base.1 + e.at.saturating_duration_since(self.shared.base.0);
+        let ts = self.wall(e.at);
         let fields = e.fields();
         format::write_line(
             line,

@@ -3,7 +3,6 @@
 //! cheaply, the message formatted on the caller.
 
 use std::fmt;
-use std::time::Instant;
 
 use super::Level;
 
@@ -234,7 +233,9 @@ pub struct FacadeMsg {
 
 /// One log call, as queued.
 pub struct Entry {
-    pub(crate) at: Instant,
+    /// When the call was made: a raw TSC reading (`quanta::Clock::raw`),
+    /// turned into wall-clock time by the worker.
+    pub(crate) at: u64,
     pub(crate) site: &'static Site,
     pub(crate) msg: Message,
 }

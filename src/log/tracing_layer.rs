@@ -16,7 +16,6 @@
 //! the line goes through the same queues as the logger's own macros.
 
 use std::fmt::Write as _;
-use std::time::Instant;
 
 use tracing_core::field::{Field, Visit};
 use tracing_core::{Event, Subscriber};
@@ -85,7 +84,7 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for TracingLayer {
         if !self.logger.shared().filter.enabled(lvl, meta.target()) {
             return;
         }
-        let at = Instant::now();
+        let at = self.logger.now();
         let mut f = Fields { msg: String::new(), kv: Vec::new() };
         event.record(&mut f);
         let msg = Message::Facade(Box::new(FacadeMsg {
