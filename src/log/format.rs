@@ -3,6 +3,11 @@
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Nanoseconds since the Unix epoch.
+pub(crate) fn epoch_ns(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
 use super::Level;
 
 /// How lines are written.
@@ -52,33 +57,38 @@ pub(crate) struct Stamp {
 }
 
 impl Stamp {
-    pub(crate) fn push(&mut self, out: &mut String, t: SystemTime) {
-        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-        if d.as_secs() != self.secs || self.prefix.is_empty() {
-            self.secs = d.as_secs();
+    /// Appends the time `epoch_ns` nanoseconds after 1970-01-01T00:00:00Z.
+    pub(crate) fn push(&mut self, out: &mut String, epoch_ns: u64) {
+        let secs = epoch_ns / 1_000_000_000;
+        if secs != self.secs || self.prefix.is_empty() {
+            self.secs = secs;
             self.prefix.clear();
-            rfc3339_micros(&mut self.prefix, UNIX_EPOCH + std::time::Duration::from_secs(self.secs));
+            rfc3339_micros(&mut self.prefix, UNIX_EPOCH + std::time::Duration::from_secs(secs));
             self.prefix.truncate(20); // "YYYY-MM-DDTHH:MM:SS."
         }
         out.push_str(&self.prefix);
-        let mut micros = d.subsec_micros();
+        let mut micros = ((epoch_ns % 1_000_000_000) / 1_000) as u32;
         let mut digits = [b'0'; 6];
         for i in (0..6).rev() {
             digits[i] = b'0' + (micros % 10) as u8;
             micros /= 10;
         }
-        out.push_str(std::str::from_utf8(&digits).unwrap_or("000000"));
+        for d in digits {
+            out.push(char::from(d));
+        }
         out.push('Z');
     }
 }
 
 /// The parts of one line.
 pub(crate) struct Line<'a> {
-    pub(crate) ts: SystemTime,
+    /// Nanoseconds since the Unix epoch.
+    pub(crate) ts: u64,
     pub(crate) level: Level,
     pub(crate) target: &'a str,
     pub(crate) thread: &'a str,
-    pub(crate) msg: &'a str,
+    /// Appends the message.
+    pub(crate) msg: &'a dyn Fn(&mut String),
     pub(crate) fields: &'a [(Box<str>, Box<str>)],
 }
 
@@ -96,8 +106,13 @@ pub(crate) fn write_line(out: &mut String, stamp: &mut Stamp, format: Format, l:
             out.push_str(" [");
             out.push_str(l.thread);
             out.push_str("] ");
-            // One line per record: newlines in messages are escaped.
-            push_escaped_newlines(out, l.msg);
+            // Rendered in place; one line per record: newlines are escaped.
+            let start = out.len();
+            (l.msg)(out);
+            if out.as_bytes()[start..].iter().any(|&b| b == b'\n' || b == b'\r') {
+                let raw = out.split_off(start);
+                push_escaped_newlines(out, &raw);
+            }
             for (k, v) in l.fields {
                 out.push(' ');
                 out.push_str(k);
@@ -115,7 +130,9 @@ pub(crate) fn write_line(out: &mut String, stamp: &mut Stamp, format: Format, l:
             out.push_str(",\"thread\":");
             crate::dead_letter::string(out, l.thread);
             out.push_str(",\"msg\":");
-            crate::dead_letter::string(out, l.msg);
+            let mut m = String::new();
+            (l.msg)(&mut m);
+            crate::dead_letter::string(out, &m);
             if !l.fields.is_empty() {
                 out.push_str(",\"fields\":{");
                 for (i, (k, v)) in l.fields.iter().enumerate() {

@@ -417,7 +417,7 @@ impl Builder {
             merge: self.merge,
             stamp: format::Stamp::default(),
             unflushed: 0,
-            anchor: shared.base,
+            anchor: (shared.base.0, format::epoch_ns(shared.base.1)),
         };
         let t = std::thread::Builder::new()
             .name("backburner-log".into())
@@ -780,14 +780,13 @@ struct Worker {
     stamp: format::Stamp,
     /// Lines in the buffer, not yet handed to the OS.
     unflushed: u64,
-    /// A raw clock reading and the wall-clock time at the same moment.
-    anchor: (u64, SystemTime),
+    /// A raw clock reading and the wall-clock time (ns since the epoch) at the same moment.
+    anchor: (u64, u64),
 }
 
 impl Worker {
     fn run(mut self) {
         let mut line = String::with_capacity(512);
-        let mut msg = String::with_capacity(256);
         let mut batch: Vec<(Entry, Arc<ThreadQueue>)> = Vec::new();
         let mut idle_rounds = 0u32;
         let mut dirty = false;
@@ -823,7 +822,7 @@ impl Worker {
                             break;
                         }
                     } else {
-                        self.write_entry(&e, name, &mut line, &mut msg);
+                        self.write_entry(&e, name, &mut line);
                     }
                     if n % 4096 == 0 && !self.merge {
                         break;
@@ -846,7 +845,7 @@ impl Worker {
             if self.merge && !batch.is_empty() {
                 batch.sort_by_key(|(e, _)| e.at);
                 for (e, q) in batch.drain(..) {
-                    self.write_entry(&e, &q.name, &mut line, &mut msg);
+                    self.write_entry(&e, &q.name, &mut line);
                 }
             }
             if n > 0 {
@@ -903,20 +902,21 @@ impl Worker {
 
     /// Wall-clock time of a raw reading, from the anchor (re-taken every
     /// second, so that calibration drift cannot add up).
-    fn wall(&self, at: u64) -> SystemTime {
+    fn wall(&self, at: u64) -> u64 {
         let (raw, wall) = self.anchor;
         let c = &self.shared.clock;
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         if at >= raw {
-            wall + c.delta(raw, at)
+            wall.saturating_add(ns(c.delta(raw, at)))
         } else {
-            wall.checked_sub(c.delta(at, raw)).unwrap_or(wall)
+            wall.saturating_sub(ns(c.delta(at, raw)))
         }
     }
 
     fn reanchor(&mut self) {
         let now = self.shared.clock.raw();
         if self.shared.clock.delta(self.anchor.0, now) >= Duration::from_secs(1) {
-            self.anchor = (self.shared.clock.raw(), SystemTime::now());
+            self.anchor = (self.shared.clock.raw(), format::epoch_ns(SystemTime::now()));
         }
     }
 
@@ -926,17 +926,16 @@ impl Worker {
             || self.shared.queues.lock().iter().any(|q| !q.consumer.lock().is_empty())
     }
 
-    fn write_entry(&mut self, e: &Entry, thread: &str, line: &mut String, msg: &mut String) {
-        msg.clear();
-        e.render(msg);
+    fn write_entry(&mut self, e: &Entry, thread: &str, line: &mut String) {
         line.clear();
         let ts = self.wall(e.at);
         let fields = e.fields();
+        let render = |out: &mut String| e.render(out);
         format::write_line(
             line,
             &mut self.stamp,
             self.format,
-            &format::Line { ts, level: e.level(), target: e.target(), thread, msg, fields },
+            &format::Line { ts, level: e.level(), target: e.target(), thread, msg: &render, fields },
         );
         match self.sink.write_line(line.as_bytes()) {
             Ok(()) => {
@@ -948,10 +947,11 @@ impl Worker {
 
     fn notice(&mut self, q: &ThreadQueue, dropped: u64, line: &mut String) {
         line.clear();
-        let ts = SystemTime::now();
-        let msg = format!(
+        let ts = format::epoch_ns(SystemTime::now());
+        let text = format!(
             "{dropped} log line(s) from this thread were dropped: its queue was full (Backpressure::DropNewest)"
         );
+        let msg = |out: &mut String| out.push_str(&text);
         format::write_line(
             line,
             &mut self.stamp,
