@@ -3,14 +3,13 @@
 //! anywhere else refuses to open, naming file and offset, unless the user
 //! picks a RecoveryMode that skips or truncates (and then it says so).
 
+mod common;
+
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use backburner::journal::fault::MemStorage;
 use backburner::journal::{scan, End, RECORD_HEADER};
-use backburner::{
-    params, ApplyError, Batch, Durability, Error, Fsync, RecoveryMode, Sink, SinkError, SinkReader, Store,
-};
+use backburner::{params, Durability, Error, Fsync, RecoveryMode, Store};
 
 /// Captures log lines so that the warnings can be checked.
 struct Capture(Mutex<Vec<String>>);
@@ -40,20 +39,6 @@ fn warnings_about(needle: &str) -> Vec<String> {
     logs().0.lock().expect("logs").iter().filter(|l| l.contains(needle)).cloned().collect()
 }
 
-struct Down(backburner::sink::sqlite::SqliteSink);
-impl Sink for Down {
-    fn last_applied_seq(&mut self) -> Result<u64, SinkError> {
-        self.0.last_applied_seq()
-    }
-    fn apply(&mut self, _: &Batch<'_>) -> Result<(), ApplyError> {
-        std::thread::sleep(Duration::from_millis(1));
-        Err(ApplyError::Transient(SinkError::new("down")))
-    }
-    fn reader(&mut self) -> Result<Box<dyn SinkReader>, SinkError> {
-        self.0.reader()
-    }
-}
-
 /// A journal of 60 inserts (ids 0..60) over several segments, never applied.
 fn journal(dir: &std::path::Path) -> (String, MemStorage) {
     let db = dir.join("t.db");
@@ -64,7 +49,7 @@ fn journal(dir: &std::path::Path) -> (String, MemStorage) {
     let mem = MemStorage::new();
     let sink = backburner::sink::sqlite::SqliteSink::open(&db, Default::default()).expect("sink");
     let store = Store::builder(&url)
-        .sink(Down(sink))
+        .sink(common::Down(sink))
         .durability(Durability::Journal { fsync: Fsync::EveryBatch })
         .journal_storage(Arc::new(mem.clone()))
         .journal_limits(4096, 1 << 20)

@@ -6,10 +6,9 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use backburner::journal::fault::MemStorage;
-use backburner::{ApplyError, Batch, Durability, Fsync, Sink, SinkError, SinkReader, Store};
+use backburner::{Durability, Fsync, Store};
 use common::{committed, count, sqlite};
 
 fn journal() -> Durability {
@@ -43,22 +42,6 @@ fn journaled_writes_commit_and_segments_go() {
     assert_eq!(count(&db, "backburner_kv"), 3_000);
 }
 
-/// The SQLite sink, down: every batch fails as if the database were locked.
-struct Down(backburner::sink::sqlite::SqliteSink);
-
-impl Sink for Down {
-    fn last_applied_seq(&mut self) -> Result<u64, SinkError> {
-        self.0.last_applied_seq()
-    }
-    fn apply(&mut self, _: &Batch<'_>) -> Result<(), ApplyError> {
-        std::thread::sleep(Duration::from_millis(1));
-        Err(ApplyError::Transient(SinkError::new("database is locked (simulated outage)")))
-    }
-    fn reader(&mut self) -> Result<Box<dyn SinkReader>, SinkError> {
-        self.0.reader()
-    }
-}
-
 #[test]
 fn journaled_writes_survive_the_process_and_replay_once() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -77,7 +60,7 @@ fn journaled_writes_survive_the_process_and_replay_once() {
     }
     // The sink goes down; writes keep landing in the journal.
     let store = Store::builder(&url)
-        .sink(Down(sqlite(&db)))
+        .sink(common::Down(sqlite(&db)))
         .durability(journal())
         .journal_storage(Arc::new(mem.clone()))
         .journal_limits(8 << 10, 1 << 20)

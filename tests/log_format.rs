@@ -22,6 +22,7 @@ fn run(format: Format) -> String {
             backburner::info!(log, "order {} filled at {:.2} for {}", 42u64, 99.5f64, "ACME");
             backburner::warn!(log, target: "app::db", "slow query: {} ms", 1250);
             backburner::debug!(log, "hex {:#x} bool {} char {}", 255u32, true, 'z');
+            backburner::info!(log, "exact types: {} {:x} {} {:?}", 0.1f32, -1i8, &7u64, "q");
             backburner::info!(log, "a long string goes the caller's way: {}", "x".repeat(40));
             backburner::info!(log, "quotes \" and \\ and a\nnewline");
             backburner::info!(log, target: "noisy", "dropped by the filter");
@@ -39,6 +40,7 @@ fn run(format: Format) -> String {
 const TEXT: &str = r#"<ts> INFO  log_format [golden] order 42 filled at 99.50 for ACME
 <ts> WARN  app::db [golden] slow query: 1250 ms
 <ts> DEBUG log_format [golden] hex 0xff bool true char z
+<ts> INFO  log_format [golden] exact types: 0.1 ff 7 "q"
 <ts> INFO  log_format [golden] a long string goes the caller's way: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
 <ts> INFO  log_format [golden] quotes " and \ and a\nnewline
 <ts> ERROR noisy [golden] kept: error on a warn target
@@ -47,6 +49,7 @@ const TEXT: &str = r#"<ts> INFO  log_format [golden] order 42 filled at 99.50 fo
 const JSON: &str = r#"<ts>","level":"INFO","target":"log_format","thread":"golden","msg":"order 42 filled at 99.50 for ACME"}
 <ts>","level":"WARN","target":"app::db","thread":"golden","msg":"slow query: 1250 ms"}
 <ts>","level":"DEBUG","target":"log_format","thread":"golden","msg":"hex 0xff bool true char z"}
+<ts>","level":"INFO","target":"log_format","thread":"golden","msg":"exact types: 0.1 ff 7 \"q\""}
 <ts>","level":"INFO","target":"log_format","thread":"golden","msg":"a long string goes the caller's way: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}
 <ts>","level":"INFO","target":"log_format","thread":"golden","msg":"quotes \" and \\ and a\nnewline"}
 <ts>","level":"ERROR","target":"noisy","thread":"golden","msg":"kept: error on a warn target"}

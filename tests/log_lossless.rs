@@ -87,3 +87,46 @@ fn write_errors_are_reported_not_swallowed() {
     assert!(st.write_errors > 0);
     assert_eq!(st.written, 0);
 }
+
+#[test]
+fn flush_returns_while_other_threads_keep_logging() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("app.log");
+    let log = Logger::builder().file(&path).build().expect("logger");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let noisy = log.clone();
+        let stop = &stop;
+        s.spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                backburner::info!(noisy, "noise {}", i);
+                i += 1;
+                if i.is_multiple_of(64) {
+                    std::thread::sleep(std::time::Duration::from_micros(50));
+                }
+            }
+        });
+        for k in 0..20u64 {
+            backburner::info!(log, "marker {}", k);
+            // Returns although the other thread never stops logging...
+            log.flush().expect("flush");
+            // ...and the marker logged before it is in the file.
+            let text = tail(&path, 8 << 20);
+            assert!(text.contains(&format!("marker {k}\n")), "marker {k} missing after flush");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    log.sync().expect("sync");
+}
+
+/// The last `n` bytes of a file, as text.
+fn tail(path: &std::path::Path, n: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).expect("open");
+    let len = f.metadata().expect("meta").len();
+    f.seek(SeekFrom::Start(len.saturating_sub(n))).expect("seek");
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).expect("read");
+    String::from_utf8_lossy(&buf).into_owned()
+}

@@ -139,6 +139,14 @@ pub enum LogError {
     /// The `log` facade already has a logger.
     #[error("another logger is already installed for the `log` facade")]
     AlreadyInstalled,
+    /// A thread or a signal handler could not be set up.
+    #[error("cannot {what}: {source}")]
+    Setup {
+        /// What failed.
+        what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The logger was shut down.
     #[error("the logger is shut down")]
     Closed,
@@ -205,6 +213,9 @@ struct Shared {
     stop: AtomicBool,
     flush_req: AtomicU64,
     flush_done: AtomicU64,
+    /// The highest flush request that also wants the file synced, and the last one served.
+    sync_req: AtomicU64,
+    sync_done: AtomicU64,
     flush_lock: Mutex<()>,
     flush_cv: Condvar,
     error: Mutex<Option<(u64, String)>>,
@@ -400,6 +411,8 @@ impl Builder {
             stop: AtomicBool::new(false),
             flush_req: AtomicU64::new(0),
             flush_done: AtomicU64::new(0),
+            sync_req: AtomicU64::new(0),
+            sync_done: AtomicU64::new(0),
             flush_lock: Mutex::new(()),
             flush_cv: Condvar::new(),
             error: Mutex::new(None),
@@ -422,7 +435,7 @@ impl Builder {
         let t = std::thread::Builder::new()
             .name("backburner-log".into())
             .spawn(move || worker.run())
-            .map_err(|source| LogError::Open { path: PathBuf::from("<log worker thread>"), source })?;
+            .map_err(|source| LogError::Setup { what: "start the log worker thread", source })?;
         let _ = shared.worker.set(t.thread().clone());
         let handle = Arc::new(Handle { shared, thread: Mutex::new(Some(t)) });
         registry().lock().push(Arc::downgrade(&handle));
@@ -589,9 +602,12 @@ impl Logger {
         self.flush_inner(true)
     }
 
-    fn flush_inner(&self, _sync: bool) -> Result<(), LogError> {
+    fn flush_inner(&self, sync: bool) -> Result<(), LogError> {
         let s = self.shared();
         let req = s.flush_req.fetch_add(1, Ordering::SeqCst) + 1;
+        if sync {
+            s.sync_req.fetch_max(req, Ordering::SeqCst);
+        }
         if let Some(t) = s.worker.get() {
             t.unpark();
         }
@@ -664,14 +680,7 @@ impl Logger {
         if !self.shared().filter.enabled(level, target) {
             return;
         }
-        static SITE: [Site; 5] = [
-            Site { level: Level::Error, target: "log", file: "", line: 0 },
-            Site { level: Level::Warn, target: "log", file: "", line: 0 },
-            Site { level: Level::Info, target: "log", file: "", line: 0 },
-            Site { level: Level::Debug, target: "log", file: "", line: 0 },
-            Site { level: Level::Trace, target: "log", file: "", line: 0 },
-        ];
-        let site = &SITE[level as usize - 1];
+        let site = runtime_site(level);
         let at = self.now();
         let text = match record.args().as_str() {
             Some(s) => Box::from(s),
@@ -686,6 +695,19 @@ impl Logger {
         }));
         self.push(Entry { at, site, msg });
     }
+}
+
+/// The site of records whose target and place come at run time (the `log`
+/// facade, `tracing`): only the level is static.
+pub(crate) fn runtime_site(level: Level) -> &'static Site {
+    static SITES: [Site; 5] = [
+        Site { level: Level::Error, target: "", file: "", line: 0 },
+        Site { level: Level::Warn, target: "", file: "", line: 0 },
+        Site { level: Level::Info, target: "", file: "", line: 0 },
+        Site { level: Level::Debug, target: "", file: "", line: 0 },
+        Site { level: Level::Trace, target: "", file: "", line: 0 },
+    ];
+    &SITES[level as usize - 1]
 }
 
 struct KvCollect<'a>(&'a mut Vec<(Box<str>, Box<str>)>);
@@ -744,7 +766,7 @@ impl Guard {
     ///
     /// When the handler cannot be installed.
     pub fn handle_signals(&self) -> Result<(), LogError> {
-        exit::signals().map_err(|source| LogError::Open { path: PathBuf::from("<signal handler>"), source })
+        exit::signals().map_err(|source| LogError::Setup { what: "install the signal handlers", source })
     }
 }
 
@@ -803,6 +825,11 @@ impl Worker {
             }
             let mut gone = false;
             let mut n = 0;
+            // A flush is answered after one pass that took everything the
+            // rings held when it began (what was logged before the flush
+            // call), even while other threads keep logging.
+            let flushing = flush_target > self.shared.flush_done.load(Ordering::SeqCst);
+            let mut rest = false;
             for q in &queues {
                 // Drop notices first, in place of the lines they stand for.
                 let d = q.dropped.swap(0, Ordering::Relaxed);
@@ -814,20 +841,19 @@ impl Worker {
                 let mut c = q.consumer.lock();
                 // The thread ended and its ring is empty: forget it.
                 gone |= c.is_abandoned() && c.is_empty();
-                while let Ok(e) = c.pop() {
+                // Up to 4096 lines per ring and pass (all of them while a
+                // flush waits), so that one busy thread does not starve others.
+                let take = if flushing { c.slots() } else { c.slots().min(4096) };
+                for _ in 0..take {
+                    let Ok(e) = c.pop() else { break };
                     n += 1;
                     if self.merge {
                         batch.push((e, Arc::clone(q)));
-                        if batch.len() >= 65_536 {
-                            break;
-                        }
                     } else {
                         self.write_entry(&e, name, &mut line);
                     }
-                    if n % 4096 == 0 && !self.merge {
-                        break;
-                    }
                 }
+                rest |= !c.is_empty();
             }
             if gone {
                 let shared = &self.shared;
@@ -851,6 +877,8 @@ impl Worker {
             if n > 0 {
                 dirty = true;
                 idle_rounds = 0;
+            }
+            if n > 0 && !flushing {
                 // Do not chase the producers line by line: a worker reading a
                 // slot right after it was written makes every push miss the
                 // cache. Let the queues fill a while (they hold thousands of
@@ -861,7 +889,7 @@ impl Worker {
                 }
                 continue;
             }
-            // Queues empty: hand the buffer to the OS, answer flushes.
+            // Queues empty, or a flush waits: hand the buffer to the OS, answer it.
             if dirty {
                 match self.sink.flush() {
                     // Counted as written only once handed to the OS.
@@ -874,10 +902,24 @@ impl Worker {
                 dirty = false;
             }
             self.shared.rotations.store(self.sink.rotations(), Ordering::Relaxed);
-            if flush_target > self.shared.flush_done.load(Ordering::SeqCst) {
+            if flushing {
+                // `Logger::sync`: the file too, once its request is in this pass.
+                let want = self.shared.sync_req.load(Ordering::SeqCst);
+                if want > self.shared.sync_done.load(Ordering::SeqCst) && want <= flush_target {
+                    if let Err(e) = self.sink.sync() {
+                        self.failed(0, &format!("sync failed: {e}"));
+                    }
+                    self.shared.sync_done.store(want, Ordering::SeqCst);
+                }
+            }
+            if flushing {
                 self.shared.flush_done.store(flush_target, Ordering::SeqCst);
                 let _g = self.shared.flush_lock.lock();
                 self.shared.flush_cv.notify_all();
+            }
+            if n > 0 || rest {
+                // A flush pass that left lines behind: go on draining.
+                continue;
             }
             if stop {
                 break;

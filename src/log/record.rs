@@ -40,63 +40,64 @@ impl InlineStr {
     }
 }
 
-/// One argument, copied at the call.
+/// One argument, copied at the call, in its own type (so that it formats
+/// exactly as it would have on the caller: `0.1f32` stays `0.1`, `{:x}` of
+/// `-1i8` stays `ff`).
 #[derive(Clone, Copy)]
 #[non_exhaustive]
+#[allow(missing_docs)] // one variant per type, named after it
 pub enum ArgVal {
     /// Unused slot.
     None,
-    /// A signed integer.
+    I8(i8),
+    I16(i16),
+    I32(i32),
     I64(i64),
-    /// An unsigned integer.
+    Isize(isize),
+    U8(u8),
+    U16(u16),
+    U32(u32),
     U64(u64),
-    /// A float.
+    Usize(usize),
+    F32(f32),
     F64(f64),
-    /// A boolean.
     Bool(bool),
-    /// A character.
     Char(char),
     /// A short string.
     Str(InlineStr),
 }
 
-/// Integer formatting traits: integers use theirs, other values `Display`.
-macro_rules! int_traits {
-    ($($tr:ident),*) => {$(
+/// Formats `$v` with the trait `$tr` for the numeric variants listed, and
+/// with `Display` (or nothing, for `None`) otherwise.
+macro_rules! fmt_traits {
+    ($tr:ident: $($var:ident),*) => {
         impl fmt::$tr for ArgVal {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 match self {
-                    ArgVal::I64(v) => fmt::$tr::fmt(v, f),
-                    ArgVal::U64(v) => fmt::$tr::fmt(v, f),
-                    other => fmt::Display::fmt(other, f),
+                    $(ArgVal::$var(v) => fmt::$tr::fmt(v, f),)*
+                    ArgVal::None => Ok(()),
+                    other => other.display(f),
                 }
             }
         }
-    )*};
+    };
 }
 
-/// Exponent formatting: numbers use theirs, other values `Display`.
-macro_rules! exp_traits {
-    ($($tr:ident),*) => {$(
-        impl fmt::$tr for ArgVal {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                match self {
-                    ArgVal::I64(v) => fmt::$tr::fmt(v, f),
-                    ArgVal::U64(v) => fmt::$tr::fmt(v, f),
-                    ArgVal::F64(v) => fmt::$tr::fmt(v, f),
-                    other => fmt::Display::fmt(other, f),
-                }
-            }
-        }
-    )*};
-}
-
-impl fmt::Display for ArgVal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ArgVal {
+    fn display(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ArgVal::None => Ok(()),
+            ArgVal::I8(v) => fmt::Display::fmt(v, f),
+            ArgVal::I16(v) => fmt::Display::fmt(v, f),
+            ArgVal::I32(v) => fmt::Display::fmt(v, f),
             ArgVal::I64(v) => fmt::Display::fmt(v, f),
+            ArgVal::Isize(v) => fmt::Display::fmt(v, f),
+            ArgVal::U8(v) => fmt::Display::fmt(v, f),
+            ArgVal::U16(v) => fmt::Display::fmt(v, f),
+            ArgVal::U32(v) => fmt::Display::fmt(v, f),
             ArgVal::U64(v) => fmt::Display::fmt(v, f),
+            ArgVal::Usize(v) => fmt::Display::fmt(v, f),
+            ArgVal::F32(v) => fmt::Display::fmt(v, f),
             ArgVal::F64(v) => fmt::Display::fmt(v, f),
             ArgVal::Bool(v) => fmt::Display::fmt(v, f),
             ArgVal::Char(v) => fmt::Display::fmt(v, f),
@@ -105,12 +106,27 @@ impl fmt::Display for ArgVal {
     }
 }
 
+impl fmt::Display for ArgVal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.display(f)
+    }
+}
+
 impl fmt::Debug for ArgVal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ArgVal::None => Ok(()),
+            ArgVal::I8(v) => fmt::Debug::fmt(v, f),
+            ArgVal::I16(v) => fmt::Debug::fmt(v, f),
+            ArgVal::I32(v) => fmt::Debug::fmt(v, f),
             ArgVal::I64(v) => fmt::Debug::fmt(v, f),
+            ArgVal::Isize(v) => fmt::Debug::fmt(v, f),
+            ArgVal::U8(v) => fmt::Debug::fmt(v, f),
+            ArgVal::U16(v) => fmt::Debug::fmt(v, f),
+            ArgVal::U32(v) => fmt::Debug::fmt(v, f),
             ArgVal::U64(v) => fmt::Debug::fmt(v, f),
+            ArgVal::Usize(v) => fmt::Debug::fmt(v, f),
+            ArgVal::F32(v) => fmt::Debug::fmt(v, f),
             ArgVal::F64(v) => fmt::Debug::fmt(v, f),
             ArgVal::Bool(v) => fmt::Debug::fmt(v, f),
             ArgVal::Char(v) => fmt::Debug::fmt(v, f),
@@ -119,12 +135,16 @@ impl fmt::Debug for ArgVal {
     }
 }
 
-int_traits!(LowerHex, UpperHex, Octal, Binary);
-exp_traits!(LowerExp, UpperExp);
+fmt_traits!(LowerHex: I8, I16, I32, I64, Isize, U8, U16, U32, U64, Usize);
+fmt_traits!(UpperHex: I8, I16, I32, I64, Isize, U8, U16, U32, U64, Usize);
+fmt_traits!(Octal: I8, I16, I32, I64, Isize, U8, U16, U32, U64, Usize);
+fmt_traits!(Binary: I8, I16, I32, I64, Isize, U8, U16, U32, U64, Usize);
+fmt_traits!(LowerExp: I8, I16, I32, I64, Isize, U8, U16, U32, U64, Usize, F32, F64);
+fmt_traits!(UpperExp: I8, I16, I32, I64, Isize, U8, U16, U32, U64, Usize, F32, F64);
 
 /// Turns an argument into an [`ArgVal`] when that is a cheap copy.
 ///
-/// The macros call `(&&Capture(&arg)).capture()`: method resolution picks
+/// The macros call `(&Capture(&arg)).capture()`: method resolution picks
 /// the impl for cheap types when there is one, and the fallback (which says
 /// "format on the caller") for every other type.
 pub struct Capture<'a, T: ?Sized>(pub &'a T);
@@ -159,17 +179,12 @@ macro_rules! cheap {
     )*};
 }
 cheap!(
-    i8 => I64 as i64, i16 => I64 as i64, i32 => I64 as i64, i64 => I64 as i64, isize => I64 as i64,
-    u8 => U64 as u64, u16 => U64 as u64, u32 => U64 as u64, u64 => U64 as u64, usize => U64 as u64,
-    f32 => F64 as f64, f64 => F64 as f64, bool => Bool as bool, char => Char as char,
+    i8 => I8 as i8, i16 => I16 as i16, i32 => I32 as i32, i64 => I64 as i64,
+    isize => Isize as isize, u8 => U8 as u8, u16 => U16 as u16, u32 => U32 as u32, u64 => U64 as u64,
+    usize => Usize as usize, f32 => F32 as f32, f64 => F64 as f64,
+    bool => Bool as bool, char => Char as char,
 );
 
-impl CaptureCheap for Capture<'_, &str> {
-    #[inline]
-    fn capture(&self) -> Option<ArgVal> {
-        InlineStr::new(self.0).map(ArgVal::Str)
-    }
-}
 impl CaptureCheap for Capture<'_, str> {
     #[inline]
     fn capture(&self) -> Option<ArgVal> {
@@ -182,10 +197,14 @@ impl CaptureCheap for Capture<'_, String> {
         InlineStr::new(self.0).map(ArgVal::Str)
     }
 }
-impl CaptureCheap for Capture<'_, &String> {
+/// References to cheap types are cheap too (`&str`, `&u64`, `&&String`, …).
+impl<T: ?Sized> CaptureCheap for Capture<'_, &T>
+where
+    for<'b> Capture<'b, T>: CaptureCheap,
+{
     #[inline]
     fn capture(&self) -> Option<ArgVal> {
-        InlineStr::new(self.0).map(ArgVal::Str)
+        Capture(*self.0).capture()
     }
 }
 
@@ -266,5 +285,17 @@ impl Entry {
 
     pub(crate) fn level(&self) -> Level {
         self.site.level
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_stay_small() {
+        // Each entry is copied into a ring at every call: keep it compact.
+        assert_eq!(std::mem::size_of::<ArgVal>(), 24);
+        assert!(std::mem::size_of::<Entry>() <= 128, "{}", std::mem::size_of::<Entry>());
     }
 }

@@ -119,7 +119,9 @@ impl FileSink {
         }
         std::fs::rename(&self.path, &target)?;
         if self.gzip {
-            compress_in_background(target);
+            // Retention runs after compression, so a file is never deleted
+            // while it is being compressed.
+            compress_in_background(target, self.path.clone(), self.keep);
         }
         let (file, size) = open_append(&self.path)?;
         self.file = file;
@@ -128,44 +130,50 @@ impl FileSink {
         if let Some(p) = self.period {
             self.period_end = Some(p.next_after(now));
         }
-        if let Some(keep) = self.keep {
-            self.prune(keep)?;
-        }
-        Ok(())
-    }
-
-    /// Deletes the oldest rotated files beyond `keep`.
-    fn prune(&self, keep: usize) -> io::Result<()> {
-        let Some(dir) =
-            self.path.parent().map(|d| if d.as_os_str().is_empty() { std::path::Path::new(".") } else { d })
-        else {
-            return Ok(());
-        };
-        let Some(name) = self.path.file_name().and_then(|n| n.to_str()) else {
-            return Ok(());
-        };
-        let prefix = format!("{name}.");
-        let mut rotated: Vec<(SystemTime, PathBuf)> = Vec::new();
-        for e in std::fs::read_dir(dir)? {
-            let e = e?;
-            if e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) {
-                let modified = e.metadata()?.modified().unwrap_or(UNIX_EPOCH);
-                rotated.push((modified, e.path()));
+        if let (Some(keep), false) = (self.keep, self.gzip) {
+            // A failed clean-up is reported, not fatal: the line still goes out.
+            if let Err(e) = prune(&self.path, keep) {
+                eprintln!("backburner: could not delete old rotated logs of {}: {e}", self.path.display());
             }
-        }
-        rotated.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-        let excess = rotated.len().saturating_sub(keep);
-        for (_, p) in rotated.into_iter().take(excess) {
-            std::fs::remove_file(p)?;
         }
         Ok(())
     }
 }
 
+/// Deletes the oldest rotated files of `path` beyond `keep` (a file and
+/// its `.gz` count once).
+fn prune(path: &std::path::Path, keep: usize) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return Ok(()) };
+    let prefix = format!("{name}.");
+    let mut rotated: Vec<(String, PathBuf)> = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        if let Some(n) = e.file_name().to_str().filter(|n| n.starts_with(&prefix)) {
+            // Names carry the rotation time: they sort oldest first.
+            rotated.push((n.trim_end_matches(".gz").to_string(), e.path()));
+        }
+    }
+    rotated.sort();
+    let mut stems: Vec<&str> = rotated.iter().map(|(s, _)| s.as_str()).collect();
+    stems.dedup();
+    let excess = stems.len().saturating_sub(keep);
+    let old: std::collections::HashSet<&str> = stems.into_iter().take(excess).collect();
+    for (stem, p) in &rotated {
+        if old.contains(stem.as_str()) {
+            std::fs::remove_file(p)?;
+        }
+    }
+    Ok(())
+}
+
 /// Compresses a rotated file to `<file>.gz` on a thread of its own (a large
 /// file takes a while; logging goes on meanwhile), then removes the original.
 #[cfg(feature = "gzip")]
-fn compress_in_background(path: PathBuf) {
+fn compress_in_background(path: PathBuf, log: PathBuf, keep: Option<usize>) {
     let spawned = std::thread::Builder::new().name("backburner-log-gzip".into()).spawn(move || {
         let gz = PathBuf::from(format!("{}.gz", path.display()));
         let r = (|| -> io::Result<()> {
@@ -180,6 +188,11 @@ fn compress_in_background(path: PathBuf) {
             eprintln!("backburner: could not gzip the rotated log {}: {e} (the file is kept as it is)", path.display());
             let _ = std::fs::remove_file(&gz);
         }
+        if let Some(keep) = keep {
+            if let Err(e) = prune(&log, keep) {
+                eprintln!("backburner: could not delete old rotated logs of {}: {e}", log.display());
+            }
+        }
     });
     if let Err(e) = spawned {
         eprintln!("backburner: could not start gzip of a rotated log: {e}");
@@ -187,7 +200,7 @@ fn compress_in_background(path: PathBuf) {
 }
 
 #[cfg(not(feature = "gzip"))]
-fn compress_in_background(_path: PathBuf) {}
+fn compress_in_background(_path: PathBuf, _log: PathBuf, _keep: Option<usize>) {}
 
 pub(crate) enum Sink {
     File(FileSink),

@@ -22,7 +22,7 @@ use tracing_core::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
 
 use super::record::{Entry, FacadeMsg, Message};
-use super::{Level, Logger, Site};
+use super::{Level, Logger};
 
 /// The layer; see [`Logger::tracing_layer`].
 #[derive(Debug, Clone)]
@@ -69,14 +69,6 @@ impl Visit for Fields {
     }
 }
 
-static SITES: [Site; 5] = [
-    Site { level: Level::Error, target: "tracing", file: "", line: 0 },
-    Site { level: Level::Warn, target: "tracing", file: "", line: 0 },
-    Site { level: Level::Info, target: "tracing", file: "", line: 0 },
-    Site { level: Level::Debug, target: "tracing", file: "", line: 0 },
-    Site { level: Level::Trace, target: "tracing", file: "", line: 0 },
-];
-
 impl<S: Subscriber> tracing_subscriber::Layer<S> for TracingLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let meta = event.metadata();
@@ -92,6 +84,6 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for TracingLayer {
             target: meta.target().into(),
             fields: f.kv.into_boxed_slice(),
         }));
-        self.logger.push(Entry { at, site: &SITES[lvl as usize - 1], msg });
+        self.logger.push(Entry { at, site: super::runtime_site(lvl), msg });
     }
 }

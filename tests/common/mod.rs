@@ -161,3 +161,19 @@ impl Sink for FlakySink {
         self.inner.reader()
     }
 }
+
+/// The SQLite sink, down: every batch fails transiently, as a locked database would.
+pub struct Down(pub SqliteSink);
+
+impl Sink for Down {
+    fn last_applied_seq(&mut self) -> Result<u64, SinkError> {
+        self.0.last_applied_seq()
+    }
+    fn apply(&mut self, _: &Batch<'_>) -> Result<(), ApplyError> {
+        std::thread::sleep(Duration::from_millis(1));
+        Err(ApplyError::Transient(SinkError::new("database is locked (simulated outage)")))
+    }
+    fn reader(&mut self) -> Result<Box<dyn SinkReader>, SinkError> {
+        self.0.reader()
+    }
+}

@@ -172,17 +172,7 @@ fn verdict(ok: bool) -> &'static str {
 }
 
 pub fn store(a: StoreArgs) -> Result<(), BoxError> {
-    let tmp;
-    let dir = match &a.dir {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            d.clone()
-        }
-        None => {
-            tmp = tempfile::tempdir()?;
-            tmp.path().to_path_buf()
-        }
-    };
+    let (dir, _tmp) = crate::report::work_dir(a.dir.as_deref())?;
     let rounds = a.rounds.max(1);
     println!(
         "backburner bench store: {} rows per round, {rounds} rounds interleaved, batch {}, {} CPUs, files in {}",
@@ -352,17 +342,7 @@ fn fsync_per_write(dir: &Path, writes: u64) -> Result<f64, BoxError> {
 
 pub fn journal(a: JournalArgs) -> Result<(), BoxError> {
     use backburner::{Durability, Fsync};
-    let tmp;
-    let dir = match &a.dir {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            d.clone()
-        }
-        None => {
-            tmp = tempfile::tempdir()?;
-            tmp.path().to_path_buf()
-        }
-    };
+    let (dir, _tmp) = crate::report::work_dir(a.dir.as_deref())?;
     let rounds = a.rounds.max(1);
     let candidates: [(&str, Durability); 4] = [
         ("Memory", Durability::Memory),

@@ -295,17 +295,7 @@ fn run(c: Cand, dir: &Path, threads: usize, lines: u64, queue: usize) -> Result<
 
 #[allow(clippy::print_literal)] // the table's header cells
 pub fn log(a: LogArgs) -> Result<(), BoxError> {
-    let tmp;
-    let dir = match &a.dir {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            d.clone()
-        }
-        None => {
-            tmp = tempfile::tempdir()?;
-            tmp.path().to_path_buf()
-        }
-    };
+    let (dir, _tmp) = crate::report::work_dir(a.dir.as_deref())?;
     // The `log` facade's global logger: backburner's, or ftlog when comparing.
     let global_path = dir.join("global.log");
     #[cfg(not(feature = "bench-compare"))]

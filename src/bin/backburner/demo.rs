@@ -11,17 +11,8 @@ use crate::report::{bar, count, dur, spinner};
 use crate::BoxError;
 
 pub fn run(dir: Option<PathBuf>, rows: u64, trials: u32, sync_sample: u64) -> Result<(), BoxError> {
-    let tmp;
-    let dir = match dir {
-        Some(d) => {
-            std::fs::create_dir_all(&d).map_err(|e| format!("cannot create --dir {}: {e}", d.display()))?;
-            d
-        }
-        None => {
-            tmp = tempfile::tempdir()?;
-            tmp.path().to_path_buf()
-        }
-    };
+    let (dir, _tmp) =
+        crate::report::work_dir(dir.as_deref()).map_err(|e| format!("cannot create the demo directory: {e}"))?;
     println!("backburner demo (files in {})\n", dir.display());
     gather()?;
     race(&dir, trials)?;

@@ -70,3 +70,18 @@ pub fn spread(xs: &[f64]) -> String {
     let max = xs.iter().copied().fold(0.0, f64::max);
     format!("{}/s ({}–{})", count(median(xs)), count(min), count(max))
 }
+
+/// `dir` (created if needed), or a temporary directory removed when the
+/// returned guard drops.
+pub fn work_dir(dir: Option<&std::path::Path>) -> std::io::Result<(std::path::PathBuf, Option<tempfile::TempDir>)> {
+    match dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            Ok((d.to_path_buf(), None))
+        }
+        None => {
+            let t = tempfile::tempdir()?;
+            Ok((t.path().to_path_buf(), Some(t)))
+        }
+    }
+}
