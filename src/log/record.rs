@@ -241,6 +241,15 @@ pub enum Message {
     /// From the `log` facade: formatted on the caller, with its run-time
     /// target and key-value fields.
     Facade(Box<FacadeMsg>),
+    /// From `tracing`: formatted on the caller; the target is static.
+    Event {
+        /// The message.
+        msg: Box<str>,
+        /// The event's target.
+        target: &'static str,
+        /// Its other fields, if any.
+        fields: Option<Box<[(Box<str>, Box<str>)]>>,
+    },
 }
 
 /// A `log` facade record.
@@ -266,12 +275,14 @@ impl Entry {
             Message::Static(s) => out.push_str(s),
             Message::Formatted(s) => out.push_str(s),
             Message::Facade(f) => out.push_str(&f.msg),
+            Message::Event { msg, .. } => out.push_str(msg),
         }
     }
 
     pub(crate) fn target(&self) -> &str {
         match &self.msg {
             Message::Facade(f) => &f.target,
+            Message::Event { target, .. } => target,
             _ => self.site.target,
         }
     }
@@ -279,6 +290,7 @@ impl Entry {
     pub(crate) fn fields(&self) -> &[(Box<str>, Box<str>)] {
         match &self.msg {
             Message::Facade(f) => &f.fields,
+            Message::Event { fields: Some(f), .. } => f,
             _ => &[],
         }
     }

@@ -21,7 +21,7 @@ use tracing_core::field::{Field, Visit};
 use tracing_core::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
 
-use super::record::{Entry, FacadeMsg, Message};
+use super::record::{Entry, Message};
 use super::{Level, Logger};
 
 /// The layer; see [`Logger::tracing_layer`].
@@ -47,12 +47,12 @@ fn level(l: &tracing_core::Level) -> Level {
     }
 }
 
-struct Fields {
-    msg: String,
+struct Fields<'a> {
+    msg: &'a mut String,
     kv: Vec<(Box<str>, Box<str>)>,
 }
 
-impl Visit for Fields {
+impl Visit for Fields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
             self.msg.push_str(value);
@@ -69,6 +69,11 @@ impl Visit for Fields {
     }
 }
 
+thread_local! {
+    /// Where messages are formatted before one exact-size copy is queued.
+    static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 impl<S: Subscriber> tracing_subscriber::Layer<S> for TracingLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let meta = event.metadata();
@@ -77,13 +82,20 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for TracingLayer {
             return;
         }
         let at = self.logger.now();
-        let mut f = Fields { msg: String::new(), kv: Vec::new() };
-        event.record(&mut f);
-        let msg = Message::Facade(Box::new(FacadeMsg {
-            msg: f.msg.into_boxed_str(),
-            target: meta.target().into(),
-            fields: f.kv.into_boxed_slice(),
-        }));
+        let render = |buf: &mut String| {
+            buf.clear();
+            let mut f = Fields { msg: buf, kv: Vec::new() };
+            event.record(&mut f);
+            let fields = if f.kv.is_empty() { None } else { Some(f.kv.into_boxed_slice()) };
+            (Box::<str>::from(buf.as_str()), fields)
+        };
+        let (text, fields) = SCRATCH
+            .try_with(|s| match s.try_borrow_mut() {
+                Ok(mut buf) => render(&mut buf),
+                Err(_) => render(&mut String::new()),
+            })
+            .unwrap_or_else(|_| render(&mut String::new()));
+        let msg = Message::Event { msg: text, target: meta.target(), fields };
         self.logger.push(Entry { at, site: super::runtime_site(lvl), msg });
     }
 }

@@ -103,9 +103,14 @@ fn hist() -> Histogram<u64> {
 /// One timed call: `(id, price, scratch buffer)`.
 type Op = Box<dyn Fn(u64, f64, &mut Vec<u8>) + Sync>;
 
+/// Run once in each producer thread before its loop; what it returns is held
+/// until the loop ends (a `tracing` default-dispatcher guard).
+type ThreadInit = Box<dyn Fn() -> Box<dyn std::any::Any> + Sync>;
+
 /// The operation under test, and how to finish (drain) afterwards.
 struct Setup {
     op: Op,
+    init: Option<ThreadInit>,
     finish: Box<dyn FnOnce() -> Result<(), BoxError>>,
     /// The file to count lines in; `None`: counted by the caller.
     file: Option<PathBuf>,
@@ -131,8 +136,9 @@ impl slog::Drain for SlogFile {
 fn setup(c: Cand, path: &Path, queue: usize) -> Result<Setup, BoxError> {
     let file = Some(path.to_path_buf());
     Ok(match c {
-        Cand::Floor => Setup { op: Box::new(|_, _, _| {}), finish: Box::new(|| Ok(())), file: None },
+        Cand::Floor => Setup { op: Box::new(|_, _, _| {}), init: None, finish: Box::new(|| Ok(())), file: None },
         Cand::RawCopy => Setup {
+            init: None,
             op: Box::new(|_, _, raw| {
                 if raw.len() + PRE.len() > raw.capacity() {
                     raw.clear();
@@ -146,6 +152,7 @@ fn setup(c: Cand, path: &Path, queue: usize) -> Result<Setup, BoxError> {
             let w = Arc::new(Mutex::new(std::io::BufWriter::with_capacity(64 << 10, std::fs::File::create(path)?)));
             let w2 = Arc::clone(&w);
             Setup {
+                init: None,
                 op: Box::new(move |id, price, _| {
                     let mut f = w.lock();
                     let _ = writeln!(
@@ -165,6 +172,7 @@ fn setup(c: Cand, path: &Path, queue: usize) -> Result<Setup, BoxError> {
             let l = Logger::builder().file(path).queue_capacity(queue).build()?;
             let l2 = l.clone();
             Setup {
+                init: None,
                 op: Box::new(move |id, price, _| {
                     backburner::info!(l, "order {} filled at {} for {}", id, price, "ACME")
                 }),
@@ -174,6 +182,7 @@ fn setup(c: Cand, path: &Path, queue: usize) -> Result<Setup, BoxError> {
         }
         #[cfg(not(feature = "bench-compare"))]
         Cand::Facade => Setup {
+            init: None,
             op: Box::new(
                 |id, price, _| ::log::info!(target: "bench", "order {} filled at {} for {}", id, price, "ACME"),
             ),
@@ -189,12 +198,10 @@ fn setup(c: Cand, path: &Path, queue: usize) -> Result<Setup, BoxError> {
             let l = Logger::builder().file(path).queue_capacity(queue).build()?;
             let d = tracing::Dispatch::new(tracing_subscriber::registry().with(l.tracing_layer()));
             Setup {
-                op: Box::new(move |id, price, _| {
-                    tracing::dispatcher::with_default(
-                        &d,
-                        || tracing::info!(target: "bench", "order {} filled at {} for {}", id, price, "ACME"),
-                    )
-                }),
+                init: Some(Box::new(move || Box::new(tracing::dispatcher::set_default(&d)))),
+                op: Box::new(
+                    move |id, price, _| tracing::info!(target: "bench", "order {} filled at {} for {}", id, price, "ACME"),
+                ),
                 finish: Box::new(move || Ok(l.flush()?)),
                 file,
             }
@@ -207,12 +214,10 @@ fn setup(c: Cand, path: &Path, queue: usize) -> Result<Setup, BoxError> {
             let sub = tracing_subscriber::fmt().with_writer(nb).with_ansi(false).finish();
             let d = tracing::Dispatch::new(sub);
             Setup {
-                op: Box::new(move |id, price, _| {
-                    tracing::dispatcher::with_default(
-                        &d,
-                        || tracing::info!(target: "bench", "order {} filled at {} for {}", id, price, "ACME"),
-                    )
-                }),
+                init: Some(Box::new(move || Box::new(tracing::dispatcher::set_default(&d)))),
+                op: Box::new(
+                    move |id, price, _| tracing::info!(target: "bench", "order {} filled at {} for {}", id, price, "ACME"),
+                ),
                 finish: Box::new(move || {
                     drop(guard);
                     Ok(())
@@ -227,6 +232,7 @@ fn setup(c: Cand, path: &Path, queue: usize) -> Result<Setup, BoxError> {
             let (drain, guard) = slog_async::Async::new(drain.ignore_res()).build_with_guard();
             let log = slog::Logger::root(drain.fuse(), slog::o!());
             Setup {
+                init: None,
                 op: Box::new(move |id, price, _| slog::info!(log, "order {} filled at {} for {}", id, price, "ACME")),
                 finish: Box::new(move || {
                     drop(guard);
@@ -237,6 +243,7 @@ fn setup(c: Cand, path: &Path, queue: usize) -> Result<Setup, BoxError> {
         }
         #[cfg(feature = "bench-compare")]
         Cand::Ftlog => Setup {
+            init: None,
             op: Box::new(
                 |id, price, _| ::log::info!(target: "bench", "order {} filled at {} for {}", id, price, "ACME"),
             ),
@@ -264,8 +271,9 @@ fn run(c: Cand, dir: &Path, threads: usize, lines: u64, queue: usize) -> Result<
     let t0 = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..threads {
-            let (op, total) = (&s.op, &total);
+            let (op, init, total) = (&s.op, &s.init, &total);
             scope.spawn(move || {
+                let _guard = init.as_ref().map(|f| f());
                 let mut h = hist();
                 let mut raw: Vec<u8> = Vec::with_capacity(1 << 20);
                 for id in 0..lines {
@@ -278,7 +286,8 @@ fn run(c: Cand, dir: &Path, threads: usize, lines: u64, queue: usize) -> Result<
             });
         }
     });
-    let Setup { op, finish, file } = s;
+    let Setup { op, init, finish, file } = s;
+    drop(init);
     drop(op);
     finish()?;
     let rate = (lines * threads as u64) as f64 / t0.elapsed().as_secs_f64();
