@@ -225,6 +225,9 @@ pub struct Site {
     pub line: u32,
 }
 
+/// Key-value fields of a record, formatted on the caller.
+pub type Fields = Box<[(Box<str>, Box<str>)]>;
+
 /// The message of one call.
 pub enum Message {
     /// Arguments copied, formatted later by `render`.
@@ -248,7 +251,7 @@ pub enum Message {
         /// The event's target.
         target: &'static str,
         /// Its other fields, if any.
-        fields: Option<Box<[(Box<str>, Box<str>)]>>,
+        fields: Option<Fields>,
     },
 }
 
@@ -256,7 +259,7 @@ pub enum Message {
 pub struct FacadeMsg {
     pub(crate) msg: Box<str>,
     pub(crate) target: Box<str>,
-    pub(crate) fields: Box<[(Box<str>, Box<str>)]>,
+    pub(crate) fields: Fields,
 }
 
 /// One log call, as queued.
