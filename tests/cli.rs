@@ -35,7 +35,7 @@ fn bench_store_prints_the_table_with_ratios() {
         "per-row autocommit, defaults",
         "backburner / ceiling:",
         "timer floor",
-        "get, pending key (overlay)",
+        "get, pending key (",
         "p99.9",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
