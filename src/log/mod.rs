@@ -388,12 +388,12 @@ impl Builder {
     pub fn build(self) -> Result<Logger, LogError> {
         let filter = self.filter.map_err(LogError::Filter)?;
         let sink = match self.dest {
-            Dest::File(path) => Sink::File(
+            Dest::File(path) => Sink::file(
                 FileSink::open(path.clone(), self.rotate_bytes, self.period, self.keep, self.clock, self.gzip)
                     .map_err(|source| LogError::Open { path, source })?,
             ),
-            Dest::Stdout => Sink::Stdout(std::io::BufWriter::new(std::io::stdout())),
-            Dest::Stderr => Sink::Stderr(std::io::stderr()),
+            Dest::Stdout => Sink::stdout(),
+            Dest::Stderr => Sink::stderr(),
         };
         let clock = quanta::Clock::new();
         let shared = Arc::new(Shared {
@@ -429,8 +429,8 @@ impl Builder {
             format: self.format,
             merge: self.merge,
             stamp: format::Stamp::default(),
-            unflushed: 0,
             anchor: (shared.base.0, format::epoch_ns(shared.base.1)),
+            clock: shared.clock.clone(),
         };
         let t = std::thread::Builder::new()
             .name("backburner-log".into())
@@ -800,15 +800,14 @@ struct Worker {
     format: Format,
     merge: bool,
     stamp: format::Stamp,
-    /// Lines in the buffer, not yet handed to the OS.
-    unflushed: u64,
     /// A raw clock reading and the wall-clock time (ns since the epoch) at the same moment.
     anchor: (u64, u64),
+    /// The logger's clock (a copy: read for every line).
+    clock: quanta::Clock,
 }
 
 impl Worker {
     fn run(mut self) {
-        let mut line = String::with_capacity(512);
         let mut batch: Vec<(Entry, Arc<ThreadQueue>)> = Vec::new();
         let mut idle_rounds = 0u32;
         let mut dirty = false;
@@ -835,7 +834,7 @@ impl Worker {
                 let d = q.dropped.swap(0, Ordering::Relaxed);
                 if d > 0 {
                     self.shared.dropped.fetch_add(d, Ordering::Relaxed);
-                    self.notice(q, d, &mut line);
+                    self.notice(q, d);
                 }
                 let name: &str = &q.name;
                 let mut c = q.consumer.lock();
@@ -850,7 +849,7 @@ impl Worker {
                     if self.merge {
                         batch.push((e, Arc::clone(q)));
                     } else {
-                        self.write_entry(&e, name, &mut line);
+                        self.write_entry(&e, name);
                     }
                 }
                 rest |= !c.is_empty();
@@ -871,7 +870,7 @@ impl Worker {
             if self.merge && !batch.is_empty() {
                 batch.sort_by_key(|(e, _)| e.at);
                 for (e, q) in batch.drain(..) {
-                    self.write_entry(&e, &q.name, &mut line);
+                    self.write_entry(&e, &q.name);
                 }
             }
             if n > 0 {
@@ -891,14 +890,8 @@ impl Worker {
             }
             // Queues empty, or a flush waits: hand the buffer to the OS, answer it.
             if dirty {
-                match self.sink.flush() {
-                    // Counted as written only once handed to the OS.
-                    Ok(()) => {
-                        self.shared.written.fetch_add(self.unflushed, Ordering::Relaxed);
-                    }
-                    Err(e) => self.failed(self.unflushed, &e.to_string()),
-                }
-                self.unflushed = 0;
+                let w = self.sink.flush();
+                self.count(w);
                 dirty = false;
             }
             self.shared.rotations.store(self.sink.rotations(), Ordering::Relaxed);
@@ -906,9 +899,8 @@ impl Worker {
                 // `Logger::sync`: the file too, once its request is in this pass.
                 let want = self.shared.sync_req.load(Ordering::SeqCst);
                 if want > self.shared.sync_done.load(Ordering::SeqCst) && want <= flush_target {
-                    if let Err(e) = self.sink.sync() {
-                        self.failed(0, &format!("sync failed: {e}"));
-                    }
+                    let w = self.sink.sync();
+                    self.count(w);
                     self.shared.sync_done.store(want, Ordering::SeqCst);
                 }
             }
@@ -936,7 +928,8 @@ impl Worker {
                 std::thread::park_timeout(Duration::from_micros(500));
             }
         }
-        let _ = self.sink.sync();
+        let w = self.sink.sync();
+        self.count(w);
         self.shared.flush_done.store(u64::MAX, Ordering::SeqCst);
         let _g = self.shared.flush_lock.lock();
         self.shared.flush_cv.notify_all();
@@ -946,7 +939,7 @@ impl Worker {
     /// second, so that calibration drift cannot add up).
     fn wall(&self, at: u64) -> u64 {
         let (raw, wall) = self.anchor;
-        let c = &self.shared.clock;
+        let c = &self.clock;
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         if at >= raw {
             wall.saturating_add(ns(c.delta(raw, at)))
@@ -956,9 +949,9 @@ impl Worker {
     }
 
     fn reanchor(&mut self) {
-        let now = self.shared.clock.raw();
-        if self.shared.clock.delta(self.anchor.0, now) >= Duration::from_secs(1) {
-            self.anchor = (self.shared.clock.raw(), format::epoch_ns(SystemTime::now()));
+        let now = self.clock.raw();
+        if self.clock.delta(self.anchor.0, now) >= Duration::from_secs(1) {
+            self.anchor = (self.clock.raw(), format::epoch_ns(SystemTime::now()));
         }
     }
 
@@ -968,48 +961,43 @@ impl Worker {
             || self.shared.queues.lock().iter().any(|q| !q.consumer.lock().is_empty())
     }
 
-    fn write_entry(&mut self, e: &Entry, thread: &str, line: &mut String) {
-        line.clear();
+    fn write_entry(&mut self, e: &Entry, thread: &str) {
         let ts = self.wall(e.at);
         let fields = e.fields();
         let render = |out: &mut String| e.render(out);
-        format::write_line(
-            line,
-            &mut self.stamp,
-            self.format,
-            &format::Line { ts, level: e.level(), target: e.target(), thread, msg: &render, fields },
-        );
-        match self.sink.write_line(line.as_bytes()) {
-            Ok(()) => {
-                self.unflushed += 1;
-            }
-            Err(err) => self.failed(1, &err.to_string()),
+        let line = format::Line { ts, level: e.level(), target: e.target(), thread, msg: &render, fields };
+        self.emit(&line);
+    }
+
+    /// Formats a line at the end of the sink's buffer and commits it.
+    fn emit(&mut self, line: &format::Line<'_>) {
+        let buf = self.sink.buf();
+        let start = buf.len();
+        format::write_line(buf, &mut self.stamp, self.format, line);
+        let w = self.sink.commit(start);
+        self.count(w);
+    }
+
+    /// Counts what the sink wrote (only what reached the OS counts as
+    /// written) or lost.
+    fn count(&self, w: sink::Wrote) {
+        if w.lines > 0 {
+            self.shared.written.fetch_add(w.lines, Ordering::Relaxed);
+        }
+        if let Some(e) = w.error {
+            self.failed(w.lost, &e.to_string());
         }
     }
 
-    fn notice(&mut self, q: &ThreadQueue, dropped: u64, line: &mut String) {
-        line.clear();
+    fn notice(&mut self, q: &ThreadQueue, dropped: u64) {
         let ts = format::epoch_ns(SystemTime::now());
         let text = format!(
             "{dropped} log line(s) from this thread were dropped: its queue was full (Backpressure::DropNewest)"
         );
         let msg = |out: &mut String| out.push_str(&text);
-        format::write_line(
-            line,
-            &mut self.stamp,
-            self.format,
-            &format::Line {
-                ts,
-                level: Level::Warn,
-                target: "backburner::log",
-                thread: &q.name,
-                msg: &msg,
-                fields: &[],
-            },
-        );
-        if let Err(err) = self.sink.write_line(line.as_bytes()) {
-            self.failed(0, &err.to_string());
-        }
+        let line =
+            format::Line { ts, level: Level::Warn, target: "backburner::log", thread: &q.name, msg: &msg, fields: &[] };
+        self.emit(&line);
     }
 
     fn failed(&self, lines: u64, message: &str) {

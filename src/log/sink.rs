@@ -2,7 +2,7 @@
 //! standard output / error.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -49,7 +49,7 @@ impl Period {
 
 pub(crate) struct FileSink {
     pub(crate) path: PathBuf,
-    file: BufWriter<File>,
+    file: File,
     size: u64,
     max_bytes: Option<u64>,
     period: Option<Period>,
@@ -60,13 +60,13 @@ pub(crate) struct FileSink {
     gzip: bool,
 }
 
-fn open_append(path: &PathBuf) -> io::Result<(BufWriter<File>, u64)> {
+fn open_append(path: &PathBuf) -> io::Result<(File, u64)> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
     let f = OpenOptions::new().create(true).append(true).open(path)?;
     let size = f.metadata()?.len();
-    Ok((BufWriter::with_capacity(64 << 10, f), size))
+    Ok((f, size))
 }
 
 impl FileSink {
@@ -83,30 +83,23 @@ impl FileSink {
         Ok(FileSink { path, file, size, max_bytes, period, period_end, keep, clock, rotations: 0, gzip })
     }
 
-    /// Writes one whole line, rotating first if it is time.
-    pub(crate) fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
-        let by_size = self.max_bytes.is_some_and(|m| self.size > 0 && self.size + line.len() as u64 > m);
-        let now = if self.period.is_some() { Some(self.clock.now()) } else { None };
+    /// Whether the file must rotate before a line of `len` bytes.
+    fn due(&self, len: usize) -> Option<SystemTime> {
+        let by_size = self.max_bytes.is_some_and(|m| self.size > 0 && self.size + len as u64 > m);
+        let now = if self.period.is_some() || by_size { Some(self.clock.now()) } else { None };
         let by_time = matches!((now, self.period_end), (Some(n), Some(e)) if n >= e);
         if by_size || by_time {
-            self.rotate(now.unwrap_or_else(|| self.clock.now()))?;
+            now
+        } else {
+            None
         }
-        self.file.write_all(line)?;
-        self.size += line.len() as u64;
-        Ok(())
     }
 
-    pub(crate) fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
-
-    pub(crate) fn sync(&mut self) -> io::Result<()> {
-        self.file.flush()?;
-        self.file.get_ref().sync_data()
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all(bytes)
     }
 
     fn rotate(&mut self, now: SystemTime) -> io::Result<()> {
-        self.file.flush()?;
         let mut stamp = String::new();
         super::format::rfc3339_micros(&mut stamp, now);
         // 2026-11-26T16:55:01.123456Z -> 2026-11-26T16-55-01.123456Z (no colons in file names)
@@ -179,7 +172,7 @@ fn compress_in_background(path: PathBuf, log: PathBuf, keep: Option<usize>) {
         let r = (|| -> io::Result<()> {
             let mut input = File::open(&path)?;
             let out = File::create(&gz)?;
-            let mut enc = flate2::write::GzEncoder::new(BufWriter::new(out), flate2::Compression::default());
+            let mut enc = flate2::write::GzEncoder::new(io::BufWriter::new(out), flate2::Compression::default());
             io::copy(&mut input, &mut enc)?;
             enc.finish()?.flush()?;
             std::fs::remove_file(&path)
@@ -202,36 +195,119 @@ fn compress_in_background(path: PathBuf, log: PathBuf, keep: Option<usize>) {
 #[cfg(not(feature = "gzip"))]
 fn compress_in_background(_path: PathBuf, _log: PathBuf, _keep: Option<usize>) {}
 
-pub(crate) enum Sink {
+enum Out {
     File(FileSink),
-    Stdout(BufWriter<io::Stdout>),
+    Stdout(io::Stdout),
     Stderr(io::Stderr),
 }
 
+/// A destination with its write buffer: the worker formats each line at
+/// the end of the buffer (no copy), and the buffer goes to the OS in
+/// 64 KiB writes, when the rings are empty, and before a rotation (which
+/// happens between lines, so no line is ever split across files).
+pub(crate) struct Sink {
+    out: Out,
+    buf: String,
+    /// Lines in `buf`.
+    lines: u64,
+}
+
+/// Lines handed to the OS, or lost to a write error, by one call.
+#[derive(Default)]
+pub(crate) struct Wrote {
+    pub(crate) lines: u64,
+    pub(crate) lost: u64,
+    pub(crate) error: Option<io::Error>,
+}
+
+const BUF: usize = 64 << 10;
+
 impl Sink {
-    pub(crate) fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
-        match self {
-            Sink::File(f) => f.write_line(line),
-            Sink::Stdout(s) => s.write_all(line),
-            Sink::Stderr(s) => s.write_all(line),
+    pub(crate) fn file(f: FileSink) -> Sink {
+        Sink { out: Out::File(f), buf: String::with_capacity(BUF + 4096), lines: 0 }
+    }
+    pub(crate) fn stdout() -> Sink {
+        Sink { out: Out::Stdout(io::stdout()), buf: String::with_capacity(BUF + 4096), lines: 0 }
+    }
+    pub(crate) fn stderr() -> Sink {
+        Sink { out: Out::Stderr(io::stderr()), buf: String::with_capacity(BUF + 4096), lines: 0 }
+    }
+
+    /// The buffer, to format one line at its end; then call [`Sink::commit`]
+    /// with the length it had before.
+    pub(crate) fn buf(&mut self) -> &mut String {
+        &mut self.buf
+    }
+
+    /// Takes the line formatted at `buf[start..]`, rotating first if due.
+    pub(crate) fn commit(&mut self, start: usize) -> Wrote {
+        let len = self.buf.len() - start;
+        let mut w = Wrote::default();
+        let mut rotated = None;
+        if let Out::File(f) = &mut self.out {
+            if let Some(now) = f.due(len) {
+                // The lines before this one go to the old file.
+                rotated = Some(f.write(&self.buf.as_bytes()[..start]).and_then(|()| f.rotate(now)));
+            }
+            f.size += len as u64;
+        }
+        if let Some(r) = rotated {
+            w = self.account(r, start);
+        }
+        self.lines += 1;
+        if self.buf.len() >= BUF {
+            let w2 = self.flush_buf();
+            w.lines += w2.lines;
+            w.lost += w2.lost;
+            w.error = w.error.or(w2.error);
+        }
+        w
+    }
+
+    /// Counts the first `upto` bytes of the buffer (all lines but the last
+    /// one when a rotation cuts it) as written or lost, and drops them.
+    fn account(&mut self, r: io::Result<()>, upto: usize) -> Wrote {
+        let lines = self.lines;
+        self.buf.drain(..upto);
+        self.lines = 0;
+        match r {
+            Ok(()) => Wrote { lines, lost: 0, error: None },
+            Err(e) => Wrote { lines: 0, lost: lines, error: Some(e) },
         }
     }
-    pub(crate) fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Sink::File(f) => f.flush(),
-            Sink::Stdout(s) => s.flush(),
-            Sink::Stderr(s) => s.flush(),
+
+    fn flush_buf(&mut self) -> Wrote {
+        if self.buf.is_empty() {
+            return Wrote::default();
         }
+        let r = match &mut self.out {
+            Out::File(f) => f.write(self.buf.as_bytes()),
+            Out::Stdout(s) => s.write_all(self.buf.as_bytes()).and_then(|()| s.flush()),
+            Out::Stderr(s) => s.write_all(self.buf.as_bytes()),
+        };
+        let n = self.buf.len();
+        self.account(r, n)
     }
-    pub(crate) fn sync(&mut self) -> io::Result<()> {
-        match self {
-            Sink::File(f) => f.sync(),
-            other => other.flush(),
+
+    /// Hands the buffer to the OS.
+    pub(crate) fn flush(&mut self) -> Wrote {
+        self.flush_buf()
+    }
+
+    /// Hands the buffer to the OS and syncs the file.
+    pub(crate) fn sync(&mut self) -> Wrote {
+        let mut w = self.flush_buf();
+        if let Out::File(f) = &mut self.out {
+            if let Err(e) = f.file.sync_data() {
+                w.error = w.error.or(Some(e));
+            }
         }
+        w
     }
+
     pub(crate) fn rotations(&self) -> u64 {
-        match self {
-            Sink::File(f) => f.rotations,
+        match &self.out {
+            Out::File(f) => f.rotations,
             _ => 0,
         }
     }
