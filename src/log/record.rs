@@ -245,6 +245,7 @@ pub enum Message {
     /// target and key-value fields.
     Facade(Box<FacadeMsg>),
     /// From `tracing`: formatted on the caller; the target is static.
+    #[cfg(feature = "tracing")]
     Event {
         /// The message.
         msg: Box<str>,
@@ -278,6 +279,7 @@ impl Entry {
             Message::Static(s) => out.push_str(s),
             Message::Formatted(s) => out.push_str(s),
             Message::Facade(f) => out.push_str(&f.msg),
+            #[cfg(feature = "tracing")]
             Message::Event { msg, .. } => out.push_str(msg),
         }
     }
@@ -285,6 +287,7 @@ impl Entry {
     pub(crate) fn target(&self) -> &str {
         match &self.msg {
             Message::Facade(f) => &f.target,
+            #[cfg(feature = "tracing")]
             Message::Event { target, .. } => target,
             _ => self.site.target,
         }
@@ -293,6 +296,7 @@ impl Entry {
     pub(crate) fn fields(&self) -> &[(Box<str>, Box<str>)] {
         match &self.msg {
             Message::Facade(f) => &f.fields,
+            #[cfg(feature = "tracing")]
             Message::Event { fields: Some(f), .. } => f,
             _ => &[],
         }
