@@ -213,9 +213,9 @@ struct Shared {
     stop: AtomicBool,
     flush_req: AtomicU64,
     flush_done: AtomicU64,
-    /// The highest flush request that also wants the file synced, and the last one served.
-    sync_req: AtomicU64,
-    sync_done: AtomicU64,
+    /// A flush wants the file synced too. Set before the flush request is
+    /// counted, so the pass that answers the request sees it.
+    sync_wanted: AtomicBool,
     flush_lock: Mutex<()>,
     flush_cv: Condvar,
     error: Mutex<Option<(u64, String)>>,
@@ -384,7 +384,7 @@ impl Builder {
     /// # Errors
     ///
     /// [`LogError::Open`] when the file cannot be opened, [`LogError::Filter`]
-    /// for a bad filter.
+    /// for a bad filter, [`LogError::Setup`] when the worker thread cannot start.
     pub fn build(self) -> Result<Logger, LogError> {
         let filter = self.filter.map_err(LogError::Filter)?;
         let sink = match self.dest {
@@ -411,8 +411,7 @@ impl Builder {
             stop: AtomicBool::new(false),
             flush_req: AtomicU64::new(0),
             flush_done: AtomicU64::new(0),
-            sync_req: AtomicU64::new(0),
-            sync_done: AtomicU64::new(0),
+            sync_wanted: AtomicBool::new(false),
             flush_lock: Mutex::new(()),
             flush_cv: Condvar::new(),
             error: Mutex::new(None),
@@ -604,10 +603,10 @@ impl Logger {
 
     fn flush_inner(&self, sync: bool) -> Result<(), LogError> {
         let s = self.shared();
-        let req = s.flush_req.fetch_add(1, Ordering::SeqCst) + 1;
         if sync {
-            s.sync_req.fetch_max(req, Ordering::SeqCst);
+            s.sync_wanted.store(true, Ordering::SeqCst);
         }
+        let req = s.flush_req.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(t) = s.worker.get() {
             t.unpark();
         }
@@ -896,12 +895,10 @@ impl Worker {
             }
             self.shared.rotations.store(self.sink.rotations(), Ordering::Relaxed);
             if flushing {
-                // `Logger::sync`: the file too, once its request is in this pass.
-                let want = self.shared.sync_req.load(Ordering::SeqCst);
-                if want > self.shared.sync_done.load(Ordering::SeqCst) && want <= flush_target {
+                // `Logger::sync`: the file too.
+                if self.shared.sync_wanted.swap(false, Ordering::SeqCst) {
                     let w = self.sink.sync();
                     self.count(w);
-                    self.shared.sync_done.store(want, Ordering::SeqCst);
                 }
             }
             if flushing {
