@@ -56,8 +56,13 @@ impl DeadLetters {
         let Some(f) = self.file.as_mut() else {
             return Ok(());
         };
-        f.write_all(self.line.as_bytes())?;
-        f.sync_data()
+        let before = f.metadata()?.len();
+        if let Err(e) = f.write_all(self.line.as_bytes()).and_then(|()| f.sync_data()) {
+            // No half line left behind for the next append to run into.
+            let _ = f.set_len(before);
+            return Err(e);
+        }
+        Ok(())
     }
 }
 

@@ -132,6 +132,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// Another store (in this process or another) has this journal open.
+    #[error("the journal {} is in use by another store (its LOCK file is held); close that store first: two stores on one journal would replay and delete each other's writes", path.display())]
+    Locked {
+        /// The journal directory.
+        path: PathBuf,
+    },
+
+    /// A store opened without a journal found one holding writes.
+    #[error("the journal {} holds writes that were acknowledged as journaled and may not be in the database yet; open the store with Durability::Journal to replay them (or `backburner journal replay`), or move the journal away", path.display())]
+    JournalPresent {
+        /// The journal directory.
+        path: PathBuf,
+    },
+
     /// [`Ticket::wait_journaled`](crate::Ticket::wait_journaled) on a store
     /// without a journal.
     #[error("this store has no journal (Durability::Memory); use Ticket::wait for the commit, or open the store with Durability::Journal")]

@@ -229,7 +229,10 @@ impl Builder {
             Durability::Memory => None,
             Durability::Journal { fsync } => Some(fsync),
         };
-        if fsync.is_some() && (segment_bytes < 4096 || journal_max_bytes < 2 * segment_bytes) {
+        if cfg.batch_max > 1 << 24 {
+            return invalid("batch_max", "must be at most 16,777,216 (a batch is one transaction held in memory)");
+        }
+        if fsync.is_some() && (segment_bytes < 4096 || journal_max_bytes < segment_bytes.saturating_mul(2)) {
             return invalid("journal_limits", "segments must be at least 4 KiB and the cap at least two segments");
         }
         let (mut sink, base): (Box<dyn Sink>, Option<PathBuf>) = match sink {
@@ -238,13 +241,27 @@ impl Builder {
         };
         let beside = |suffix: &str| base.as_ref().map(|b| PathBuf::from(format!("{}{suffix}", b.display())));
         cfg.dead_letter = dead_letter.unwrap_or_else(|| beside(".dead-letter.jsonl"));
+        let mut lock = None;
+        // Without a journal, a journal left by a run with one must not hold
+        // writes the sink lacks (checked once the sink's seq is known).
+        let leftover = match (fsync, &journal_storage) {
+            (None, None) => journal_dir.clone().or_else(|| beside(".journal")).filter(|d| d.is_dir()),
+            _ => None,
+        };
         let journal = match fsync {
             None => None,
             Some(fsync) => {
                 let storage: Arc<dyn Storage> = match (journal_storage, journal_dir.or_else(|| beside(".journal"))) {
                     (Some(s), _) => s,
                     (None, Some(dir)) => {
-                        Arc::new(FsStorage::new(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?)
+                        let fs = FsStorage::new(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+                        // One store per journal: a second would truncate the
+                        // first's tail, replay its records, delete its segments.
+                        lock = Some(fs.lock().map_err(|source| match source.kind() {
+                            std::io::ErrorKind::WouldBlock => Error::Locked { path: dir.clone() },
+                            _ => Error::Io { path: dir.clone(), source },
+                        })?);
+                        Arc::new(fs)
                     }
                     (None, None) => {
                         return invalid("journal", "a store with a custom sink needs Builder::journal(dir)")
@@ -257,6 +274,20 @@ impl Builder {
             }
         };
         let last = sink.last_applied_seq()?;
+        if let Some(dir) = leftover {
+            let pending = FsStorage::new(&dir)
+                .and_then(|fs| crate::journal::inspect(&fs))
+                .map(|segs| segs.iter().any(|s| s.seqs.is_some_and(|(_, hi)| hi > last)))
+                .map_err(|source| Error::Io { path: dir.clone(), source })?;
+            if pending {
+                return Err(Error::JournalPresent { path: dir });
+            }
+        }
+        if last > MAX_SEQ {
+            return Err(Error::Sink(crate::SinkError::new(format!(
+                "the sink's last applied seq is {last}, beyond the largest backburner uses ({MAX_SEQ}); its metadata was changed by hand"
+            ))));
+        }
         let recovered = match &journal {
             Some(j) => Some(recover(j.storage.as_ref(), last, j.recovery)?),
             None => None,
@@ -316,12 +347,27 @@ impl Builder {
             _ => Source::Queue(intake),
         };
         let worker = Worker::new(source, sink, Arc::clone(&shared), cfg);
-        let handle = spawn("backburner-worker", &shared.progress, move || worker.run())?;
+        let handle = match spawn("backburner-worker", &shared.progress, move || worker.run()) {
+            Ok(h) => h,
+            Err(e) => {
+                // Stop the journal thread, if one started.
+                shared.progress.poison("the worker thread could not start".into());
+                for t in threads {
+                    let _ = t.join();
+                }
+                return Err(e);
+            }
+        };
         let _ = shared.progress.worker.set(handle.thread().clone());
         threads.push(handle);
-        Ok(Store { inner: Arc::new(Inner { shared, reader, url, threads: Mutex::new(threads) }) })
+        Ok(Store {
+            inner: Arc::new(Inner { shared, reader, url, threads: Mutex::new(threads), lock: Mutex::new(lock) }),
+        })
     }
 }
+
+/// The largest `Seq` a store hands out (the overlay uses the top bit).
+const MAX_SEQ: u64 = 1 << 62;
 
 /// The largest write, in bytes (key and value, or statement and parameters).
 pub const MAX_WRITE: usize = (1 << 30) - 64;
@@ -412,6 +458,8 @@ struct Inner {
     url: String,
     /// The journal writer (if any), then the worker: joined in that order.
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The journal directory's lock, held until the store is closed.
+    lock: Mutex<Option<std::fs::File>>,
 }
 
 /// A write-behind store: writes return at once with a [`Ticket`], a worker
@@ -670,11 +718,16 @@ impl Inner {
         }
         let handles = std::mem::take(&mut *self.threads.lock());
         let joined = !handles.is_empty();
+        // Join all of them, even after a failure: none may outlive `close`.
+        let mut panicked = false;
         for h in handles {
-            if h.join().is_err() {
-                let reason = "a store thread panicked".to_string();
-                return Err(p.poisoned().unwrap_or(Error::Poisoned { reason, write: None }));
-            }
+            panicked |= h.join().is_err();
+        }
+        // The journal is no longer written: another store may open it.
+        drop(self.lock.lock().take());
+        if panicked {
+            let reason = "a store thread panicked".to_string();
+            return Err(p.poisoned().unwrap_or(Error::Poisoned { reason, write: None }));
         }
         match joined {
             true => {}

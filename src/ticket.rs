@@ -151,16 +151,25 @@ impl Progress {
             let _g = self.lock.lock();
             self.cond.notify_all();
         }
-        let mut wakers = self.wakers.lock();
-        if !wakers.is_empty() {
+        // Wakers run executor code: call them with no lock held.
+        let due: Vec<Waker> = {
+            let mut wakers = self.wakers.lock();
+            if wakers.is_empty() {
+                return;
+            }
+            let mut due = Vec::new();
             let mut i = 0;
             while i < wakers.len() {
                 if ready(wakers[i].0) {
-                    wakers.swap_remove(i).1.wake();
+                    due.push(wakers.swap_remove(i).1);
                 } else {
                     i += 1;
                 }
             }
+            due
+        };
+        for w in due {
+            w.wake();
         }
     }
 
@@ -346,8 +355,9 @@ impl Ticket {
     ///
     /// As [`wait`](Ticket::wait).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        let deadline = Instant::now() + timeout;
-        match self.progress.wait(self.seq, Some(deadline)) {
+        // A timeout too large for an Instant means no deadline.
+        let deadline = Instant::now().checked_add(timeout);
+        match self.progress.wait(self.seq, deadline) {
             None => Ok(false),
             Some(r) => r.map(|()| true),
         }

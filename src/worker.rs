@@ -170,12 +170,12 @@ impl Worker {
             sink,
             shared,
             dead,
-            ready: Vec::with_capacity(cfg.batch_max),
+            ready: Vec::with_capacity(cfg.batch_max.min(1 << 16)),
             since: None,
-            batch: Vec::with_capacity(cfg.batch_max),
-            live: Vec::with_capacity(cfg.batch_max),
-            rejected: Vec::with_capacity(cfg.batch_max),
-            skip: Vec::with_capacity(cfg.batch_max),
+            batch: Vec::with_capacity(cfg.batch_max.min(1 << 16)),
+            live: Vec::with_capacity(cfg.batch_max.min(1 << 16)),
+            rejected: Vec::with_capacity(cfg.batch_max.min(1 << 16)),
+            skip: Vec::with_capacity(cfg.batch_max.min(1 << 16)),
             keys: HashTable::new(),
             cfg,
         }
@@ -428,7 +428,7 @@ impl Worker {
                 // A position outside the batch is a sink bug: treat it as transient.
                 Err(ApplyError::Rejected { error, .. }) | Err(ApplyError::Transient(error)) => error,
             };
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
             if attempt > self.cfg.max_retries {
                 let reason = format!("the sink kept failing ({attempt} attempts): {error}");

@@ -108,6 +108,28 @@ impl SegmentFile for FsSegment {
     }
 }
 
+impl FsStorage {
+    /// Takes an exclusive lock on the directory (a `LOCK` file, `flock`),
+    /// held until the returned file is closed (the OS releases it when the
+    /// process dies).
+    ///
+    /// # Errors
+    ///
+    /// `ErrorKind::WouldBlock` if another store holds it.
+    pub fn lock(&self) -> io::Result<File> {
+        let f = OpenOptions::new().create(true).truncate(false).write(true).open(self.dir.join("LOCK"))?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(|e| {
+            let e = io::Error::from(e);
+            if e.kind() == io::ErrorKind::WouldBlock {
+                io::Error::new(io::ErrorKind::WouldBlock, "another store has this journal open")
+            } else {
+                e
+            }
+        })?;
+        Ok(f)
+    }
+}
+
 impl Storage for FsStorage {
     fn list(&self) -> io::Result<Vec<String>> {
         let mut names = Vec::new();

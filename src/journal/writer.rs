@@ -48,6 +48,9 @@ pub(crate) struct Writer {
     limits: Limits,
     /// Closed segments, oldest first.
     closed: VecDeque<SegmentMeta>,
+    /// Applied segments that could not be deleted (retried every second).
+    stuck: Vec<String>,
+    stuck_retry: Instant,
     current: Option<Current>,
     next_index: u64,
     pending: Vec<Record>,
@@ -80,6 +83,8 @@ impl Writer {
             fsync,
             limits,
             closed: segments.into(),
+            stuck: Vec::new(),
+            stuck_retry: Instant::now(),
             current: None,
             next_index,
             pending: Vec::new(),
@@ -243,7 +248,7 @@ impl Writer {
                     );
                     logged = true;
                 }
-                self.shared.progress.hurry(u64::MAX);
+                self.shared.progress.hurry(self.passed);
                 std::thread::sleep(Duration::from_millis(2));
                 continue;
             }
@@ -267,7 +272,7 @@ impl Writer {
                         );
                     }
                     self.shared.queue.set_storage_full(true);
-                    self.shared.progress.hurry(u64::MAX);
+                    self.shared.progress.hurry(self.passed);
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 Err(e) => return Err(format!("cannot create journal segment {name}: {e}")),
@@ -281,16 +286,27 @@ impl Writer {
     fn collect(&mut self) -> Result<(), String> {
         let wm = self.shared.progress.watermark();
         let mut removed = false;
-        while let Some(s) = self.closed.front() {
-            if s.last_seq > wm {
-                break;
+        while self.closed.front().is_some_and(|s| s.last_seq <= wm) {
+            let Some(s) = self.closed.pop_front() else { break };
+            match self.storage.remove(&s.name) {
+                Ok(()) => removed = true,
+                // Applied already: it no longer counts toward the cap; retried
+                // now and then, and said once.
+                Err(e) => {
+                    if self.stuck.is_empty() {
+                        ::log::warn!(
+                            "backburner: cannot delete journal segment {}: {e}; will retry",
+                            self.storage.path(&s.name).display()
+                        );
+                    }
+                    self.stuck.push(s.name);
+                }
             }
-            if let Err(e) = self.storage.remove(&s.name) {
-                ::log::warn!("backburner: cannot delete journal segment {}: {e}", self.storage.path(&s.name).display());
-                break;
-            }
-            self.closed.pop_front();
-            removed = true;
+        }
+        if !self.stuck.is_empty() && self.stuck_retry.elapsed() >= Duration::from_secs(1) {
+            self.stuck_retry = Instant::now();
+            let storage = &self.storage;
+            self.stuck.retain(|name| storage.remove(name).is_err());
         }
         if removed {
             if let Err(e) = self.storage.sync_dir() {

@@ -69,8 +69,10 @@ fn on_abort() {
 /// Starts the signal handling once per process.
 pub(super) fn signals() -> std::io::Result<()> {
     use signal_hook::consts::{SIGABRT, SIGINT, SIGTERM};
-    static STARTED: OnceLock<()> = OnceLock::new();
-    if STARTED.get().is_some() {
+    // Held for the whole set-up: two callers at once install one set.
+    static STARTED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut started = STARTED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if *started {
         return Ok(());
     }
     let mut sigs = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
@@ -98,6 +100,6 @@ pub(super) fn signals() -> std::io::Result<()> {
     })?;
     // SAFETY: `on_abort` only makes async-signal-safe calls (see there).
     unsafe { signal_hook::low_level::register(SIGABRT, on_abort) }?;
-    let _ = STARTED.set(());
+    *started = true;
     Ok(())
 }

@@ -179,6 +179,20 @@ impl SqliteSink {
             let same = matches!(&current, Some((p, _)) if *p == sql);
             if !same {
                 let stmt = conn.prepare_cached(sql).map_err(|e| classify(e, Some(pos)))?;
+                if matches!(params, Params::Sql(_)) && stmt.readonly() {
+                    // SELECT, and the transaction statements (BEGIN, COMMIT,
+                    // ROLLBACK, SAVEPOINT, RELEASE), which SQLite reports as
+                    // read-only: ending the batch's transaction would commit
+                    // writes without their `last_applied_seq` (applied twice
+                    // on retry) or drop writes whose tickets say committed.
+                    return Err(ApplyError::Rejected {
+                        position: pos,
+                        error: SinkError::new(format!(
+                            "execute() takes write statements; `{sql}` reads or controls the transaction \
+                             (backburner runs each batch in its own transaction: use query() for reads)"
+                        )),
+                    });
+                }
                 current = Some((sql, stmt));
             }
             let Some((_, stmt)) = current.as_mut() else {
@@ -191,6 +205,12 @@ impl SqliteSink {
             };
             if let Err(e) = r {
                 return Err(classify(e, Some(pos)));
+            }
+            if conn.is_autocommit() {
+                // A statement ended the transaction anyway (none should).
+                return Err(ApplyError::Transient(SinkError::new(format!(
+                    "the statement at position {pos} ended the batch's transaction"
+                ))));
             }
         }
         drop(current);
@@ -272,7 +292,12 @@ impl Sink for SqliteSink {
             .conn
             .query_row("SELECT value FROM backburner_meta WHERE name = 'last_applied_seq'", [], |r| r.get(0))
             .map_err(|e| open_err(&self.path, "read last_applied_seq from", e))?;
-        Ok(u64::try_from(v).unwrap_or(0))
+        u64::try_from(v).map_err(|_| {
+            SinkError::new(format!(
+                "backburner_meta.last_applied_seq in {} is {v}, below 0: the table was changed by hand; fix it before opening",
+                self.path.display()
+            ))
+        })
     }
 
     fn apply(&mut self, batch: &Batch<'_>) -> Result<(), ApplyError> {
