@@ -83,6 +83,15 @@ pub(crate) fn parse_name(name: &str) -> Option<u64> {
     stem.parse().ok()
 }
 
+/// The segment files of a journal, with their indexes, oldest first (other
+/// files, such as `LOCK`, are not segments).
+pub(crate) fn segment_names(storage: &dyn Storage) -> std::io::Result<Vec<(u64, String)>> {
+    let mut names: Vec<(u64, String)> =
+        storage.list()?.into_iter().filter_map(|n| parse_name(&n).map(|i| (i, n))).collect();
+    names.sort();
+    Ok(names)
+}
+
 /// One segment as [`inspect`] sees it.
 #[derive(Debug, Clone)]
 pub struct SegmentReport {
@@ -104,11 +113,8 @@ pub struct SegmentReport {
 ///
 /// When the directory or a file cannot be read.
 pub fn inspect(storage: &dyn Storage) -> std::io::Result<Vec<SegmentReport>> {
-    let mut names: Vec<(u64, String)> =
-        storage.list()?.into_iter().filter_map(|n| parse_name(&n).map(|i| (i, n))).collect();
-    names.sort();
     let mut out = Vec::new();
-    for (_, name) in names {
+    for (_, name) in segment_names(storage)? {
         let buf = storage.read(&name)?;
         let (records, seqs, status) = match scan(&buf) {
             Ok(s) => {

@@ -3,7 +3,7 @@
 //! records the sink has not applied yet, in order.
 
 use super::format::{self, End};
-use super::{parse_name, RecoveryMode, Storage};
+use super::{RecoveryMode, Storage};
 use crate::error::Error;
 use crate::queue::Record;
 
@@ -33,13 +33,7 @@ fn io_err(storage: &dyn Storage, name: &str, e: std::io::Error) -> Error {
 
 /// Reads the journal in `storage`.
 pub(crate) fn recover(storage: &dyn Storage, last_applied: u64, mode: RecoveryMode) -> Result<Recovered, Error> {
-    let mut names: Vec<(u64, String)> = storage
-        .list()
-        .map_err(|e| io_err(storage, "", e))?
-        .into_iter()
-        .filter_map(|n| parse_name(&n).map(|i| (i, n)))
-        .collect();
-    names.sort();
+    let names = super::segment_names(storage).map_err(|e| io_err(storage, "", e))?;
     let mut out = Recovered { segments: Vec::new(), records: Vec::new(), max_seq: 0, next_index: 1 };
     let count = names.len();
     let mut stop = false;

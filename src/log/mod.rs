@@ -90,6 +90,17 @@ impl Level {
         }
     }
 
+    fn to_log_filter(max: Option<Level>) -> ::log::LevelFilter {
+        match max {
+            None => ::log::LevelFilter::Off,
+            Some(Level::Error) => ::log::LevelFilter::Error,
+            Some(Level::Warn) => ::log::LevelFilter::Warn,
+            Some(Level::Info) => ::log::LevelFilter::Info,
+            Some(Level::Debug) => ::log::LevelFilter::Debug,
+            Some(Level::Trace) => ::log::LevelFilter::Trace,
+        }
+    }
+
     fn from_log(l: ::log::Level) -> Level {
         match l {
             ::log::Level::Error => Level::Error,
@@ -654,14 +665,7 @@ impl Logger {
     /// [`LogError::AlreadyInstalled`] if the facade has a logger already.
     pub fn install(&self) -> Result<Guard, LogError> {
         ::log::set_boxed_logger(Box::new(Facade { logger: self.clone() })).map_err(|_| LogError::AlreadyInstalled)?;
-        ::log::set_max_level(match self.shared().filter.max_level() {
-            None => ::log::LevelFilter::Off,
-            Some(Level::Error) => ::log::LevelFilter::Error,
-            Some(Level::Warn) => ::log::LevelFilter::Warn,
-            Some(Level::Info) => ::log::LevelFilter::Info,
-            Some(Level::Debug) => ::log::LevelFilter::Debug,
-            Some(Level::Trace) => ::log::LevelFilter::Trace,
-        });
+        ::log::set_max_level(Level::to_log_filter(self.shared().filter.max_level()));
         exit::register();
         Ok(Guard { logger: self.clone() })
     }

@@ -58,6 +58,8 @@ pub(crate) struct FileSink {
     clock: Arc<dyn Clock>,
     pub(crate) rotations: u64,
     gzip: bool,
+    /// After a failed rotation: not before this.
+    retry_at: Option<SystemTime>,
 }
 
 fn open_append(path: &PathBuf) -> io::Result<(File, u64)> {
@@ -80,7 +82,19 @@ impl FileSink {
     ) -> io::Result<FileSink> {
         let (file, size) = open_append(&path)?;
         let period_end = period.map(|p| p.next_after(clock.now()));
-        Ok(FileSink { path, file, size, max_bytes, period, period_end, keep, clock, rotations: 0, gzip })
+        Ok(FileSink {
+            path,
+            file,
+            size,
+            max_bytes,
+            period,
+            period_end,
+            keep,
+            clock,
+            rotations: 0,
+            gzip,
+            retry_at: None,
+        })
     }
 
     /// Whether the file must rotate before a line of `len` bytes.
@@ -88,7 +102,10 @@ impl FileSink {
         let by_size = self.max_bytes.is_some_and(|m| self.size > 0 && self.size + len as u64 > m);
         let now = if self.period.is_some() || by_size { Some(self.clock.now()) } else { None };
         let by_time = matches!((now, self.period_end), (Some(n), Some(e)) if n >= e);
-        if by_size || by_time {
+        // After a failed rotation, lines go on to the current file and the
+        // next try waits a second (not one try per line).
+        let backing_off = matches!((now, self.retry_at), (Some(n), Some(r)) if n < r);
+        if (by_size || by_time) && !backing_off {
             now
         } else {
             None
@@ -110,13 +127,28 @@ impl FileSink {
             target = PathBuf::from(format!("{}.{stamp}.{n}", self.path.display()));
             n += 1;
         }
-        std::fs::rename(&self.path, &target)?;
+        let backoff = |e: io::Error, this: &mut FileSink| {
+            this.retry_at = Some(now + Duration::from_secs(1));
+            e
+        };
+        if let Err(e) = std::fs::rename(&self.path, &target) {
+            return Err(backoff(e, self));
+        }
+        let (file, size) = match open_append(&self.path) {
+            Ok(f) => f,
+            Err(e) => {
+                // Put the file back, so that the current handle and the path
+                // agree again; lines keep going to it.
+                let _ = std::fs::rename(&target, &self.path);
+                return Err(backoff(e, self));
+            }
+        };
+        self.retry_at = None;
         if self.gzip {
             // Retention runs after compression, so a file is never deleted
             // while it is being compressed.
             compress_in_background(target, self.path.clone(), self.keep);
         }
-        let (file, size) = open_append(&self.path)?;
         self.file = file;
         self.size = size;
         self.rotations += 1;
@@ -247,12 +279,18 @@ impl Sink {
         if let Out::File(f) = &mut self.out {
             if let Some(now) = f.due(len) {
                 // The lines before this one go to the old file.
-                rotated = Some(f.write(&self.buf.as_bytes()[..start]).and_then(|()| f.rotate(now)));
+                let wrote = f.write(&self.buf.as_bytes()[..start]);
+                // A failed rotation loses nothing: lines stay on the current file.
+                let rotation = if wrote.is_ok() { f.rotate(now).err() } else { None };
+                rotated = Some((wrote, rotation));
             }
             f.size += len as u64;
         }
-        if let Some(r) = rotated {
-            w = self.account(r, start);
+        if let Some((wrote, rotation)) = rotated {
+            w = self.account(wrote, start);
+            if let Some(e) = rotation {
+                w.error = w.error.or(Some(io::Error::new(e.kind(), format!("log rotation failed: {e}"))));
+            }
         }
         self.lines += 1;
         if self.buf.len() >= BUF {
