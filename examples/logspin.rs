@@ -10,7 +10,13 @@ fn main() {
             backburner::info!(log, "order {} filled at {} for {}", id, 99.5f64, "ACME");
         }
         let e = t.elapsed();
+        let f = std::time::Instant::now();
         log.flush().expect("flush");
-        println!("round {round}: {:.1} ns per call", e.as_nanos() as f64 / 100_000.0);
+        println!(
+            "round {round}: {:.1} ns per call, flush {:?}, {:.2} M lines/s overall",
+            e.as_nanos() as f64 / 100_000.0,
+            f.elapsed(),
+            100_000.0 / t.elapsed().as_secs_f64() / 1e6
+        );
     }
 }

@@ -441,6 +441,8 @@ impl Builder {
             stamp: format::Stamp::default(),
             anchor: (shared.base.0, format::epoch_ns(shared.base.1)),
             clock: shared.clock.clone(),
+            par_text: String::new(),
+            par_ends: Vec::new(),
         };
         let t = std::thread::Builder::new()
             .name("backburner-log".into())
@@ -796,6 +798,27 @@ fn flush_all() {
 
 mod exit;
 
+/// A waited-for backlog at least this long is formatted on two threads.
+const PAR_MIN: usize = 8192;
+
+/// Wall-clock nanoseconds of a raw clock reading, from an anchor pair.
+fn wall(anchor: (u64, u64), clock: &quanta::Clock, at: u64) -> u64 {
+    let (raw, wall) = anchor;
+    let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    if at >= raw {
+        wall.saturating_add(ns(clock.delta(raw, at)))
+    } else {
+        wall.saturating_sub(ns(clock.delta(at, raw)))
+    }
+}
+
+/// Appends one entry's line to `out`.
+fn format_entry(out: &mut String, stamp: &mut format::Stamp, fmt: Format, ts: u64, e: &Entry, thread: &str) {
+    let render = |o: &mut String| e.render(o);
+    let line = format::Line { ts, level: e.level(), target: e.target(), thread, msg: &render, fields: e.fields() };
+    format::write_line(out, stamp, fmt, &line);
+}
+
 /// The worker: drains every thread's queue, formats, writes.
 struct Worker {
     shared: Arc<Shared>,
@@ -807,6 +830,9 @@ struct Worker {
     anchor: (u64, u64),
     /// The logger's clock (a copy: read for every line).
     clock: quanta::Clock,
+    /// The second formatting thread's text and line ends (reused).
+    par_text: String,
+    par_ends: Vec<usize>,
 }
 
 impl Worker {
@@ -846,6 +872,20 @@ impl Worker {
                 // Up to 4096 lines per ring and pass (all of them while a
                 // flush waits), so that one busy thread does not starve others.
                 let take = if flushing { c.slots() } else { c.slots().min(4096) };
+                if flushing && !self.merge && take >= PAR_MIN {
+                    // Someone waits for a backlog: format it on two threads
+                    // (the flushing caller is idle meanwhile, and with it a core).
+                    // Formatted in place in the ring (no copy), then released.
+                    if let Ok(rc) = c.read_chunk(take) {
+                        let (a, b) = rc.as_slices();
+                        let entries: Vec<&Entry> = a.iter().chain(b).collect();
+                        n += entries.len();
+                        self.write_parallel(&entries, name);
+                        rc.commit_all();
+                    }
+                    rest |= !c.is_empty();
+                    continue;
+                }
                 for _ in 0..take {
                     let Ok(e) = c.pop() else { break };
                     n += 1;
@@ -939,13 +979,54 @@ impl Worker {
     /// Wall-clock time of a raw reading, from the anchor (re-taken every
     /// second, so that calibration drift cannot add up).
     fn wall(&self, at: u64) -> u64 {
-        let (raw, wall) = self.anchor;
-        let c = &self.clock;
-        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        if at >= raw {
-            wall.saturating_add(ns(c.delta(raw, at)))
-        } else {
-            wall.saturating_sub(ns(c.delta(at, raw)))
+        wall(self.anchor, &self.clock, at)
+    }
+
+    /// Formats `entries` (one ring's, in order): the second half on a
+    /// scoped thread into a text of its own, the first half here; then
+    /// commits the second half's lines one by one (rotation stays between lines).
+    fn write_parallel(&mut self, entries: &[&Entry], thread: &str) {
+        let (first, second) = entries.split_at(entries.len() / 2);
+        let (anchor, clock, fmt) = (self.anchor, self.clock.clone(), self.format);
+        // Reused between flushes: its pages are touched once.
+        let mut text = std::mem::take(&mut self.par_text);
+        let mut ends = std::mem::take(&mut self.par_ends);
+        let other = std::thread::scope(|s| {
+            let spawned = std::thread::Builder::new().name("backburner-log-fmt".into()).spawn_scoped(s, move || {
+                let mut stamp = format::Stamp::default();
+                text.clear();
+                ends.clear();
+                for e in second {
+                    format_entry(&mut text, &mut stamp, fmt, wall(anchor, &clock, e.at), e, thread);
+                    ends.push(text.len());
+                }
+                (text, ends)
+            });
+            for e in first {
+                self.write_entry(e, thread);
+            }
+            spawned.ok().and_then(|h| h.join().ok())
+        });
+        match other {
+            Some((text, ends)) => {
+                let mut prev = 0;
+                for &end in &ends {
+                    let buf = self.sink.buf();
+                    let start = buf.len();
+                    buf.push_str(&text[prev..end]);
+                    prev = end;
+                    let w = self.sink.commit(start);
+                    self.count(w);
+                }
+                self.par_text = text;
+                self.par_ends = ends;
+            }
+            // No thread (or it failed): format the rest here.
+            None => {
+                for e in second {
+                    self.write_entry(e, thread);
+                }
+            }
         }
     }
 
@@ -964,10 +1045,11 @@ impl Worker {
 
     fn write_entry(&mut self, e: &Entry, thread: &str) {
         let ts = self.wall(e.at);
-        let fields = e.fields();
-        let render = |out: &mut String| e.render(out);
-        let line = format::Line { ts, level: e.level(), target: e.target(), thread, msg: &render, fields };
-        self.emit(&line);
+        let buf = self.sink.buf();
+        let start = buf.len();
+        format_entry(buf, &mut self.stamp, self.format, ts, e, thread);
+        let w = self.sink.commit(start);
+        self.count(w);
     }
 
     /// Formats a line at the end of the sink's buffer and commits it.
