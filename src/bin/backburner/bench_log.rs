@@ -28,9 +28,6 @@ pub struct LogArgs {
     /// burst, as tracing-appender's default buffer of 128,000 lines does).
     #[arg(long)]
     queue: Option<usize>,
-    /// Measure a logger's first burst (no warm-up burst per thread before).
-    #[arg(long)]
-    cold: bool,
     /// Directory for the log files (default: a temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -266,58 +263,19 @@ struct Outcome {
 }
 
 /// One run: `threads` producers, `lines` each.
-/// Waits until the candidate has written what it was given: its file stops
-/// growing (at most 5 s), or, for the global `log` logger, after a flush.
-fn settle(file: Option<&Path>, expected: u64) -> Result<(), BoxError> {
-    match file {
-        Some(f) => {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            let mut last = u64::MAX;
-            loop {
-                let n = count_lines(f).unwrap_or(0);
-                // Done, or no longer growing (a lossy logger), or out of time.
-                if n >= expected || n == last || Instant::now() > deadline {
-                    return Ok(());
-                }
-                last = n;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        None => {
-            ::log::logger().flush();
-            std::thread::sleep(Duration::from_millis(50));
-            Ok(())
-        }
-    }
-}
-
-/// One run: `threads` producers, `lines` each. With `warm`, each producer
-/// first logs a burst of the same size through the same logger (untimed,
-/// then drained), as in a process that has run a while: rings, buffers and
-/// files have touched their memory.
-fn run(c: Cand, dir: &Path, threads: usize, lines: u64, queue: usize, warm: bool) -> Result<Outcome, BoxError> {
+fn run(c: Cand, dir: &Path, threads: usize, lines: u64, queue: usize) -> Result<Outcome, BoxError> {
     let path = dir.join(format!("{c:?}-{threads}.log"));
     let _ = std::fs::remove_file(&path);
     let s = setup(c, &path, queue)?;
     let total = Mutex::new(hist());
-    let warmed = std::sync::Barrier::new(threads + 1);
-    let go = std::sync::Barrier::new(threads + 1);
-    let per_run = lines * threads as u64;
-    let mut t0 = Instant::now();
-    std::thread::scope(|scope| -> Result<(), BoxError> {
+    let t0 = Instant::now();
+    std::thread::scope(|scope| {
         for _ in 0..threads {
-            let (op, init, total, warmed, go) = (&s.op, &s.init, &total, &warmed, &go);
+            let (op, init, total) = (&s.op, &s.init, &total);
             scope.spawn(move || {
                 let _guard = init.as_ref().map(|f| f());
                 let mut h = hist();
                 let mut raw: Vec<u8> = Vec::with_capacity(1 << 20);
-                if warm {
-                    for id in 0..lines {
-                        op(id, 99.5, &mut raw);
-                    }
-                }
-                warmed.wait();
-                go.wait();
                 for id in 0..lines {
                     let t = Instant::now();
                     op(id, 99.5, &mut raw);
@@ -327,25 +285,17 @@ fn run(c: Cand, dir: &Path, threads: usize, lines: u64, queue: usize, warm: bool
                 let _ = total.lock().add(&h);
             });
         }
-        warmed.wait();
-        if warm && c.writes() {
-            settle(s.file.as_deref(), per_run)?;
-        }
-        t0 = Instant::now();
-        go.wait();
-        Ok(())
-    })?;
+    });
     let Setup { op, init, finish, file } = s;
     drop(init);
     drop(op);
     finish()?;
-    let rate = per_run as f64 / t0.elapsed().as_secs_f64();
-    let expected = if warm { 2 * per_run } else { per_run };
+    let rate = (lines * threads as u64) as f64 / t0.elapsed().as_secs_f64();
     let lost = match file {
         Some(f) => {
             let n = count_lines(&f)?;
             let _ = std::fs::remove_file(&f);
-            Some(expected.saturating_sub(n))
+            Some((lines * threads as u64).saturating_sub(n))
         }
         None => None,
     };
@@ -365,9 +315,8 @@ pub fn log(a: LogArgs) -> Result<(), BoxError> {
     let rounds = a.rounds.max(1);
     let queue = a.queue.unwrap_or(usize::try_from(a.lines)?);
     println!(
-        "backburner bench log: bursts of {} lines per producer{}, {rounds} rounds interleaved, {} CPUs; backburner queue {queue} lines per thread",
+        "backburner bench log: bursts of {} lines per producer, {rounds} rounds interleaved, {} CPUs; backburner queue {queue} lines per thread",
         a.lines,
-        if a.cold { " (first bursts: --cold)" } else { ", each after an untimed warm-up burst" },
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let pb = bar(u64::from(rounds) * cands.len() as u64 * 2, "runs");
@@ -383,14 +332,12 @@ pub fn log(a: LogArgs) -> Result<(), BoxError> {
                 order.reverse();
             }
             for i in order {
-                let res = run(cands[i], &dir, threads, a.lines, queue, !a.cold)?;
+                let res = run(cands[i], &dir, threads, a.lines, queue)?;
                 hists[i].add(&res.hist)?;
                 rates[i].push(res.rate);
                 match res.lost {
                     Some(l) => lost[i] += l,
-                    None if cands[i].writes() => {
-                        global_expected += a.lines * threads as u64 * if a.cold { 1 } else { 2 };
-                    }
+                    None if cands[i].writes() => global_expected += a.lines * threads as u64,
                     None => {}
                 }
                 pb.inc(1);
@@ -412,7 +359,7 @@ pub fn log(a: LogArgs) -> Result<(), BoxError> {
                 let h = &hists[i];
                 let q = |x: f64| dur(Duration::from_nanos(h.value_at_quantile(x)));
                 let (rate, l) = if c.writes() {
-                    let total = a.lines * threads as u64 * u64::from(rounds) * if a.cold { 1 } else { 2 };
+                    let total = a.lines * threads as u64 * u64::from(rounds);
                     (
                         format!("{}/s", count(median(&rates[i]))),
                         format!("{} of {} ({:.1}%)", lost[i], total, 100.0 * lost[i] as f64 / total as f64),
