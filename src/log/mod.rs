@@ -962,7 +962,7 @@ impl Worker {
             if idle_rounds > 100 {
                 self.shared.sleeping.store(true, Ordering::SeqCst);
                 if !self.any_pending() {
-                    std::thread::park_timeout(Duration::from_millis(100));
+                    std::thread::park_timeout(Duration::from_millis(10));
                 }
                 self.shared.sleeping.store(false, Ordering::SeqCst);
             } else {
