@@ -723,8 +723,11 @@ impl Inner {
         for h in handles {
             panicked |= h.join().is_err();
         }
-        // The journal is no longer written: another store may open it.
-        drop(self.lock.lock().take());
+        // The journal is no longer written: another store may open it. Only
+        // the close that joined the threads knows that.
+        if joined {
+            drop(self.lock.lock().take());
+        }
         if panicked {
             let reason = "a store thread panicked".to_string();
             return Err(p.poisoned().unwrap_or(Error::Poisoned { reason, write: None }));

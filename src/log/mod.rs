@@ -224,9 +224,10 @@ struct Shared {
     stop: AtomicBool,
     flush_req: AtomicU64,
     flush_done: AtomicU64,
-    /// A flush wants the file synced too. Set before the flush request is
-    /// counted, so the pass that answers the request sees it.
-    sync_wanted: AtomicBool,
+    /// The highest flush request that wants the file synced too, and the
+    /// highest one whose lines have been synced. A `sync` caller waits for both.
+    sync_req: AtomicU64,
+    sync_done: AtomicU64,
     flush_lock: Mutex<()>,
     flush_cv: Condvar,
     error: Mutex<Option<(u64, String)>>,
@@ -422,7 +423,8 @@ impl Builder {
             stop: AtomicBool::new(false),
             flush_req: AtomicU64::new(0),
             flush_done: AtomicU64::new(0),
-            sync_wanted: AtomicBool::new(false),
+            sync_req: AtomicU64::new(0),
+            sync_done: AtomicU64::new(0),
             flush_lock: Mutex::new(()),
             flush_cv: Condvar::new(),
             error: Mutex::new(None),
@@ -616,15 +618,18 @@ impl Logger {
 
     fn flush_inner(&self, sync: bool) -> Result<(), LogError> {
         let s = self.shared();
-        if sync {
-            s.sync_wanted.store(true, Ordering::SeqCst);
-        }
         let req = s.flush_req.fetch_add(1, Ordering::SeqCst) + 1;
+        if sync {
+            s.sync_req.fetch_max(req, Ordering::SeqCst);
+        }
         if let Some(t) = s.worker.get() {
             t.unpark();
         }
+        let done = |s: &Shared| {
+            s.flush_done.load(Ordering::SeqCst) >= req && (!sync || s.sync_done.load(Ordering::SeqCst) >= req)
+        };
         let mut g = s.flush_lock.lock();
-        while s.flush_done.load(Ordering::SeqCst) < req {
+        while !done(s) {
             if s.worker_gone() {
                 return Err(LogError::Closed);
             }
@@ -938,15 +943,24 @@ impl Worker {
                 dirty = false;
             }
             self.shared.rotations.store(self.sink.rotations(), Ordering::Relaxed);
-            if flushing {
-                // `Logger::sync`: the file too.
-                if self.shared.sync_wanted.swap(false, Ordering::SeqCst) {
-                    let w = self.sink.sync();
-                    self.count(w);
-                }
-            }
+            let mut answered = false;
             if flushing {
                 self.shared.flush_done.store(flush_target, Ordering::SeqCst);
+                answered = true;
+            }
+            // `Logger::sync`: once the lines of the request are written (its
+            // flush answered), sync the file. Checked on every pass, so a
+            // sync asked just after its flush was answered is not missed.
+            let want = self.shared.sync_req.load(Ordering::SeqCst);
+            if want > self.shared.sync_done.load(Ordering::SeqCst)
+                && self.shared.flush_done.load(Ordering::SeqCst) >= want
+            {
+                let w = self.sink.sync();
+                self.count(w);
+                self.shared.sync_done.store(want, Ordering::SeqCst);
+                answered = true;
+            }
+            if answered {
                 let _g = self.shared.flush_lock.lock();
                 self.shared.flush_cv.notify_all();
             }
@@ -972,6 +986,7 @@ impl Worker {
         let w = self.sink.sync();
         self.count(w);
         self.shared.flush_done.store(u64::MAX, Ordering::SeqCst);
+        self.shared.sync_done.store(u64::MAX, Ordering::SeqCst);
         let _g = self.shared.flush_lock.lock();
         self.shared.flush_cv.notify_all();
     }
