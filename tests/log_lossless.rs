@@ -89,7 +89,7 @@ fn write_errors_are_reported_not_swallowed() {
 }
 
 #[test]
-fn flush_returns_while_other_threads_keep_logging() {
+fn flush_and_sync_return_while_other_threads_keep_logging() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("app.log");
     let log = Logger::builder().file(&path).build().expect("logger");
@@ -109,8 +109,13 @@ fn flush_returns_while_other_threads_keep_logging() {
         });
         for k in 0..20u64 {
             backburner::info!(log, "marker {}", k);
-            // Returns although the other thread never stops logging...
-            log.flush().expect("flush");
+            // Returns although the other thread never stops logging (sync
+            // too, which also waits for the file to be synced)...
+            if k % 2 == 0 {
+                log.flush().expect("flush");
+            } else {
+                log.sync().expect("sync");
+            }
             // ...and the marker logged before it is in the file.
             let text = tail(&path, 8 << 20);
             assert!(text.contains(&format!("marker {k}\n")), "marker {k} missing after flush");

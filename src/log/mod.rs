@@ -925,6 +925,10 @@ impl Worker {
                 dirty = true;
                 idle_rounds = 0;
             }
+            if n > 0 && !flushing && self.maybe_sync() {
+                let _g = self.shared.flush_lock.lock();
+                self.shared.flush_cv.notify_all();
+            }
             if n > 0 && !flushing {
                 // Do not chase the producers line by line: a worker reading a
                 // slot right after it was written makes every push miss the
@@ -948,18 +952,7 @@ impl Worker {
                 self.shared.flush_done.store(flush_target, Ordering::SeqCst);
                 answered = true;
             }
-            // `Logger::sync`: once the lines of the request are written (its
-            // flush answered), sync the file. Checked on every pass, so a
-            // sync asked just after its flush was answered is not missed.
-            let want = self.shared.sync_req.load(Ordering::SeqCst);
-            if want > self.shared.sync_done.load(Ordering::SeqCst)
-                && self.shared.flush_done.load(Ordering::SeqCst) >= want
-            {
-                let w = self.sink.sync();
-                self.count(w);
-                self.shared.sync_done.store(want, Ordering::SeqCst);
-                answered = true;
-            }
+            answered |= self.maybe_sync();
             if answered {
                 let _g = self.shared.flush_lock.lock();
                 self.shared.flush_cv.notify_all();
@@ -1050,6 +1043,21 @@ impl Worker {
         if self.clock.delta(self.anchor.0, now) >= Duration::from_secs(1) {
             self.anchor = (self.clock.raw(), format::epoch_ns(SystemTime::now()));
         }
+    }
+
+    /// `Logger::sync`: once the lines of a sync request are written (its
+    /// flush answered), sync the file. Called on every pass, busy or not, so
+    /// a sync asked just after its flush was answered is not kept waiting.
+    fn maybe_sync(&mut self) -> bool {
+        let want = self.shared.sync_req.load(Ordering::SeqCst);
+        if want > self.shared.sync_done.load(Ordering::SeqCst) && self.shared.flush_done.load(Ordering::SeqCst) >= want
+        {
+            let w = self.sink.sync();
+            self.count(w);
+            self.shared.sync_done.store(want, Ordering::SeqCst);
+            return true;
+        }
+        false
     }
 
     fn any_pending(&self) -> bool {
