@@ -42,10 +42,9 @@ fn url(db: &Path) -> String {
     format!("sqlite://{}", db.display())
 }
 
-/// Sustained: `rows` puts from one producer, until all are committed.
-fn backburner_sustained(db: &Path, rows: u64, batch: u64) -> Result<f64, BoxError> {
-    baseline::remove_db(db);
-    let store = Store::builder(&url(db)).batch_max(usize::try_from(batch)?).build()?;
+/// Sustained: `rows` puts from one producer through `store`, until all are
+/// committed; checks that SQLite holds them all. Returns rows/s.
+fn sustained(store: Store, db: &Path, rows: u64) -> Result<f64, BoxError> {
     let mut g = RowGen::new();
     let t = Instant::now();
     for i in 0..rows {
@@ -57,9 +56,14 @@ fn backburner_sustained(db: &Path, rows: u64, batch: u64) -> Result<f64, BoxErro
     store.close()?;
     let n = baseline::count_rows(db)?;
     if n != rows {
-        return Err(format!("backburner run holds {n} rows, expected {rows}").into());
+        return Err(format!("{n} rows in SQLite, expected {rows}").into());
     }
     Ok(rows as f64 / took.as_secs_f64())
+}
+
+fn backburner_sustained(db: &Path, rows: u64, batch: u64) -> Result<f64, BoxError> {
+    baseline::remove_db(db);
+    sustained(Store::builder(&url(db)).batch_max(usize::try_from(batch)?).build()?, db, rows)
 }
 
 /// Minor page faults of this process so far (Linux; 0 elsewhere).
@@ -325,20 +329,7 @@ fn durability_run(dir: &Path, rows: u64, durability: backburner::Durability) -> 
     baseline::remove_db(&db);
     let _ = std::fs::remove_dir_all(&journal);
     let store = Store::builder(&url(&db)).durability(durability).journal(&journal).build()?;
-    let mut g = RowGen::new();
-    let t = Instant::now();
-    for i in 0..rows {
-        let (k, v) = g.row(i);
-        drop(store.put(k, v)?);
-    }
-    store.flush()?;
-    let took = t.elapsed();
-    store.close()?;
-    let n = baseline::count_rows(&db)?;
-    if n != rows {
-        return Err(format!("{durability:?}: {n} rows, expected {rows}").into());
-    }
-    Ok(rows as f64 / took.as_secs_f64())
+    sustained(store, &db, rows).map_err(|e| format!("{durability:?}: {e}").into())
 }
 
 /// The synchronous way to make each write durable: append it to a file and

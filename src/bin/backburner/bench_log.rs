@@ -100,6 +100,20 @@ fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap_or_else(|_| unreachable!("valid bounds"))
 }
 
+/// The candidate that logs through the global `log` logger (backburner's
+/// facade, or ftlog when comparing): its file is counted by the caller.
+fn global_logger() -> Setup {
+    Setup {
+        init: None,
+        op: Box::new(|id, price, _| ::log::info!(target: "bench", "order {} filled at {} for {}", id, price, "ACME")),
+        finish: Box::new(|| {
+            ::log::logger().flush();
+            Ok(())
+        }),
+        file: None,
+    }
+}
+
 /// One timed call: `(id, price, scratch buffer)`.
 type Op = Box<dyn Fn(u64, f64, &mut Vec<u8>) + Sync>;
 
@@ -181,17 +195,7 @@ fn setup(c: Cand, path: &Path, queue: usize) -> Result<Setup, BoxError> {
             }
         }
         #[cfg(not(feature = "bench-compare"))]
-        Cand::Facade => Setup {
-            init: None,
-            op: Box::new(
-                |id, price, _| ::log::info!(target: "bench", "order {} filled at {} for {}", id, price, "ACME"),
-            ),
-            finish: Box::new(|| {
-                ::log::logger().flush();
-                Ok(())
-            }),
-            file: None,
-        },
+        Cand::Facade => global_logger(),
         #[cfg(feature = "bench-compare")]
         Cand::TracingLayer => {
             use tracing_subscriber::layer::SubscriberExt;
@@ -242,17 +246,7 @@ fn setup(c: Cand, path: &Path, queue: usize) -> Result<Setup, BoxError> {
             }
         }
         #[cfg(feature = "bench-compare")]
-        Cand::Ftlog => Setup {
-            init: None,
-            op: Box::new(
-                |id, price, _| ::log::info!(target: "bench", "order {} filled at {} for {}", id, price, "ACME"),
-            ),
-            finish: Box::new(|| {
-                ::log::logger().flush();
-                Ok(())
-            }),
-            file: None,
-        },
+        Cand::Ftlog => global_logger(),
     })
 }
 
