@@ -160,6 +160,9 @@ pub(crate) struct Worker {
     /// Per record of `batch`: left out of `live` (rejected or superseded).
     skip: Vec<bool>,
     keys: HashTable<u32>,
+    /// Retries and drops already published (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    published: (u64, u64),
 }
 
 impl Worker {
@@ -177,6 +180,8 @@ impl Worker {
             rejected: Vec::with_capacity(cfg.batch_max.min(1 << 16)),
             skip: Vec::with_capacity(cfg.batch_max.min(1 << 16)),
             keys: HashTable::new(),
+            #[cfg(feature = "metrics")]
+            published: (0, 0),
             cfg,
         }
     }
@@ -238,6 +243,33 @@ impl Worker {
         self.sink.maintain(true);
     }
 
+    /// Publishes one batch through the `metrics` facade (feature `metrics`):
+    /// counters `backburner_committed_total`, `backburner_dead_letters_total`,
+    /// `backburner_retries_total`, `backburner_dropped_total`, `backburner_batches_total`;
+    /// histograms `backburner_batch_size`, `backburner_commit_seconds`; gauge
+    /// `backburner_queue_depth`. Once per batch, on the worker: never on the
+    /// enqueue path.
+    #[cfg(feature = "metrics")]
+    fn publish(&mut self, size: u64, committed: u64, dead: u64, elapsed: Duration) {
+        let c = &self.shared.counters;
+        let retries = c.retries.load(Ordering::Relaxed);
+        let dropped = self.shared.queue.dropped.load(Ordering::Relaxed);
+        metrics::counter!("backburner_batches_total").increment(1);
+        metrics::counter!("backburner_committed_total").increment(committed);
+        metrics::counter!("backburner_dead_letters_total").increment(dead);
+        metrics::counter!("backburner_retries_total").increment(retries - self.published.0);
+        metrics::counter!("backburner_dropped_total").increment(dropped - self.published.1);
+        self.published = (retries, dropped);
+        metrics::histogram!("backburner_batch_size").record(size as f64);
+        metrics::histogram!("backburner_commit_seconds").record(elapsed.as_secs_f64());
+        let pending = self
+            .shared
+            .queue
+            .accepted()
+            .saturating_sub(c.committed.load(Ordering::Relaxed) + c.dead_letters.load(Ordering::Relaxed));
+        metrics::gauge!("backburner_queue_depth").set(pending as f64);
+    }
+
     /// Takes what the source holds without blocking, up to a full batch.
     fn drain(&mut self) {
         let was_empty = self.ready.is_empty();
@@ -275,6 +307,8 @@ impl Worker {
         }
         let size = self.batch.len() as u64;
         counters.batch(size, coalesced, size - rejected.len() as u64, elapsed);
+        #[cfg(feature = "metrics")]
+        self.publish(size, size - rejected.len() as u64, rejected.len() as u64, elapsed);
 
         // Publish, then trim the overlay (see `overlay` for why this order).
         progress.advance(upto);
