@@ -89,7 +89,7 @@ impl Overlay {
 
     /// Records a pending write unless the watermark has already passed it.
     #[inline]
-    pub(crate) fn insert(&self, hash: u64, seq: u64, kv: &KvBuf, tombstone: bool, watermark: &AtomicU64) {
+    pub(crate) fn insert(&self, hash: u64, seq: u64, kv: KvBuf, tombstone: bool, watermark: &AtomicU64) {
         let hasher = &self.hasher;
         let mut shard = self.shard(hash).lock();
         if watermark.load(Ordering::SeqCst) >= seq {
@@ -100,11 +100,11 @@ impl Overlay {
             Some(e) => {
                 if e.seq() < seq {
                     e.tagged = Entry::tag(seq, tombstone);
-                    e.kv = kv.clone();
+                    e.kv = kv;
                 }
             }
             None => {
-                shard.insert_unique(hash, Entry { tagged: Entry::tag(seq, tombstone), kv: kv.clone() }, |e| {
+                shard.insert_unique(hash, Entry { tagged: Entry::tag(seq, tombstone), kv }, |e| {
                     hasher.hash_one(e.kv.key())
                 });
             }

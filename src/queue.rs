@@ -156,8 +156,12 @@ impl Queue {
         // the seq in the list (see `Intake::absorb_cancelled`).
         self.cancelled.lock().push(seq);
         self.refused.fetch_add(1, Ordering::SeqCst);
-        // The worker may sleep in `recv` (not woken by unpark) or linger
-        // (not woken by a message): do both.
+        self.wake_worker(progress);
+    }
+
+    /// Wakes the stages after the queue wherever they sleep: in `recv` (not
+    /// woken by unpark) or lingering (not woken by a message).
+    pub(crate) fn wake_worker(&self, progress: &Progress) {
         self.wake();
         if let Some(t) = progress.worker.get() {
             t.unpark();

@@ -318,7 +318,7 @@ impl Builder {
                         Op::Put(kv) | Op::Delete(kv) => {
                             r.hash = shared.overlay.hash(kv.key());
                             let tomb = matches!(r.op, Op::Delete(_));
-                            shared.overlay.insert(r.hash, r.seq, kv, tomb, &shared.progress.watermark);
+                            shared.overlay.insert(r.hash, r.seq, kv.clone(), tomb, &shared.progress.watermark);
                         }
                         Op::Execute(_) => {
                             shared.last_exec.fetch_max(r.seq, Ordering::SeqCst);
@@ -550,7 +550,7 @@ impl Store {
         let hash = s.overlay.hash(key);
         let op = if tombstone { Op::Delete(kv.clone()) } else { Op::Put(kv.clone()) };
         let seq = s.queue.enqueue(&s.progress, Record { seq: 0, hash, op })?;
-        s.overlay.insert(hash, seq, &kv, tombstone, &s.progress.watermark);
+        s.overlay.insert(hash, seq, kv, tombstone, &s.progress.watermark);
         Ok(Ticket::new(seq, Arc::clone(&s.progress)))
     }
 
@@ -712,10 +712,7 @@ impl Inner {
             // writes after it see CLOSING and are refused (see `Queue::enqueue`).
             s.close_target.store(s.queue.last_seq(), Ordering::SeqCst);
         }
-        s.queue.wake();
-        if let Some(t) = p.worker.get() {
-            t.unpark();
-        }
+        s.queue.wake_worker(p);
         let handles = std::mem::take(&mut *self.threads.lock());
         let joined = !handles.is_empty();
         // Join all of them, even after a failure: none may outlive `close`.

@@ -176,8 +176,7 @@ impl Progress {
     /// Latches the store as poisoned and wakes every waiter.
     pub(crate) fn poison(&self, reason: String) {
         let _ = self.poison.set(reason);
-        self.state.store(POISONED, Ordering::SeqCst);
-        self.wake_all(|_| true);
+        self.latch();
     }
 
     /// Latches the store as poisoned without a reason yet (a panicking
@@ -231,11 +230,7 @@ impl Progress {
             }
             return Some(Ok(()));
         }
-        match self.poisoned() {
-            Some(e) => Some(Err(e)),
-            None if stopped => Some(Err(Error::Closed { write: None })),
-            None => None,
-        }
+        self.unfinished(stopped)
     }
 
     /// Blocks until `seq` is processed or `deadline` passes.
@@ -252,6 +247,12 @@ impl Progress {
         if self.journaled.load(Ordering::SeqCst) >= seq {
             return Some(Ok(()));
         }
+        self.unfinished(stopped)
+    }
+
+    /// The outcome of a write the worker did not get to: poisoned, or
+    /// closed if the worker had stopped (`stopped` read before the watermark).
+    fn unfinished(&self, stopped: bool) -> Option<Result<()>> {
         match self.poisoned() {
             Some(e) => Some(Err(e)),
             None if stopped => Some(Err(Error::Closed { write: None })),

@@ -730,6 +730,12 @@ impl<'kvs> ::log::kv::VisitSource<'kvs> for KvCollect<'_> {
 }
 
 impl Shared {
+    /// Wakes the callers waiting in `flush` or `sync`.
+    fn wake_flushers(&self) {
+        let _g = self.flush_lock.lock();
+        self.flush_cv.notify_all();
+    }
+
     fn worker_gone(&self) -> bool {
         self.worker.get().is_none() || self.flush_done.load(Ordering::SeqCst) == u64::MAX
     }
@@ -926,8 +932,7 @@ impl Worker {
                 idle_rounds = 0;
             }
             if n > 0 && !flushing && self.maybe_sync() {
-                let _g = self.shared.flush_lock.lock();
-                self.shared.flush_cv.notify_all();
+                self.shared.wake_flushers();
             }
             if n > 0 && !flushing {
                 // Do not chase the producers line by line: a worker reading a
@@ -954,8 +959,7 @@ impl Worker {
             }
             answered |= self.maybe_sync();
             if answered {
-                let _g = self.shared.flush_lock.lock();
-                self.shared.flush_cv.notify_all();
+                self.shared.wake_flushers();
             }
             if n > 0 || rest {
                 // A flush pass that left lines behind: go on draining.
@@ -980,8 +984,7 @@ impl Worker {
         self.count(w);
         self.shared.flush_done.store(u64::MAX, Ordering::SeqCst);
         self.shared.sync_done.store(u64::MAX, Ordering::SeqCst);
-        let _g = self.shared.flush_lock.lock();
-        self.shared.flush_cv.notify_all();
+        self.shared.wake_flushers();
     }
 
     /// Wall-clock time of a raw reading, from the anchor (re-taken every

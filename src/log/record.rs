@@ -76,15 +76,15 @@ macro_rules! fmt_traits {
                 match self {
                     $(ArgVal::$var(v) => fmt::$tr::fmt(v, f),)*
                     ArgVal::None => Ok(()),
-                    other => other.display(f),
+                    other => fmt::Display::fmt(other, f),
                 }
             }
         }
     };
 }
 
-impl ArgVal {
-    fn display(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl fmt::Display for ArgVal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ArgVal::None => Ok(()),
             ArgVal::I8(v) => fmt::Display::fmt(v, f),
@@ -103,12 +103,6 @@ impl ArgVal {
             ArgVal::Char(v) => fmt::Display::fmt(v, f),
             ArgVal::Str(v) => fmt::Display::fmt(v.as_str(), f),
         }
-    }
-}
-
-impl fmt::Display for ArgVal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.display(f)
     }
 }
 
