@@ -87,6 +87,29 @@ struct Latency {
     get_committed: Histogram<u64>,
 }
 
+/// `count` timed gets of keys among the first `keys` rows, in a scattered
+/// order; each must be found (`what` names the keys in the error).
+fn timed_gets(
+    store: &Store,
+    g: &mut RowGen,
+    keys: u64,
+    count: u64,
+    hist: &mut Histogram<u64>,
+    what: &str,
+) -> Result<(), BoxError> {
+    for j in 0..count {
+        let (k, _) = g.row((j * 7919) % keys);
+        let t = Instant::now();
+        let v = store.get(k);
+        let e = t.elapsed();
+        hist.saturating_record(e.as_nanos() as u64);
+        if v?.is_none() {
+            return Err(format!("{what} key {k} not found").into());
+        }
+    }
+    Ok(())
+}
+
 /// A burst of puts that fits in the queue, each timed; then gets of the
 /// pending keys (the worker lingers, so they stay pending); then gets of
 /// committed keys.
@@ -123,32 +146,12 @@ fn latency(db: &Path, burst: u64, lat: &mut Latency) -> Result<(), BoxError> {
     lat.put_faults += minor_faults().saturating_sub(faults);
     lat.puts += burst;
     let pending_before = store.stats().queue_depth;
-    for j in 0..burst {
-        let i = (j * 7919) % burst;
-        let (k, _) = g.row(i);
-        let t = Instant::now();
-        let v = store.get(k);
-        let e = t.elapsed();
-        lat.get_pending.saturating_record(e.as_nanos() as u64);
-        if v?.is_none() {
-            return Err(format!("pending key {k} not found").into());
-        }
-    }
+    timed_gets(&store, &mut g, burst, burst, &mut lat.get_pending, "pending")?;
     if pending_before != burst {
         return Err(format!("only {pending_before} of {burst} puts were pending during the get test").into());
     }
     store.flush()?;
-    for j in 0..burst.min(5_000) {
-        let i = (j * 7919) % burst;
-        let (k, _) = g.row(i);
-        let t = Instant::now();
-        let v = store.get(k);
-        let e = t.elapsed();
-        lat.get_committed.saturating_record(e.as_nanos() as u64);
-        if v?.is_none() {
-            return Err(format!("committed key {k} not found").into());
-        }
-    }
+    timed_gets(&store, &mut g, burst, burst.min(5_000), &mut lat.get_committed, "committed")?;
     store.close()?;
     Ok(())
 }
