@@ -15,6 +15,7 @@ use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 use parking_lot::Mutex;
 
 use crate::error::Error;
+use crate::overlay::Overlay;
 use crate::ticket::{Progress, OPEN};
 use crate::value::{KvBuf, SqlValue, Write};
 
@@ -151,7 +152,8 @@ impl Queue {
         self.refused.load(Ordering::SeqCst)
     }
 
-    fn cancel(&self, seq: u64, progress: &Progress) {
+    fn cancel(&self, seq: u64, progress: &Progress, overlay: &Overlay) {
+        overlay.refuse(seq, &progress.watermark);
         // Listed before counted: an Intake that sees the count move finds
         // the seq in the list (see `Intake::absorb_cancelled`).
         self.cancelled.lock().push(seq);
@@ -174,36 +176,48 @@ impl Queue {
         let _ = self.tx.try_send(Msg::Wake);
     }
 
-    /// Takes a `Seq` for `rec` and sends it, as the policy says.
+    /// Takes a `Seq` for `rec` and sends it, as the policy says; then stages
+    /// `keyed` (hash, key and value, tombstone) in the overlay.
     #[inline]
-    pub(crate) fn enqueue(&self, progress: &Progress, mut rec: Record) -> Result<u64, Error> {
+    pub(crate) fn enqueue(
+        &self,
+        progress: &Progress,
+        overlay: &Overlay,
+        mut rec: Record,
+        keyed: Option<(u64, &KvBuf, bool)>,
+    ) -> Result<u64, Error> {
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
         // Checked after taking the seq: `close` sets the state, then reads
         // `next_seq`; so either close sees this seq and waits for it, or this
         // sees the state and refuses (see `Store::close`).
         if progress.state.load(Ordering::SeqCst) != OPEN {
-            self.cancel(seq, progress);
+            self.cancel(seq, progress, overlay);
             return Err(refused_closed(progress, &rec));
         }
         if self.storage_full.load(Ordering::Relaxed) {
-            self.cancel(seq, progress);
+            self.cancel(seq, progress, overlay);
             return Err(Error::StorageFull { write: Box::new(rec.to_write()) });
         }
         rec.seq = seq;
         let rec = match self.tx.try_send(Msg::Write(rec)) {
-            Ok(()) => return Ok(seq),
+            Ok(()) => {
+                overlay.stage(seq, keyed, &progress.watermark);
+                return Ok(seq);
+            }
             Err(TrySendError::Full(Msg::Write(r))) => r,
             Err(TrySendError::Disconnected(Msg::Write(r))) => {
-                self.cancel(seq, progress);
+                self.cancel(seq, progress, overlay);
                 return Err(refused_closed(progress, &r));
             }
             Err(_) => unreachable_wake(),
         };
-        self.full(progress, seq, rec)
+        let seq = self.full(progress, overlay, seq, rec)?;
+        overlay.stage(seq, keyed, &progress.watermark);
+        Ok(seq)
     }
 
     #[cold]
-    fn full(&self, progress: &Progress, seq: u64, rec: Record) -> Result<u64, Error> {
+    fn full(&self, progress: &Progress, overlay: &Overlay, seq: u64, rec: Record) -> Result<u64, Error> {
         // The worker may be lingering over a partial batch: tell it to commit now.
         progress.hurry(seq);
         let (back, timeout) = match self.policy {
@@ -218,12 +232,12 @@ impl Queue {
             },
             Backpressure::DropNewest => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
-                self.cancel(seq, progress);
+                self.cancel(seq, progress, overlay);
                 let write = Box::new(rec.to_write());
                 return Err(Error::QueueFull { write, capacity: self.capacity });
             }
         };
-        self.cancel(seq, progress);
+        self.cancel(seq, progress, overlay);
         let Msg::Write(rec) = back else { unreachable_wake() };
         match timeout {
             Some(timeout) => Err(Error::Timeout { write: Box::new(rec.to_write()), timeout }),

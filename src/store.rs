@@ -299,7 +299,7 @@ impl Builder {
         let shared = Arc::new(Shared {
             progress: Arc::new(Progress::new(last, journal.is_some(), first - 1)),
             queue,
-            overlay: Overlay::new(),
+            overlay: Overlay::new(capacity, first),
             counters: Counters::new(),
             close_target: AtomicU64::new(u64::MAX),
             last_exec: AtomicU64::new(0),
@@ -549,8 +549,8 @@ impl Store {
         let kv = KvBuf::new(key, value);
         let hash = s.overlay.hash(key);
         let op = if tombstone { Op::Delete(kv.clone()) } else { Op::Put(kv.clone()) };
-        let seq = s.queue.enqueue(&s.progress, Record { seq: 0, hash, op })?;
-        s.overlay.insert(hash, seq, kv, tombstone, &s.progress.watermark);
+        let seq =
+            s.queue.enqueue(&s.progress, &s.overlay, Record { seq: 0, hash, op }, Some((hash, &kv, tombstone)))?;
         Ok(Ticket::new(seq, Arc::clone(&s.progress)))
     }
 
@@ -594,6 +594,7 @@ impl Store {
             self.inner.wait_for(exec)?;
         }
         let hash = s.overlay.hash(key);
+        s.overlay.sync(s.queue.last_seq(), &s.progress.watermark);
         match s.overlay.get(hash, key, &s.progress.watermark) {
             Lookup::Value(v) => Ok(Some(v)),
             Lookup::Deleted => Ok(None),
@@ -613,7 +614,7 @@ impl Store {
             let Op::Execute(e) = op else { unreachable!("built just above") };
             return Err(too_large(Write::Execute { sql: e.sql, params: e.params }));
         }
-        let seq = s.queue.enqueue(&s.progress, Record { seq: 0, hash: 0, op })?;
+        let seq = s.queue.enqueue(&s.progress, &s.overlay, Record { seq: 0, hash: 0, op }, None)?;
         s.last_exec.fetch_max(seq, Ordering::SeqCst);
         Ok(Ticket::new(seq, Arc::clone(&s.progress)))
     }
@@ -674,7 +675,7 @@ impl Store {
         // a seq too, but it is neither enqueued nor waiting.
         st.enqueued = s.queue.accepted();
         st.queue_depth = st.enqueued.saturating_sub(st.committed + st.dead_letters);
-        st.overlay_keys = s.overlay.len(&s.progress.watermark) as u64;
+        st.overlay_keys = s.overlay.len(s.queue.last_seq(), &s.progress.watermark) as u64;
         st
     }
 

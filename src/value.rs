@@ -203,6 +203,37 @@ impl KvBuf {
         }
     }
 
+    /// A small write packed into eight words (for the overlay's staging
+    /// ring); `None` for a shared buffer. Byte 0 is the key length, byte 1
+    /// the total length, bytes 3.. the key and value.
+    #[inline]
+    pub(crate) fn pack(&self) -> Option<[u64; 8]> {
+        let KvBuf::Inline { klen, len, bytes } = self else { return None };
+        let mut b = [0u8; 64];
+        b[0] = *klen;
+        b[1] = *len;
+        b[3..].copy_from_slice(bytes);
+        let mut w = [0u64; 8];
+        for (w, c) in w.iter_mut().zip(b.chunks_exact(8)) {
+            *w = u64::from_ne_bytes(c.try_into().unwrap_or_default());
+        }
+        Some(w)
+    }
+
+    /// The inverse of [`pack`](KvBuf::pack).
+    #[inline]
+    pub(crate) fn unpack(w: &[u64; 8]) -> KvBuf {
+        let mut b = [0u8; 64];
+        for (c, w) in b.chunks_exact_mut(8).zip(w) {
+            c.copy_from_slice(&w.to_ne_bytes());
+        }
+        let mut bytes = [0u8; INLINE];
+        bytes.copy_from_slice(&b[3..]);
+        // Lengths come from `pack`; clamp anyway, so a bad word cannot index out of bounds.
+        let len = b[1].min(INLINE as u8);
+        KvBuf::Inline { klen: b[0].min(len), len, bytes }
+    }
+
     #[inline]
     fn parts(&self) -> (&[u8], usize) {
         match self {
@@ -300,6 +331,10 @@ mod tests {
             assert_eq!(kv.key(), k);
             assert_eq!(kv.value(), v);
             assert_eq!(matches!(kv, KvBuf::Inline { .. }), k.len() + v.len() <= INLINE);
+            if let Some(w) = kv.pack() {
+                let back = KvBuf::unpack(&w);
+                assert_eq!((back.key(), back.value()), (kv.key(), kv.value()));
+            }
             assert_eq!(&*Value::from_kv(&kv), v);
         }
         assert_eq!(std::mem::size_of::<KvBuf>(), 64);

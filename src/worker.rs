@@ -21,6 +21,7 @@ use crate::queue::{Queue, Record};
 use crate::sink::{ApplyError, Batch, Sink};
 use crate::stats::Counters;
 use crate::ticket::{Failure, Progress, OPEN, POISONED};
+use crate::value::KvBuf;
 
 /// State shared by the store handles and the worker.
 pub(crate) struct Shared {
@@ -313,9 +314,15 @@ impl Worker {
         // Publish, then trim the overlay (see `overlay` for why this order).
         progress.advance(upto);
         let overlay: &Overlay = &self.shared.overlay;
+        // Read after the watermark is published: writes above it were never
+        // indexed (small ones wait in the staging ring until a read), so
+        // there is nothing to trim for them.
+        let scanned = overlay.scanned();
         for rec in &self.batch {
             if let Some(kv) = rec.key() {
-                overlay.remove_committed(rec.hash, kv.key(), upto);
+                if rec.seq <= scanned || matches!(kv, KvBuf::Shared { .. }) {
+                    overlay.remove_committed(rec.hash, kv.key(), upto);
+                }
             }
         }
         self.batch.clear();
