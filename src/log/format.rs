@@ -68,15 +68,13 @@ impl Stamp {
         }
         out.push_str(&self.prefix);
         let mut micros = ((epoch_ns % 1_000_000_000) / 1_000) as u32;
-        let mut digits = [b'0'; 6];
+        let mut digits = [b'0', b'0', b'0', b'0', b'0', b'0', b'Z'];
         for i in (0..6).rev() {
             digits[i] = b'0' + (micros % 10) as u8;
             micros /= 10;
         }
-        for d in digits {
-            out.push(char::from(d));
-        }
-        out.push('Z');
+        // ASCII digits and 'Z': one copy, not seven pushes.
+        out.push_str(std::str::from_utf8(&digits).unwrap_or("000000Z"));
     }
 }
 
@@ -96,12 +94,16 @@ pub(crate) struct Line<'a> {
 pub(crate) fn write_line(out: &mut String, stamp: &mut Stamp, format: Format, l: &Line<'_>) {
     match format {
         Format::Text => {
+            out.reserve(64 + l.target.len() + l.thread.len());
             stamp.push(out, l.ts);
-            out.push(' ');
-            let level = l.level.as_str();
-            out.push_str(level);
-            out.push_str(&"     "[level.len()..]);
-            out.push(' ');
+            // " INFO  " with the level padded to five.
+            out.push_str(match l.level {
+                Level::Error => " ERROR ",
+                Level::Warn => " WARN  ",
+                Level::Info => " INFO  ",
+                Level::Debug => " DEBUG ",
+                Level::Trace => " TRACE ",
+            });
             out.push_str(l.target);
             out.push_str(" [");
             out.push_str(l.thread);

@@ -252,6 +252,14 @@ pub(crate) struct Wrote {
     pub(crate) error: Option<io::Error>,
 }
 
+impl Wrote {
+    fn add(&mut self, other: Wrote) {
+        self.lines += other.lines;
+        self.lost += other.lost;
+        self.error = self.error.take().or(other.error);
+    }
+}
+
 const BUF: usize = 64 << 10;
 
 impl Sink {
@@ -269,6 +277,52 @@ impl Sink {
     /// with the length it had before.
     pub(crate) fn buf(&mut self) -> &mut String {
         &mut self.buf
+    }
+
+    /// Takes whole lines formatted elsewhere: `text`, whose lines end at
+    /// `ends`. In one copy when no rotation falls inside them, else line by
+    /// line (a rotation happens between lines).
+    pub(crate) fn append_lines(&mut self, text: &str, ends: &[usize]) -> Wrote {
+        let due = match &self.out {
+            Out::File(f) => f.due(text.len()).is_some(),
+            Out::Stdout(_) | Out::Stderr(_) => false,
+        };
+        if due {
+            let mut w = Wrote::default();
+            let mut prev = 0;
+            for &end in ends {
+                let start = self.buf.len();
+                self.buf.push_str(&text[prev..end]);
+                prev = end;
+                w.add(self.commit(start));
+            }
+            return w;
+        }
+        if text.len() < BUF {
+            if let Out::File(f) = &mut self.out {
+                f.size += text.len() as u64;
+            }
+            self.buf.push_str(text);
+            self.lines += ends.len() as u64;
+            return if self.buf.len() >= BUF { self.flush_buf() } else { Wrote::default() };
+        }
+        // A large block: what the buffer holds, then the block itself,
+        // without copying it into the buffer first.
+        let mut w = self.flush_buf();
+        let r = match &mut self.out {
+            Out::File(f) => {
+                f.size += text.len() as u64;
+                f.write(text.as_bytes())
+            }
+            Out::Stdout(s) => s.write_all(text.as_bytes()).and_then(|()| s.flush()),
+            Out::Stderr(s) => s.write_all(text.as_bytes()),
+        };
+        let lines = ends.len() as u64;
+        w.add(match r {
+            Ok(()) => Wrote { lines, lost: 0, error: None },
+            Err(e) => Wrote { lines: 0, lost: lines, error: Some(e) },
+        });
+        w
     }
 
     /// Takes the line formatted at `buf[start..]`, rotating first if due.
@@ -294,10 +348,7 @@ impl Sink {
         }
         self.lines += 1;
         if self.buf.len() >= BUF {
-            let w2 = self.flush_buf();
-            w.lines += w2.lines;
-            w.lost += w2.lost;
-            w.error = w.error.or(w2.error);
+            w.add(self.flush_buf());
         }
         w
     }
