@@ -250,7 +250,11 @@ impl Overlay {
             if free {
                 if slot
                     .stamp
-                    .compare_exchange(cur, stamp(seq, WRITING, false), Ordering::Acquire, Ordering::Relaxed)
+                    // SeqCst, not just Acquire: a reader that later sees
+                    // this slot reused concludes the previous write is
+                    // committed, and must then see the watermark that this
+                    // producer saw (x86 makes no difference).
+                    .compare_exchange(cur, stamp(seq, WRITING, false), Ordering::SeqCst, Ordering::Relaxed)
                     .is_ok()
                 {
                     return slot;
@@ -319,7 +323,7 @@ impl Overlay {
     fn index_one(&self, t: u64, watermark: &AtomicU64) -> bool {
         let slot = self.slot(t);
         loop {
-            let cur = slot.stamp.load(Ordering::Acquire);
+            let cur = slot.stamp.load(Ordering::SeqCst);
             let held = cur >> 3;
             if held > t {
                 // Reused: `t` was indexed or committed before.

@@ -366,8 +366,11 @@ impl Builder {
     }
 }
 
-/// The largest `Seq` a store hands out (the overlay uses the top bit).
-const MAX_SEQ: u64 = 1 << 62;
+/// The largest `Seq` a store hands out: the overlay's index keeps a
+/// tombstone flag in a `Seq`'s top bit, and its staging ring keeps three
+/// bits of state below a `Seq` shifted left by three. (At ten million
+/// writes a second, 2^60 seqs last over 3,000 years.)
+pub(crate) const MAX_SEQ: u64 = 1 << 60;
 
 /// The largest write, in bytes (key and value, or statement and parameters).
 pub const MAX_WRITE: usize = (1 << 30) - 64;

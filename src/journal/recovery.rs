@@ -144,6 +144,11 @@ pub(crate) fn recover(storage: &dyn Storage, last_applied: u64, mode: RecoveryMo
             }
         }
         for r in &found {
+            if r.seq > crate::store::MAX_SEQ {
+                let reason =
+                    format!("seq {} is beyond the largest backburner hands out ({})", r.seq, crate::store::MAX_SEQ);
+                return Err(Error::JournalCorrupt { path: storage.path(&name), offset: r.offset, reason });
+            }
             if r.seq > last_applied {
                 let at = r.offset as usize;
                 let payload = &buf[at + format::RECORD_HEADER..at + r.len as usize];
