@@ -287,6 +287,19 @@ impl Overlay {
         self.catch_up(last, watermark);
     }
 
+    /// Indexes up to `max` staged writes, up to `last` (the last seq handed
+    /// out), if any wait. Returns whether there were some. For the worker
+    /// while it lingers (its core is idle then); it does not retry skipped
+    /// seqs, which reads do.
+    pub(crate) fn index_some(&self, last: u64, max: u64, watermark: &AtomicU64) -> bool {
+        let from = self.scanned.load(Ordering::SeqCst).max(watermark.load(Ordering::SeqCst));
+        if from >= last {
+            return false;
+        }
+        self.catch_up(last.min(from + max), watermark);
+        true
+    }
+
     /// No staged write above this seq has been indexed yet: the worker
     /// trims the index only for writes at or below it (and for large writes,
     /// which are indexed at once). An entry that a concurrent scan adds after

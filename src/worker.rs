@@ -227,8 +227,16 @@ impl Worker {
                 closing || progress.urgent.load(Ordering::SeqCst) >= self.ready[0].seq || self.source.pressed();
             let waited = since.elapsed();
             if !(full || urgent || waited >= self.cfg.linger) {
+                // Idle until the batch is due: index what producers staged
+                // meanwhile, a chunk at a time, so that the next read finds
+                // little left to index (see `overlay`).
+                let last = self.shared.queue.last_seq();
+                if self.shared.overlay.index_some(last, 4096, &progress.watermark) {
+                    continue;
+                }
                 // Producers do not wake a lingering worker; `hurry` does.
-                std::thread::park_timeout(self.cfg.linger - waited);
+                // It wakes every millisecond to index what was staged since.
+                std::thread::park_timeout((self.cfg.linger - waited).min(Duration::from_millis(1)));
                 continue;
             }
             // Under steady load `ready` is empty after each batch (the next

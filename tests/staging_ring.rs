@@ -3,7 +3,7 @@
 //! ring has slots, every accepted write is still read back and every refused
 //! one is not; and threads that read their own writes right after making
 //! them, while other threads write and the ring is reused every few
-//! milliseconds, always see them.
+//! milliseconds (or while the lingering worker indexes too), always see them.
 
 mod common;
 
@@ -86,28 +86,52 @@ fn more_pending_writes_than_ring_slots_timeout() {
 
 #[test]
 fn each_thread_reads_its_own_writes_while_the_ring_turns_over() {
+    // A small ring and small batches: slots are reused many times a second,
+    // while reads index what producers staged.
+    own_writes(64, 16, Duration::ZERO);
+}
+
+#[test]
+fn each_thread_reads_its_own_writes_while_the_worker_indexes_as_it_lingers() {
+    // Batches that wait up to 2 ms: meanwhile the worker indexes staged
+    // writes too, concurrently with the readers.
+    own_writes(4096, 1000, Duration::from_millis(2));
+}
+
+fn own_writes(capacity: usize, batch_max: usize, linger: Duration) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("t.db");
     let url = format!("sqlite://{}", db.display());
-    // A small ring and small batches: slots are reused many times a second,
-    // while reads index what producers staged.
-    let store = Store::builder(&url).capacity(64).batch_max(16).linger(Duration::ZERO).build().expect("open");
+    let store = Store::builder(&url).capacity(capacity).batch_max(batch_max).linger(linger).build().expect("open");
     const THREADS: u32 = 4;
     const OPS: u32 = 4_000;
     std::thread::scope(|s| {
         for t in 0..THREADS {
             let store = store.clone();
             s.spawn(move || {
+                // Each write is read back right after it, or, every other
+                // group of 8, after the whole group (so that staged writes
+                // wait a while, for a read or for the worker to index them).
+                let check = |j: u32| {
+                    let key = format!("t{t}:{}", j % 37);
+                    let got = store.get(&key).expect("get");
+                    if j % 11 == 0 {
+                        assert_eq!(got, None, "{key} after delete {j}");
+                    } else {
+                        assert_eq!(got.as_deref(), Some(j.to_string().as_bytes()), "{key} after put {j}");
+                    }
+                };
                 for j in 0..OPS {
                     let key = format!("t{t}:{}", j % 37);
                     if j % 11 == 0 {
                         drop(store.delete(&key).expect("delete"));
-                        assert_eq!(store.get(&key).expect("get"), None, "{key} after delete {j}");
                     } else {
-                        let value = j.to_string();
-                        drop(store.put(&key, &value).expect("put"));
-                        let got = store.get(&key).expect("get");
-                        assert_eq!(got.as_deref(), Some(value.as_bytes()), "{key} after put {j}");
+                        drop(store.put(&key, j.to_string()).expect("put"));
+                    }
+                    if (j / 8) % 2 == 0 {
+                        check(j);
+                    } else if j % 8 == 7 {
+                        (j - 7..=j).for_each(check);
                     }
                     // Someone else's key: whatever it holds, the read must not fail.
                     store.get(format!("t{}:{}", (t + 1) % THREADS, j % 37)).expect("get");

@@ -350,7 +350,7 @@ pub fn log(a: LogArgs) -> Result<(), BoxError> {
         let global = cands.len() - 1;
         lost[global] = global_expected.saturating_sub(global_lines);
         pb.suspend(|| {
-            println!("\n{threads} producer thread(s): caller latency per call (all rounds) and lines/s to disk incl. the final drain");
+            println!("\n{threads} producer thread(s): caller latency per call (all rounds) and lines/s into the file (handed to the OS) incl. the final drain");
             println!(
                 "  {:<42} {:>8} {:>8} {:>8} {:>9}  {:>32}  {}",
                 "", "p50", "p99", "p99.9", "max", "lines/s: median (min–max)", "lines lost"
