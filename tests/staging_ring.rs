@@ -115,7 +115,7 @@ fn own_writes(capacity: usize, batch_max: usize, linger: Duration) {
                 let check = |j: u32| {
                     let key = format!("t{t}:{}", j % 37);
                     let got = store.get(&key).expect("get");
-                    if j % 11 == 0 {
+                    if j.is_multiple_of(11) {
                         assert_eq!(got, None, "{key} after delete {j}");
                     } else {
                         assert_eq!(got.as_deref(), Some(j.to_string().as_bytes()), "{key} after put {j}");
