@@ -810,6 +810,9 @@ fn flush_all() {
 
 mod exit;
 
+/// Lines taken from one ring per pass outside a flush.
+const PASS_MAX: usize = 4096;
+
 /// A waited-for backlog at least this long is formatted on two threads.
 const PAR_MIN: usize = 8192;
 
@@ -887,6 +890,7 @@ impl Worker {
             // call), even while other threads keep logging.
             let flushing = flush_target > self.shared.flush_done.load(Ordering::SeqCst);
             let mut rest = false;
+            let mut behind = false;
             for q in &queues {
                 // Drop notices first, in place of the lines they stand for.
                 let d = q.dropped.swap(0, Ordering::Relaxed);
@@ -900,7 +904,7 @@ impl Worker {
                 gone |= c.is_abandoned() && c.is_empty();
                 // Up to 4096 lines per ring and pass (all of them while a
                 // flush waits), so that one busy thread does not starve others.
-                let take = if flushing { c.slots() } else { c.slots().min(4096) };
+                let take = if flushing { c.slots() } else { c.slots().min(PASS_MAX) };
                 if flushing && !self.merge && take >= PAR_MIN {
                     // Someone waits for a backlog: format it on two threads
                     // (the flushing caller is idle meanwhile, and with it a core).
@@ -934,6 +938,8 @@ impl Worker {
                     }
                 }
                 rest |= !c.is_empty();
+                // Capped at 4,096 with more behind: thousands of lines behind.
+                behind |= take == PASS_MAX && !c.is_empty();
             }
             if gone {
                 let shared = &self.shared;
@@ -966,9 +972,11 @@ impl Worker {
                 // slot right after it was written makes every push miss the
                 // cache. Let the queues fill a while (they hold thousands of
                 // lines), unless a flush waits or a queue is half full.
-                // A pass that left lines behind is far enough behind the
-                // producers to go on at once (thousands of lines apart).
-                let pressed = rest || queues.iter().any(|q| q.consumer.lock().slots() * 2 >= q.capacity);
+                // A pass that stopped at its cap with more lines waiting is
+                // far enough behind the producers to go on at once
+                // (thousands of lines apart); one that merely found a few
+                // new lines at its end naps.
+                let pressed = behind || queues.iter().any(|q| q.consumer.lock().slots() * 2 >= q.capacity);
                 if !pressed && !stop && flush_target <= self.shared.flush_done.load(Ordering::SeqCst) {
                     std::thread::park_timeout(Duration::from_micros(200));
                 }
@@ -1022,9 +1030,10 @@ impl Worker {
         wall(self.anchor, &self.clock, at)
     }
 
-    /// Formats `entries` (one ring's, in order): the second half on a
-    /// scoped thread into a text of its own, the first half here; then
-    /// commits the second half's lines one by one (rotation stays between lines).
+    /// Formats `entries` (one ring's, in order): the last 55 % on a scoped
+    /// thread into a text of its own, the rest here; then appends that text
+    /// (`Sink::append_lines`: in one block, or line by line if a rotation
+    /// falls inside it, so rotation stays between lines).
     fn write_parallel(&mut self, entries: &[&Entry], thread: &str) {
         // The second thread gets a little more: this one also writes.
         let (first, second) = entries.split_at(entries.len() * 9 / 20);

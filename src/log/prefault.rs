@@ -6,7 +6,10 @@
 /// their contents (`MADV_POPULATE_WRITE`, Linux 5.14+): one call instead of
 /// a page fault per 4 KiB as the buffer is first written. Returns whether
 /// the kernel did; on an older kernel nothing changes.
+#[cfg(target_os = "linux")]
 pub(crate) fn populate(addr: usize, len: usize) -> bool {
+    // With larger pages the range is not aligned and madvise refuses it:
+    // nothing happens.
     const PAGE: usize = 4096;
     let start = addr.next_multiple_of(PAGE);
     let end = (addr + len) / PAGE * PAGE;
@@ -14,9 +17,9 @@ pub(crate) fn populate(addr: usize, len: usize) -> bool {
         return false;
     }
     // SAFETY: `MADV_POPULATE_WRITE` only faults pages in (as a write would,
-    // without writing): it changes no byte and no mapping. The range lies
-    // inside an allocation that the caller owns for the call, and is
-    // page-aligned as madvise requires.
+    // without writing): it changes no byte and no mapping, whatever the range
+    // (one that is not mapped writable just makes it fail). The callers pass
+    // a buffer they own, shrunk here to whole pages.
     let rc = unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_POPULATE_WRITE) };
     rc == 0
 }
@@ -34,4 +37,10 @@ pub(crate) fn prefetch<T>(p: *const T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
+}
+
+/// Elsewhere: nothing to do.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn populate(_addr: usize, _len: usize) -> bool {
+    false
 }
