@@ -92,15 +92,6 @@ struct Slot {
     words: [AtomicU64; 8],
 }
 
-/// What the index lock guards.
-struct Scan {
-    /// Every seq up to this one is indexed, has nothing to index, or is in
-    /// `skipped`.
-    scanned: u64,
-    /// Seqs handed out but not yet staged when the scan passed them.
-    skipped: Vec<u64>,
-}
-
 pub(crate) struct Overlay {
     shards: Box<[Mutex<HashTable<Entry>>]>,
     /// foldhash with a random per-store seed: a few ns per key (SipHash took
@@ -111,10 +102,13 @@ pub(crate) struct Overlay {
     mask: u64,
     /// The first seq of this run: slots are fresh until it has gone round once.
     first: u64,
-    scan: Mutex<Scan>,
-    /// Copies of `Scan::scanned` and `Scan::skipped.len()`, for the lock-free
-    /// check at the start of a read.
+    /// The index lock: seqs handed out but not yet staged when a scan passed
+    /// them.
+    scan: Mutex<Vec<u64>>,
+    /// Every seq up to this one is indexed, has nothing to index, or is in
+    /// `scan`'s list. Stored only under the index lock.
     scanned: AtomicU64,
+    /// The length of `scan`'s list, for the lock-free check of a read.
     skipped: AtomicUsize,
 }
 
@@ -148,7 +142,7 @@ impl Overlay {
             ring,
             mask: size as u64 - 1,
             first,
-            scan: Mutex::new(Scan { scanned: first - 1, skipped: Vec::new() }),
+            scan: Mutex::new(Vec::new()),
             scanned: AtomicU64::new(first - 1),
             skipped: AtomicUsize::new(0),
         }
@@ -192,7 +186,7 @@ impl Overlay {
             None => {
                 if shard.len() == shard.capacity() {
                     // About to grow: drop committed entries first (the worker
-                    // trims only what it knows was indexed; see `trim_from`).
+                    // trims only what it knows was indexed; see `scanned`).
                     shard.retain(|e| e.seq() > wm);
                 }
                 shard.insert_unique(hash, Entry { tagged: Entry::tag(seq, tombstone), kv }, |e| {
@@ -313,22 +307,18 @@ impl Overlay {
     /// handed out).
     #[cold]
     fn catch_up(&self, target: u64, watermark: &AtomicU64) {
-        let mut scan = self.scan.lock();
+        let mut skipped = self.scan.lock();
         let wm = watermark.load(Ordering::SeqCst);
-        let mut skipped = std::mem::take(&mut scan.skipped);
         skipped.retain(|&t| t > wm && !self.index_one(t, watermark));
+        let scanned = self.scanned.load(Ordering::SeqCst);
         // Seqs at or below the watermark are in the sink: nothing to index.
-        let mut t = scan.scanned.max(wm) + 1;
-        while t <= target {
+        for t in scanned.max(wm) + 1..=target {
             if !self.index_one(t, watermark) {
                 skipped.push(t);
             }
-            t += 1;
         }
-        scan.scanned = scan.scanned.max(target);
-        scan.skipped = skipped;
-        self.skipped.store(scan.skipped.len(), Ordering::SeqCst);
-        self.scanned.store(scan.scanned, Ordering::SeqCst);
+        self.skipped.store(skipped.len(), Ordering::SeqCst);
+        self.scanned.store(scanned.max(target), Ordering::SeqCst);
     }
 
     /// Moves the staged write of `t` into the index. False if it is not

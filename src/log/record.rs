@@ -92,6 +92,12 @@ fn plain(f: &fmt::Formatter<'_>) -> bool {
     f.width().is_none() && f.precision().is_none() && !f.sign_plus() && !f.alternate() && !f.sign_aware_zero_pad()
 }
 
+/// An integer as `Display` writes it, through `itoa`.
+#[inline]
+fn int(v: impl itoa::Integer, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str(itoa::Buffer::new().format(v))
+}
+
 /// A float as `Display` writes it, through `ryu`: the same shortest
 /// round-trip digits, with three differences handled here. `ryu` writes
 /// `1.0` where `Display` writes `1` (trimmed); it switches to an exponent
@@ -104,12 +110,11 @@ fn plain(f: &fmt::Formatter<'_>) -> bool {
 /// longer outputs are left to `Display` too.
 #[inline]
 fn float(
-    v: impl ryu::Float + fmt::Display + Copy,
-    finite: bool,
+    v: impl ryu::Float + fmt::Display + Copy + Into<f64>,
     safe_digits: usize,
     f: &mut fmt::Formatter<'_>,
 ) -> fmt::Result {
-    if finite {
+    if v.into().is_finite() {
         let mut buf = ryu::Buffer::new();
         let s = buf.format_finite(v);
         if !s.contains('e') && s.bytes().filter(u8::is_ascii_digit).skip_while(|&b| b == b'0').count() <= safe_digits {
@@ -176,19 +181,23 @@ impl fmt::Display for ArgVal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if plain(f) {
             match self {
-                ArgVal::I64(v) => return f.write_str(itoa::Buffer::new().format(*v)),
-                ArgVal::U64(v) => return f.write_str(itoa::Buffer::new().format(*v)),
-                ArgVal::Usize(v) => return f.write_str(itoa::Buffer::new().format(*v)),
-                ArgVal::Isize(v) => return f.write_str(itoa::Buffer::new().format(*v)),
-                ArgVal::I32(v) => return f.write_str(itoa::Buffer::new().format(*v)),
-                ArgVal::U32(v) => return f.write_str(itoa::Buffer::new().format(*v)),
+                ArgVal::I8(v) => return int(*v, f),
+                ArgVal::I16(v) => return int(*v, f),
+                ArgVal::I32(v) => return int(*v, f),
+                ArgVal::I64(v) => return int(*v, f),
+                ArgVal::Isize(v) => return int(*v, f),
+                ArgVal::U8(v) => return int(*v, f),
+                ArgVal::U16(v) => return int(*v, f),
+                ArgVal::U32(v) => return int(*v, f),
+                ArgVal::U64(v) => return int(*v, f),
+                ArgVal::Usize(v) => return int(*v, f),
                 ArgVal::F64(v) => {
                     return match short_decimal(*v) {
                         Some((neg, n, k)) => write_decimal(neg, n, k, f),
-                        None => float(*v, v.is_finite(), 15, f),
+                        None => float(*v, 15, f),
                     }
                 }
-                ArgVal::F32(v) => return float(*v, v.is_finite(), 6, f),
+                ArgVal::F32(v) => return float(*v, 6, f),
                 ArgVal::Str(v) => return f.write_str(v.as_str()),
                 _ => {}
             }

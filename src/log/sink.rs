@@ -233,6 +233,17 @@ enum Out {
     Stderr(io::Stderr),
 }
 
+impl Out {
+    /// Hands `bytes` to the OS.
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Out::File(f) => f.write(bytes),
+            Out::Stdout(s) => s.write_all(bytes).and_then(|()| s.flush()),
+            Out::Stderr(s) => s.write_all(bytes),
+        }
+    }
+}
+
 /// A destination with its write buffer: the worker formats each line at
 /// the end of the buffer (no copy), and the buffer goes to the OS in
 /// 64 KiB writes, when the rings are empty, and before a rotation (which
@@ -253,6 +264,14 @@ pub(crate) struct Wrote {
 }
 
 impl Wrote {
+    /// `lines` handed to the OS, or lost if the write failed.
+    fn of(r: io::Result<()>, lines: u64) -> Wrote {
+        match r {
+            Ok(()) => Wrote { lines, lost: 0, error: None },
+            Err(e) => Wrote { lines: 0, lost: lines, error: Some(e) },
+        }
+    }
+
     fn add(&mut self, other: Wrote) {
         self.lines += other.lines;
         self.lost += other.lost;
@@ -309,19 +328,10 @@ impl Sink {
         // A large block: what the buffer holds, then the block itself,
         // without copying it into the buffer first.
         let mut w = self.flush_buf();
-        let r = match &mut self.out {
-            Out::File(f) => {
-                f.size += text.len() as u64;
-                f.write(text.as_bytes())
-            }
-            Out::Stdout(s) => s.write_all(text.as_bytes()).and_then(|()| s.flush()),
-            Out::Stderr(s) => s.write_all(text.as_bytes()),
-        };
-        let lines = ends.len() as u64;
-        w.add(match r {
-            Ok(()) => Wrote { lines, lost: 0, error: None },
-            Err(e) => Wrote { lines: 0, lost: lines, error: Some(e) },
-        });
+        if let Out::File(f) = &mut self.out {
+            f.size += text.len() as u64;
+        }
+        w.add(Wrote::of(self.out.write(text.as_bytes()), ends.len() as u64));
         w
     }
 
@@ -359,21 +369,14 @@ impl Sink {
         let lines = self.lines;
         self.buf.drain(..upto);
         self.lines = 0;
-        match r {
-            Ok(()) => Wrote { lines, lost: 0, error: None },
-            Err(e) => Wrote { lines: 0, lost: lines, error: Some(e) },
-        }
+        Wrote::of(r, lines)
     }
 
     fn flush_buf(&mut self) -> Wrote {
         if self.buf.is_empty() {
             return Wrote::default();
         }
-        let r = match &mut self.out {
-            Out::File(f) => f.write(self.buf.as_bytes()),
-            Out::Stdout(s) => s.write_all(self.buf.as_bytes()).and_then(|()| s.flush()),
-            Out::Stderr(s) => s.write_all(self.buf.as_bytes()),
-        };
+        let r = self.out.write(self.buf.as_bytes());
         let n = self.buf.len();
         self.account(r, n)
     }

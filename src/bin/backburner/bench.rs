@@ -8,7 +8,7 @@ use backburner::Store;
 use hdrhistogram::Histogram;
 
 use crate::baseline::{self, RowGen, Settings};
-use crate::report::{bar, count, dur, median, spread};
+use crate::report::{bar, count, dur, median, min_max, spread};
 use crate::BoxError;
 
 #[derive(clap::Args, Debug)]
@@ -312,8 +312,7 @@ pub fn store(a: StoreArgs) -> Result<(), BoxError> {
         );
         row(&format!("get, pending key ({burst} pending)"), &lat.get_pending);
         let fg = &lat.first_get;
-        let lo = fg.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = fg.iter().copied().fold(0.0, f64::max);
+        let (lo, hi) = min_max(fg);
         println!(
             "  (the first get after each burst indexed the burst: {} median, {}–{}; not in the row above)",
             dur(Duration::from_secs_f64(median(fg))),

@@ -13,7 +13,7 @@ use backburner::log::Logger;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
-use crate::report::{bar, dur, median};
+use crate::report::{bar, dur, median, spread};
 use crate::BoxError;
 
 #[derive(clap::Args, Debug)]
@@ -361,7 +361,7 @@ pub fn log(a: LogArgs) -> Result<(), BoxError> {
                 let (rate, l) = if c.writes() {
                     let total = a.lines * threads as u64 * u64::from(rounds);
                     (
-                        crate::report::spread(&rates[i]),
+                        spread(&rates[i]),
                         format!("{} of {} ({:.1}%)", lost[i], total, 100.0 * lost[i] as f64 / total as f64),
                     )
                 } else {
@@ -386,7 +386,7 @@ pub fn log(a: LogArgs) -> Result<(), BoxError> {
                 dur(Duration::from_nanos(mac.value_at_quantile(0.999)))
             );
             let ratio: Vec<f64> = rates[3].iter().zip(&rates[2]).map(|(m, b)| m / b).collect();
-            let (lo, hi) = ratio.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+            let (lo, hi) = crate::report::min_max(&ratio);
             println!(
                 "  own macro lines/s / BufWriter lines/s: {:.2} (median of per-round ratios, {lo:.2}–{hi:.2}; target >= 1: {})",
                 median(&ratio),

@@ -64,10 +64,14 @@ pub fn median(xs: &[f64]) -> f64 {
     }
 }
 
+/// The smallest and the largest of `xs` (of non-negative figures).
+pub fn min_max(xs: &[f64]) -> (f64, f64) {
+    xs.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+}
+
 /// `median (min–max)` of rates.
 pub fn spread(xs: &[f64]) -> String {
-    let min = xs.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = xs.iter().copied().fold(0.0, f64::max);
+    let (min, max) = min_max(xs);
     format!("{}/s ({}–{})", count(median(xs)), count(min), count(max))
 }
 
