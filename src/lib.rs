@@ -38,6 +38,7 @@
 //! See `docs/design.md` in the repository for the design and its guarantees.
 
 mod dead_letter;
+mod drain;
 mod error;
 mod intake;
 pub mod journal;

@@ -360,9 +360,10 @@ impl Builder {
         };
         let _ = shared.progress.worker.set(handle.thread().clone());
         threads.push(handle);
-        Ok(Store {
-            inner: Arc::new(Inner { shared, reader, url, threads: Mutex::new(threads), lock: Mutex::new(lock) }),
-        })
+        let inner = Arc::new(Inner { shared, reader, url, threads: Mutex::new(threads), lock: Mutex::new(lock) });
+        let weak: std::sync::Weak<dyn crate::drain::Drain> = Arc::downgrade(&inner) as _;
+        crate::drain::register(weak);
+        Ok(Store { inner })
     }
 }
 
@@ -742,6 +743,14 @@ impl Inner {
             return Err(e);
         }
         p.take_unreported()
+    }
+}
+
+impl crate::drain::Drain for Inner {
+    fn drain_for_exit(&self) {
+        if let Err(e) = self.close() {
+            eprintln!("backburner: closing {} before the process ends: {e}", self.url);
+        }
     }
 }
 

@@ -1,0 +1,41 @@
+//! The process-wide list of open stores, so that an ending process can
+//! drain them: the logger's signal handler (`Guard::handle_signals`) closes
+//! every open store before it ends the process.
+//!
+//! A store registers itself when it opens and is forgotten when it closes;
+//! the list holds weak references only, so it never keeps a store alive.
+
+use std::sync::{Mutex, OnceLock, PoisonError, Weak};
+
+/// Something that can be drained before the process ends.
+pub(crate) trait Drain: Send + Sync {
+    /// Drains (within the store's drain timeout) and closes. Errors are
+    /// reported on standard error: the process is ending, nobody else can
+    /// hear them.
+    fn drain_for_exit(&self);
+}
+
+fn registry() -> &'static Mutex<Vec<Weak<dyn Drain>>> {
+    static R: OnceLock<Mutex<Vec<Weak<dyn Drain>>>> = OnceLock::new();
+    R.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// Adds an open store to the list (dead entries are pruned on the way).
+pub(crate) fn register(d: Weak<dyn Drain>) {
+    let mut r = registry().lock().unwrap_or_else(PoisonError::into_inner);
+    r.retain(|w| w.strong_count() > 0);
+    r.push(d);
+}
+
+/// Drains and closes every store still open, one after the other.
+pub(crate) fn drain_all() {
+    // Upgraded first, the lock released before any drain: a drain may take
+    // seconds and a store may open or close meanwhile.
+    let open: Vec<_> = {
+        let r = registry().lock().unwrap_or_else(PoisonError::into_inner);
+        r.iter().filter_map(Weak::upgrade).collect()
+    };
+    for d in open {
+        d.drain_for_exit();
+    }
+}
