@@ -1,20 +1,32 @@
-//! The dead-letter file: writes the sink refused for good, one JSON object
-//! per line, so they can be inspected and replayed by hand.
+//! The dead-letter file: writes that were not applied (refused by the sink
+//! for good, or given up while it was unavailable), one JSON object per
+//! line, so they can be inspected and replayed ([`read`], and `backburner
+//! dead-letter replay FILE --to URL`).
 //!
 //! ```text
-//! {"seq":7,"op":"put","key":"user:42","value":"…","error":"…"}
-//! {"seq":9,"op":"execute","sql":"INSERT …","params":[1,"x",null,{"blob_hex":"00ff"}],"error":"…"}
+//! {"seq":7,"op":"put","key":"user:42","value":"…","kind":"rejected","error":"…"}
+//! {"seq":9,"op":"execute","sql":"INSERT …","params":[1,"x",null,{"blob_base64":"AP8="}],"kind":"gave_up","error":"…"}
 //! ```
 //!
-//! Keys and values that are not UTF-8 are written as `{"hex":"…"}`.
+//! Keys and values that are not UTF-8 text (or hold control characters
+//! other than tab and line breaks) are written as `{"base64":"…"}`
+//! (standard alphabet, padded): compact for binary data. Files written by
+//! earlier versions (`{"hex":"…"}`, `{"blob_hex":"…"}`, no `kind`) are read
+//! too.
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
+
+use crate::error::Error;
 use crate::queue::{Op, Record};
-use crate::value::SqlValue;
+use crate::value::{SqlValue, Write};
+use crate::Seq;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 pub(crate) struct DeadLetters {
     path: Option<PathBuf>,
@@ -29,11 +41,11 @@ impl DeadLetters {
 
     /// Appends the records and syncs the file once. Returns the file's path,
     /// or `None` (after logging why) when they could not be saved.
-    pub(crate) fn write(&mut self, recs: &[(&Record, &str)]) -> Option<PathBuf> {
+    pub(crate) fn write(&mut self, recs: &[(&Record, &str)], gave_up: bool) -> Option<PathBuf> {
         let path = self.path.clone()?;
         self.line.clear();
         for (rec, error) in recs {
-            encode(&mut self.line, rec, error);
+            encode(&mut self.line, rec, error, gave_up);
         }
         match self.append(&path) {
             Ok(()) => Some(path),
@@ -66,7 +78,7 @@ impl DeadLetters {
     }
 }
 
-fn encode(out: &mut String, rec: &Record, error: &str) {
+fn encode(out: &mut String, rec: &Record, error: &str, gave_up: bool) {
     let _ = write!(out, "{{\"seq\":{}", rec.seq);
     match &rec.op {
         Op::Put(kv) => {
@@ -98,8 +110,8 @@ fn encode(out: &mut String, rec: &Record, error: &str) {
                     SqlValue::Real(f) => string(out, &f.to_string()),
                     SqlValue::Text(s) => string(out, s),
                     SqlValue::Blob(b) => {
-                        out.push_str("{\"blob_hex\":\"");
-                        hex(out, b);
+                        out.push_str("{\"blob_base64\":\"");
+                        B64.encode_string(b, out);
                         out.push_str("\"}");
                     }
                 }
@@ -107,25 +119,24 @@ fn encode(out: &mut String, rec: &Record, error: &str) {
             out.push(']');
         }
     }
+    out.push_str(if gave_up { ",\"kind\":\"gave_up\"" } else { ",\"kind\":\"rejected\"" });
     out.push_str(",\"error\":");
     string(out, error);
     out.push_str("}\n");
 }
 
 fn bytes(out: &mut String, b: &[u8]) {
-    match std::str::from_utf8(b) {
-        Ok(s) => string(out, s),
-        Err(_) => {
-            out.push_str("{\"hex\":\"");
-            hex(out, b);
+    // Text as a JSON string, unless it holds control characters: escaped,
+    // each takes six bytes (`\u0000`), so binary data that happens to be
+    // UTF-8 (a zeroed buffer) went in at six times its size.
+    let text = std::str::from_utf8(b).ok().filter(|s| !s.bytes().any(|c| c < 0x20 && !matches!(c, b'\n' | b'\r' | b'\t')));
+    match text {
+        Some(s) => string(out, s),
+        None => {
+            out.push_str("{\"base64\":\"");
+            B64.encode_string(b, out);
             out.push_str("\"}");
         }
-    }
-}
-
-fn hex(out: &mut String, b: &[u8]) {
-    for x in b {
-        let _ = write!(out, "{x:02x}");
     }
 }
 
@@ -146,4 +157,120 @@ pub(crate) fn string(out: &mut String, s: &str) {
         }
     }
     out.push('"');
+}
+
+/// One entry of a dead-letter file.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct DeadLetter {
+    /// The write's sequence number in the store that gave it up.
+    pub seq: Seq,
+    /// The write, as it was handed to the store.
+    pub write: Write,
+    /// Why it was not applied.
+    pub error: String,
+    /// Given up while the sink was unavailable (`true`), or refused by the
+    /// sink for good (`false`).
+    pub gave_up: bool,
+}
+
+/// Reads every entry of a dead-letter file, in order.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the file cannot be read, or (kind `InvalidData`)
+/// when a line is not a dead-letter entry; the message names the line.
+///
+/// # Examples
+///
+/// ```no_run
+/// for entry in backburner::dead_letter::read("data/app.db.dead-letter.jsonl".as_ref())? {
+///     println!("seq {}: {:?} ({})", entry.seq, entry.write, entry.error);
+/// }
+/// # Ok::<(), backburner::Error>(())
+/// ```
+pub fn read(path: &Path) -> Result<Vec<DeadLetter>, Error> {
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let entry = parse(line).map_err(|e| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("line {} is not a dead-letter entry: {e}", n + 1),
+            ))
+        })?;
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+fn parse(line: &str) -> Result<DeadLetter, String> {
+    use serde_json::Value as J;
+    let v: J = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let field = |name: &str| v.get(name).ok_or_else(|| format!("no `{name}` field"));
+    let seq = field("seq")?.as_u64().ok_or("`seq` is not a whole number")?;
+    let error = v.get("error").and_then(J::as_str).unwrap_or_default().to_string();
+    let gave_up = v.get("kind").and_then(J::as_str) == Some("gave_up");
+    let bytes = |name: &str| -> Result<Vec<u8>, String> {
+        match field(name)? {
+            J::String(s) => Ok(s.clone().into_bytes()),
+            J::Object(o) => decode_obj(o, "base64", "hex").map_err(|e| format!("`{name}`: {e}")),
+            _ => Err(format!("`{name}` is neither a string nor an object")),
+        }
+    };
+    let write = match field("op")?.as_str() {
+        Some("put") => Write::Put { key: bytes("key")?, value: bytes("value")? },
+        Some("delete") => Write::Delete { key: bytes("key")? },
+        Some("execute") => {
+            let sql = field("sql")?.as_str().ok_or("`sql` is not a string")?.to_string();
+            let params = field("params")?
+                .as_array()
+                .ok_or("`params` is not an array")?
+                .iter()
+                .map(param)
+                .collect::<Result<Vec<_>, _>>()?;
+            Write::Execute { sql, params }
+        }
+        _ => return Err("`op` is not put, delete or execute".into()),
+    };
+    Ok(DeadLetter { seq: Seq(seq), write, error, gave_up })
+}
+
+fn param(p: &serde_json::Value) -> Result<SqlValue, String> {
+    use serde_json::Value as J;
+    Ok(match p {
+        J::Null => SqlValue::Null,
+        J::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => SqlValue::Integer(i),
+            None => SqlValue::Real(n.as_f64().ok_or("a number out of range")?),
+        },
+        // Non-finite floats are written as strings ("NaN", "inf"): read back as text.
+        J::String(s) => SqlValue::Text(s.clone()),
+        J::Object(o) => SqlValue::Blob(decode_obj(o, "blob_base64", "blob_hex")?),
+        J::Array(_) => return Err("a parameter is an array".into()),
+    })
+}
+
+fn decode_obj(o: &serde_json::Map<String, serde_json::Value>, b64: &str, hex: &str) -> Result<Vec<u8>, String> {
+    if let Some(s) = o.get(b64).and_then(|v| v.as_str()) {
+        return B64.decode(s).map_err(|e| format!("bad base64: {e}"));
+    }
+    if let Some(s) = o.get(hex).and_then(|v| v.as_str()) {
+        let b = s.as_bytes();
+        if b.len() % 2 != 0 {
+            return Err("odd-length hex".into());
+        }
+        return b
+            .chunks(2)
+            .map(|c| {
+                std::str::from_utf8(c).ok().and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or("bad hex".to_string())
+            })
+            .collect();
+    }
+    Err(format!("an object without `{b64}`"))
 }

@@ -56,12 +56,36 @@ pub enum Error {
         dead_letter: Option<PathBuf>,
     },
 
-    /// Some writes covered by a `flush` or `close` were not applied (each is
-    /// also reported by its own ticket).
-    #[error("{count} write(s) since the previous flush were not applied (first: seq {first}: {reason}); {}", dead_letter_note(.dead_letter))]
+    /// The sink stayed unavailable (locked, down, its disk full) and the
+    /// write was given up without the sink refusing it: by the retry budget
+    /// ([`Builder::retries`](crate::Builder::retries)), by
+    /// [`Store::close_timeout`](crate::Store::close_timeout), or by the drain
+    /// timeout of the last handle's drop
+    /// ([`Builder::drain_timeout`](crate::Builder::drain_timeout)). The write
+    /// was moved to the dead-letter file: replay it with `backburner
+    /// dead-letter replay FILE --to URL` once the sink is back. Unlike
+    /// [`Error::Rejected`], the write itself may be fine (a service answers
+    /// 503, not 422).
+    #[error("write {seq} was given up while the sink was unavailable: {reason}; {}; once the sink is back, replay it with `backburner dead-letter replay FILE --to URL`", dead_letter_note(.dead_letter))]
+    GaveUp {
+        /// The write's sequence number.
+        seq: Seq,
+        /// Why it was given up, and the sink's last error.
+        reason: String,
+        /// Where the write was saved, if it could be saved.
+        dead_letter: Option<PathBuf>,
+    },
+
+    /// Some writes covered by a `flush` or `close` were not applied, and
+    /// nobody saw it through their tickets: a failure observed through its
+    /// ticket's `wait` (or `.await`) is reported there and not again here.
+    #[error("{count} write(s) since the previous flush were not applied ({gave_up} given up while the sink was unavailable, the others refused by the sink; first: seq {first}: {reason}); {}", dead_letter_note(.dead_letter))]
     WritesFailed {
         /// How many writes failed.
         count: u64,
+        /// How many of them were given up ([`Error::GaveUp`]) rather than
+        /// refused by the sink ([`Error::Rejected`]).
+        gave_up: u64,
         /// The first failed write's sequence number.
         first: Seq,
         /// The first failure's reason.
@@ -102,13 +126,19 @@ pub enum Error {
         write: Option<Box<Write>>,
     },
 
-    /// The write is larger than backburner takes ([`MAX_WRITE`](crate::MAX_WRITE) bytes).
-    #[error("the write is larger than {limit} bytes: it was not accepted (it is handed back in this error); store large objects elsewhere and write a reference")]
+    /// The write is larger than the sink takes (SQLite: its length limit,
+    /// 1,000,000,000 bytes by default) or than backburner takes
+    /// ([`MAX_WRITE`](crate::MAX_WRITE) bytes), whichever is smaller.
+    #[error("the write is {size} bytes, more than the {limit} bytes {what}: it was not accepted (it is handed back in this error); store large objects elsewhere and write a reference")]
     TooLarge {
         /// The write.
         write: Box<Write>,
+        /// Its size in bytes (key and value, or statement and parameters).
+        size: usize,
         /// The limit.
         limit: usize,
+        /// Who sets the limit ("the sink takes", …).
+        what: &'static str,
     },
 
     /// The journal's disk is full: the write was not accepted (no ticket was
@@ -144,6 +174,18 @@ pub enum Error {
     JournalPresent {
         /// The journal directory.
         path: PathBuf,
+    },
+
+    /// [`Store::close_timeout`](crate::Store::close_timeout) (or the drop of
+    /// the last handle) ran out of time on a store with a journal: the writes
+    /// not yet in the sink stay in the journal, nothing is lost, and they are
+    /// applied (exactly once) when the store is opened again.
+    #[error("{count} journaled write(s) were not applied to the sink before the close deadline; they stay in the journal {} and are applied when the store is opened again", journal.display())]
+    Unfinished {
+        /// Writes accepted but not yet applied.
+        count: u64,
+        /// The journal directory that holds them.
+        journal: PathBuf,
     },
 
     /// [`Ticket::wait_journaled`](crate::Ticket::wait_journaled) on a store

@@ -37,7 +37,7 @@
 //!
 //! See `docs/design.md` in the repository for the design and its guarantees.
 
-mod dead_letter;
+pub mod dead_letter;
 mod drain;
 mod error;
 mod intake;

@@ -2,10 +2,10 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -67,6 +67,7 @@ pub struct Builder {
     segment_bytes: u64,
     journal_max_bytes: u64,
     recovery: RecoveryMode,
+    drain_timeout: Duration,
 }
 
 impl fmt::Debug for Builder {
@@ -90,7 +91,7 @@ impl Builder {
             cfg: Config {
                 batch_max: 10_000,
                 linger: Duration::from_millis(5),
-                max_retries: 10,
+                max_retries: u32::MAX,
                 backoff_base: Duration::from_millis(10),
                 backoff_max: Duration::from_secs(1),
                 dead_letter: None,
@@ -103,6 +104,7 @@ impl Builder {
             segment_bytes: 64 << 20,
             journal_max_bytes: 1 << 30,
             recovery: RecoveryMode::Strict,
+            drain_timeout: Duration::from_secs(10),
         }
     }
 
@@ -138,13 +140,35 @@ impl Builder {
         self
     }
 
-    /// How often a batch that fails for a transient reason is tried again
-    /// before its writes are dead-lettered (default 10), and the backoff:
-    /// `base`, doubled at each try, at most `max` (default 10 ms, 1 s).
+    /// How a batch that fails for a transient reason (the database locked
+    /// or down, its disk full) is tried again: with a backoff of `base`,
+    /// doubled at each try, at most `max` (default 10 ms, 1 s), and by
+    /// default for as long as the store is open (`max_retries` =
+    /// `u32::MAX`): an outage is not a reason to give up a write, and
+    /// producers feel it through the queue's [`Backpressure`].
+    ///
+    /// A smaller `max_retries` is a retry budget: a batch still failing
+    /// after it is given up, its writes saved to the dead-letter file and
+    /// their tickets failed with [`Error::GaveUp`] (not
+    /// [`Error::Rejected`]: the sink did not refuse them). With a journal
+    /// the budget is ignored: the journal holds the writes, so the worker
+    /// never gives up on them.
     pub fn retries(mut self, max_retries: u32, base: Duration, max: Duration) -> Builder {
         self.cfg.max_retries = max_retries;
         self.cfg.backoff_base = base;
         self.cfg.backoff_max = max;
+        self
+    }
+
+    /// How long the drop of the last handle waits for a sink that makes no
+    /// progress before it gives up (default 10 s; a long drain into a
+    /// working sink runs to its end): after that long without a commit it saves
+    /// what is left to the dead-letter file with [`Error::GaveUp`] (with a
+    /// journal: leaves it in the journal, for the next open) and says so on
+    /// standard error. [`Store::close`] waits as long as it takes;
+    /// [`Store::close_timeout`] takes its own deadline.
+    pub fn drain_timeout(mut self, d: Duration) -> Builder {
+        self.drain_timeout = d;
         self
     }
 
@@ -211,6 +235,7 @@ impl Builder {
             segment_bytes,
             journal_max_bytes,
             recovery,
+            drain_timeout,
         } = self;
         let invalid = |name: &'static str, reason: &str| Err(Error::InvalidOption { name, reason: reason.into() });
         if capacity == 0 {
@@ -295,6 +320,11 @@ impl Builder {
         let max_seq = recovered.as_ref().map_or(0, |r| r.max_seq);
         let first = last.max(max_seq) + 1;
         let reader = sink.reader()?;
+        let limit = match sink.max_write_bytes() {
+            Some(n) if n < MAX_WRITE => Limit { bytes: n, what: "the sink takes" },
+            _ => Limit { bytes: MAX_WRITE, what: "backburner takes (MAX_WRITE)" },
+        };
+        let journal_path = journal.as_ref().map(|j| j.storage.path(""));
         let (queue, rx) = Queue::new(capacity, backpressure, first);
         let shared = Arc::new(Shared {
             progress: Arc::new(Progress::new(last, journal.is_some(), first - 1)),
@@ -303,6 +333,7 @@ impl Builder {
             counters: Counters::new(),
             close_target: AtomicU64::new(u64::MAX),
             last_exec: AtomicU64::new(0),
+            abandon: AtomicBool::new(false),
         });
         let intake = Intake::new(rx, Arc::clone(&shared), first);
         let mut threads = Vec::new();
@@ -360,7 +391,16 @@ impl Builder {
         };
         let _ = shared.progress.worker.set(handle.thread().clone());
         threads.push(handle);
-        let inner = Arc::new(Inner { shared, reader, url, threads: Mutex::new(threads), lock: Mutex::new(lock) });
+        let inner = Arc::new(Inner {
+            shared,
+            reader,
+            url,
+            threads: Mutex::new(threads),
+            lock: Mutex::new(lock),
+            limit,
+            drain_timeout,
+            journal: journal_path,
+        });
         let weak: std::sync::Weak<dyn crate::drain::Drain> = Arc::downgrade(&inner) as _;
         crate::drain::register(weak);
         Ok(Store { inner })
@@ -376,9 +416,16 @@ pub(crate) const MAX_SEQ: u64 = 1 << 60;
 /// The largest write, in bytes (key and value, or statement and parameters).
 pub const MAX_WRITE: usize = (1 << 30) - 64;
 
+/// The largest write a store takes, and who sets it.
+#[derive(Clone, Copy)]
+struct Limit {
+    bytes: usize,
+    what: &'static str,
+}
+
 #[cold]
-fn too_large(write: Write) -> Error {
-    Error::TooLarge { write: Box::new(write), limit: MAX_WRITE }
+fn too_large(write: Write, size: usize, limit: Limit) -> Error {
+    Error::TooLarge { write: Box::new(write), size, limit: limit.bytes, what: limit.what }
 }
 
 /// Starts a store thread that latches the store if it panics. The worker's
@@ -464,6 +511,11 @@ struct Inner {
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// The journal directory's lock, held until the store is closed.
     lock: Mutex<Option<std::fs::File>>,
+    limit: Limit,
+    /// How long the drop of the last handle drains.
+    drain_timeout: Duration,
+    /// The journal's directory, if the store has one.
+    journal: Option<PathBuf>,
 }
 
 /// A write-behind store: writes return at once with a [`Ticket`], a worker
@@ -543,12 +595,13 @@ impl Store {
     #[inline]
     fn keyed(&self, key: &[u8], value: &[u8], tombstone: bool) -> Result<Ticket> {
         let s = self.shared();
-        if key.len() + value.len() > MAX_WRITE {
-            return Err(too_large(if tombstone {
-                Write::Delete { key: key.to_vec() }
-            } else {
-                Write::Put { key: key.to_vec(), value: value.to_vec() }
-            }));
+        let size = key.len() + value.len();
+        if size > self.inner.limit.bytes {
+            let write = match tombstone {
+                true => Write::Delete { key: key.to_vec() },
+                false => Write::Put { key: key.to_vec(), value: value.to_vec() },
+            };
+            return Err(too_large(write, size, self.inner.limit));
         }
         let kv = KvBuf::new(key, value);
         let hash = s.overlay.hash(key);
@@ -614,9 +667,10 @@ impl Store {
     pub fn execute(&self, sql: &str, params: impl IntoParams) -> Result<Ticket> {
         let s = self.shared();
         let op = Op::Execute(Box::new(ExecOp { sql: sql.to_string(), params: params.into_params() }));
-        if crate::journal::encoded_len(&op) > MAX_WRITE {
+        let size = crate::journal::encoded_len(&op) - crate::journal::RECORD_HEADER - 1;
+        if size > self.inner.limit.bytes {
             let Op::Execute(e) = op else { unreachable!("built just above") };
-            return Err(too_large(Write::Execute { sql: e.sql, params: e.params }));
+            return Err(too_large(Write::Execute { sql: e.sql, params: e.params }, size, self.inner.limit));
         }
         let seq = s.queue.enqueue(&s.progress, &s.overlay, Record { seq: 0, hash: 0, op }, None)?;
         s.last_exec.fetch_max(seq, Ordering::SeqCst);
@@ -656,11 +710,45 @@ impl Store {
     /// Later calls on any handle of this store return [`Error::Closed`].
     /// Calling it again is harmless.
     ///
+    /// It waits as long as draining takes: while the sink is unavailable,
+    /// the worker keeps retrying. To bound the wait, use
+    /// [`close_timeout`](Store::close_timeout).
+    ///
     /// # Errors
     ///
-    /// As [`flush`](Store::flush).
+    /// [`Error::WritesFailed`] for failed writes that nobody saw through
+    /// their ticket (a failure a ticket's `wait` returned is not reported
+    /// again); [`Error::Poisoned`] if the worker stopped.
     pub fn close(&self) -> Result<()> {
-        self.inner.close()
+        self.inner.close(None)
+    }
+
+    /// Like [`close`](Store::close), but drains for at most `timeout`
+    /// (plus a sink call already in progress). When the deadline passes the
+    /// worker stops trying the sink: without a journal, the writes still
+    /// pending are saved to the dead-letter file and their tickets fail
+    /// with [`Error::GaveUp`]; with a journal, they stay in the journal and
+    /// the next open applies them.
+    ///
+    /// # Errors
+    ///
+    /// As [`close`](Store::close); writes given up are counted in
+    /// [`Error::WritesFailed`]'s `gave_up`; with a journal,
+    /// [`Error::Unfinished`] says how many writes wait in the journal.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let url = format!("sqlite://{}/app.db", dir.path().display());
+    /// let store = backburner::Store::open(&url)?;
+    /// store.put("k", "v")?;
+    /// store.close_timeout(Duration::from_secs(5))?;  // the sink is up: all committed
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close_timeout(&self, timeout: Duration) -> Result<()> {
+        self.inner.close(Some(Bound::Deadline(Instant::now().checked_add(timeout).unwrap_or_else(far_future))))
     }
 
     /// Every write up to this `Seq` has been processed.
@@ -703,13 +791,13 @@ impl Inner {
     fn wait_for(&self, seq: u64) -> Result<()> {
         let p = &self.shared.progress;
         match p.wait(seq, None) {
-            Some(Ok(())) | Some(Err(Error::Rejected { .. })) => Ok(()),
+            Some(Ok(())) | Some(Err(Error::Rejected { .. } | Error::GaveUp { .. })) => Ok(()),
             Some(Err(e)) => Err(e),
             None => Err(p.poisoned().unwrap_or(Error::Closed { write: None })),
         }
     }
 
-    fn close(&self) -> Result<()> {
+    fn close(&self, bound: Option<Bound>) -> Result<()> {
         let s = &self.shared;
         let p = &s.progress;
         if p.state.compare_exchange(OPEN, CLOSING, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
@@ -718,6 +806,31 @@ impl Inner {
             s.close_target.store(s.queue.last_seq(), Ordering::SeqCst);
         }
         s.queue.wake_worker(p);
+        if let Some(bound) = bound {
+            let target = s.close_target.load(Ordering::SeqCst).min(s.queue.last_seq());
+            let done = match bound {
+                Bound::Deadline(d) => p.wait(target, Some(d)).is_some(),
+                // Extended while the watermark moves: a long drain into a
+                // working sink completes; a sink that stays down is given up.
+                Bound::Stall(d) => loop {
+                    let before = p.watermark();
+                    if p.wait(target, Some(Instant::now().checked_add(d).unwrap_or_else(far_future))).is_some() {
+                        break true;
+                    }
+                    if p.watermark() == before {
+                        break false;
+                    }
+                },
+            };
+            if !done {
+                // Out of time: the worker stops trying the sink (see `Worker::attempt`).
+                s.abandon.store(true, Ordering::SeqCst);
+                if let Some(t) = p.worker.get() {
+                    t.unpark();
+                }
+                s.queue.wake_worker(p);
+            }
+        }
         let handles = std::mem::take(&mut *self.threads.lock());
         let joined = !handles.is_empty();
         // Join all of them, even after a failure: none may outlive `close`.
@@ -742,22 +855,49 @@ impl Inner {
         if let Some(e) = p.poisoned() {
             return Err(e);
         }
+        if let (true, Some(journal)) = (s.abandon.load(Ordering::SeqCst), &self.journal) {
+            let st = s.counters.snapshot();
+            let count = s.queue.accepted().saturating_sub(st.committed + st.dead_letters);
+            if count > 0 {
+                return Err(Error::Unfinished { count, journal: journal.clone() });
+            }
+        }
         p.take_unreported()
+    }
+}
+
+/// How long a close drains.
+#[derive(Clone, Copy)]
+enum Bound {
+    /// Until this instant.
+    Deadline(Instant),
+    /// Until the sink makes no progress for this long.
+    Stall(Duration),
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 86_400)
+}
+
+impl Inner {
+    /// Closes within the drain timeout; what went wrong goes to standard
+    /// error, as nobody else can hear it (a drop, a process ending).
+    fn close_and_tell(&self, when: &str) {
+        if let Err(e) = self.close(Some(Bound::Stall(self.drain_timeout))) {
+            eprintln!("backburner: closing the store {} {when}: {e}", self.url);
+            ::log::error!("backburner: closing the store {} {when}: {e}", self.url);
+        }
     }
 }
 
 impl crate::drain::Drain for Inner {
     fn drain_for_exit(&self) {
-        if let Err(e) = self.close() {
-            eprintln!("backburner: closing {} before the process ends: {e}", self.url);
-        }
+        self.close_and_tell("before the process ends");
     }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Err(e) = self.close() {
-            ::log::error!("backburner: closing {} on drop: {e}", self.url);
-        }
+        self.close_and_tell("on drop of the last handle");
     }
 }

@@ -57,6 +57,18 @@ pub(crate) const POISONED: u8 = 2;
 pub(crate) struct Failure {
     pub(crate) reason: String,
     pub(crate) dead_letter: Option<PathBuf>,
+    /// Given up while the sink was unavailable, not refused by it.
+    pub(crate) gave_up: bool,
+}
+
+impl Failure {
+    fn to_error(&self, seq: u64) -> Error {
+        let (reason, dead_letter) = (self.reason.clone(), self.dead_letter.clone());
+        match self.gave_up {
+            true => Error::GaveUp { seq: Seq(seq), reason, dead_letter },
+            false => Error::Rejected { seq: Seq(seq), reason, dead_letter },
+        }
+    }
 }
 
 /// Progress shared by the store handles, the worker and the tickets.
@@ -74,8 +86,9 @@ pub(crate) struct Progress {
     pub(crate) failed_total: AtomicU64,
     /// Failed writes whose tickets may still ask. Removed when the ticket drops.
     failures: Mutex<HashMap<u64, Failure>>,
-    /// First failure not yet reported by a flush.
-    unreported: Mutex<Option<(u64, Seq, Failure)>>,
+    /// Failures neither reported by a flush nor seen through their ticket,
+    /// by seq (a flush or close empties it).
+    unreported: Mutex<std::collections::BTreeMap<u64, Failure>>,
     lock: Mutex<()>,
     cond: Condvar,
     wakers: Mutex<Vec<(u64, Waker)>>,
@@ -100,7 +113,7 @@ impl Progress {
             failed_now: AtomicU64::new(0),
             failed_total: AtomicU64::new(0),
             failures: Mutex::new(HashMap::new()),
-            unreported: Mutex::new(None),
+            unreported: Mutex::new(std::collections::BTreeMap::new()),
             lock: Mutex::new(()),
             cond: Condvar::new(),
             wakers: Mutex::new(Vec::new()),
@@ -119,24 +132,25 @@ impl Progress {
     /// Records a failed write. Must happen before the watermark passes `seq`.
     pub(crate) fn fail(&self, seq: u64, failure: Failure) {
         self.failed_total.fetch_add(1, Ordering::Relaxed);
-        {
-            let mut un = self.unreported.lock();
-            match &mut *un {
-                Some((n, _, _)) => *n += 1,
-                None => *un = Some((1, Seq(seq), failure.clone())),
-            }
-        }
+        self.unreported.lock().insert(seq, failure.clone());
         self.failures.lock().insert(seq, failure);
         self.failed_now.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Takes the failures not yet reported by a flush, as an error.
     pub(crate) fn take_unreported(&self) -> Result<()> {
-        match self.unreported.lock().take() {
+        let un = std::mem::take(&mut *self.unreported.lock());
+        let gave_up = un.values().filter(|f| f.gave_up).count() as u64;
+        let count = un.len() as u64;
+        match un.into_iter().next() {
             None => Ok(()),
-            Some((count, first, f)) => {
-                Err(Error::WritesFailed { count, first, reason: f.reason, dead_letter: f.dead_letter })
-            }
+            Some((first, f)) => Err(Error::WritesFailed {
+                count,
+                gave_up,
+                first: Seq(first),
+                reason: f.reason,
+                dead_letter: f.dead_letter,
+            }),
         }
     }
 
@@ -221,11 +235,7 @@ impl Progress {
         if self.watermark() >= seq {
             if self.failed_now.load(Ordering::SeqCst) != 0 {
                 if let Some(f) = self.failures.lock().get(&seq) {
-                    return Some(Err(Error::Rejected {
-                        seq: Seq(seq),
-                        reason: f.reason.clone(),
-                        dead_letter: f.dead_letter.clone(),
-                    }));
+                    return Some(Err(f.to_error(seq)));
                 }
             }
             return Some(Ok(()));
@@ -295,6 +305,14 @@ impl Progress {
         }
     }
 
+    /// A ticket's wait saw its write fail: flush and close no longer
+    /// report that failure (it was reported to whoever waited).
+    pub(crate) fn observed(&self, seq: u64, r: &Result<()>) {
+        if matches!(r, Err(Error::Rejected { .. } | Error::GaveUp { .. })) {
+            self.unreported.lock().remove(&seq);
+        }
+    }
+
     fn forget(&self, seq: u64) {
         if self.failed_now.load(Ordering::Relaxed) != 0 && self.failures.lock().remove(&seq).is_some() {
             self.failed_now.fetch_sub(1, Ordering::SeqCst);
@@ -346,7 +364,9 @@ impl Ticket {
     /// dead-letter file), [`Error::Poisoned`] if the worker stopped before
     /// applying it.
     pub fn wait(&self) -> Result<()> {
-        self.progress.wait(self.seq, None).unwrap_or_else(|| Err(self.lost()))
+        let r = self.progress.wait(self.seq, None).unwrap_or_else(|| Err(self.lost()));
+        self.progress.observed(self.seq, &r);
+        r
     }
 
     /// Like [`wait`](Ticket::wait), but gives up after `timeout`:
@@ -360,7 +380,10 @@ impl Ticket {
         let deadline = Instant::now().checked_add(timeout);
         match self.progress.wait(self.seq, deadline) {
             None => Ok(false),
-            Some(r) => r.map(|()| true),
+            Some(r) => {
+                self.progress.observed(self.seq, &r);
+                r.map(|()| true)
+            }
         }
     }
 
@@ -441,6 +464,7 @@ impl Future for TicketFuture {
         let t = &self.ticket;
         let p = &t.progress;
         if let Some(r) = p.outcome(t.seq) {
+            p.observed(t.seq, &r);
             return Poll::Ready(r);
         }
         {
@@ -448,6 +472,8 @@ impl Future for TicketFuture {
             // Checked again under the lock: the worker publishes the watermark
             // before it takes this lock, so no wake-up is lost.
             if let Some(r) = p.outcome(t.seq) {
+                drop(wakers);
+                p.observed(t.seq, &r);
                 return Poll::Ready(r);
             }
             match wakers.iter_mut().find(|(s, w)| *s == t.seq && w.will_wake(cx.waker())) {

@@ -7,7 +7,7 @@
 //! tickets and trims the overlay, in that order.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,10 @@ pub(crate) struct Shared {
     pub(crate) close_target: AtomicU64,
     /// The `Seq` of the newest `execute` (which may touch keyed data).
     pub(crate) last_exec: AtomicU64,
+    /// Set when a close deadline passed: the worker stops trying the sink.
+    /// Without a journal it gives up what is left (dead-letter file,
+    /// `Error::GaveUp`); with one it stops and the journal keeps it.
+    pub(crate) abandon: AtomicBool,
 }
 
 /// Worker settings.
@@ -198,6 +202,11 @@ impl Worker {
                 // applying more now could claim what is not durable.
                 break;
             }
+            if matches!(self.source, Source::Journal(_)) && self.shared.abandon.load(Ordering::SeqCst) {
+                // A close deadline passed: the journal keeps what is left,
+                // and the next open applies it.
+                break;
+            }
             let closing = state != OPEN;
             if self.ready.is_empty() {
                 // Everything up to `done` is processed or cancelled.
@@ -301,16 +310,36 @@ impl Worker {
         self.rejected.clear();
         let coalesced = self.coalesce();
         let started = Instant::now();
-        let rejected = self.apply(upto);
+        let Some(rejected) = self.apply(upto) else {
+            // Stopped by a close deadline (with a journal): not applied.
+            self.batch.clear();
+            return;
+        };
         let elapsed = started.elapsed();
 
         let progress = Arc::clone(&self.shared.progress);
         let counters = &self.shared.counters;
         if !rejected.is_empty() {
+            let mut gave_up = 0u64;
             for r in &rejected {
                 let seq = self.batch[r.index as usize].seq;
-                ::log::warn!("backburner: write {seq} rejected by the sink: {}", r.reason);
-                progress.fail(seq, Failure { reason: r.reason.clone(), dead_letter: r.dead_letter.clone() });
+                if r.gave_up {
+                    gave_up += 1;
+                } else {
+                    ::log::warn!("backburner: write {seq} rejected by the sink: {}", r.reason);
+                }
+                let failure =
+                    Failure { reason: r.reason.clone(), dead_letter: r.dead_letter.clone(), gave_up: r.gave_up };
+                progress.fail(seq, failure);
+            }
+            if gave_up > 0 {
+                // One line per batch, not per write: an outage gives up thousands.
+                let r = rejected.iter().find(|r| r.gave_up).map_or("", |r| r.reason.as_str());
+                let to = match rejected.iter().find_map(|r| r.dead_letter.as_ref()) {
+                    Some(p) => format!("saved to {}", p.display()),
+                    None => "NOT saved (no dead-letter file)".to_string(),
+                };
+                ::log::error!("backburner: gave up {gave_up} write(s) while the sink was unavailable ({to}): {r}");
             }
             counters.dead_letters.fetch_add(rejected.len() as u64, Ordering::Relaxed);
         }
@@ -382,7 +411,7 @@ impl Worker {
     /// A rejected write that had superseded earlier writes of its key brings
     /// them back (coalescing is redone without it), so that each write's
     /// outcome is the one it would have had unbatched.
-    fn apply(&mut self, upto: u64) -> Vec<Rejected> {
+    fn apply(&mut self, upto: u64) -> Option<Vec<Rejected>> {
         self.rejected.clear();
         self.rejected.resize(self.batch.len(), false);
         let mut out = Vec::new();
@@ -391,10 +420,11 @@ impl Worker {
             let r = self.attempt(&live, upto);
             self.live = live;
             match r {
-                Outcome::Done => return out,
+                Outcome::Done => return Some(out),
+                Outcome::Stopped => return None,
                 Outcome::Rejected(pos, reason) => {
                     let i = self.live[pos];
-                    self.reject(i, reason, &mut out);
+                    self.reject_all(&[i], &reason, false, &mut out);
                     self.coalesce();
                 }
                 Outcome::Unattributed(reason) => {
@@ -402,68 +432,81 @@ impl Worker {
                         "backburner: a batch of {} write(s) failed for good without naming the write ({reason}); applying them one by one",
                         self.live.len()
                     );
-                    self.one_by_one(upto, &mut out);
-                    return out;
+                    return self.one_by_one(upto, &mut out).then_some(out);
                 }
                 Outcome::GaveUp(reason) => {
                     // Every write not yet rejected fails, superseded ones too:
                     // none of them reached the sink.
                     let all: Vec<u32> = (0..self.batch.len() as u32).filter(|&i| !self.rejected[i as usize]).collect();
-                    self.reject_all(&all, &reason, &mut out);
-                    return out;
+                    self.reject_all(&all, &reason, true, &mut out);
+                    return Some(out);
                 }
             }
         }
     }
 
-    /// Marks a write rejected and saves it to the dead-letter file now,
-    /// before the batch that covers it commits: with a journal, a crash in
-    /// between replays the batch and rejects the write again (a second line
-    /// in the file), but never loses it.
-    fn reject(&mut self, i: u32, reason: String, out: &mut Vec<Rejected>) {
-        self.reject_all(&[i], &reason, out);
-    }
-
-    fn reject_all(&mut self, idx: &[u32], reason: &str, out: &mut Vec<Rejected>) {
+    /// Marks writes failed (refused by the sink, or given up while it was
+    /// unavailable) and saves them to the dead-letter file now, before the
+    /// batch that covers them commits: with a journal, a crash in between
+    /// replays the batch and fails the write again (a second line in the
+    /// file), but never loses it.
+    fn reject_all(&mut self, idx: &[u32], reason: &str, gave_up: bool, out: &mut Vec<Rejected>) {
         if idx.is_empty() {
             return;
         }
         let recs: Vec<(&Record, &str)> = idx.iter().map(|&i| (&self.batch[i as usize], reason)).collect();
-        let path = self.dead.write(&recs);
+        let path = self.dead.write(&recs, gave_up);
         for &i in idx {
             self.rejected[i as usize] = true;
-            out.push(Rejected { index: i, reason: reason.to_string(), dead_letter: path.clone() });
+            out.push(Rejected { index: i, reason: reason.to_string(), dead_letter: path.clone(), gave_up });
         }
     }
 
     /// Applies every write not yet rejected in its own transaction (no
     /// coalescing), to find the ones the sink refuses.
-    fn one_by_one(&mut self, upto: u64, out: &mut Vec<Rejected>) {
+    /// False when a close deadline stopped it (with a journal).
+    fn one_by_one(&mut self, upto: u64, out: &mut Vec<Rejected>) -> bool {
         let order: Vec<u32> = (0..self.batch.len() as u32).filter(|&i| !self.rejected[i as usize]).collect();
         let mut stored_upto = false;
         for (k, &i) in order.iter().enumerate() {
             let last = if k + 1 == order.len() { upto } else { self.batch[i as usize].seq };
             match self.attempt(&[i], last) {
                 Outcome::Done => stored_upto = last == upto,
-                Outcome::Rejected(_, reason) | Outcome::Unattributed(reason) => self.reject(i, reason, out),
+                Outcome::Rejected(_, reason) | Outcome::Unattributed(reason) => self.reject_all(&[i], &reason, false, out),
                 Outcome::GaveUp(reason) => {
-                    self.reject_all(&order[k..], &reason, out);
-                    return;
+                    self.reject_all(&order[k..], &reason, true, out);
+                    return true;
                 }
+                Outcome::Stopped => return false,
             }
         }
         if !stored_upto {
             // Record that the batch was handled, so a reopened store resumes after it.
-            if let Outcome::GaveUp(reason) | Outcome::Unattributed(reason) = self.attempt(&[], upto) {
-                ::log::error!("backburner: could not record seq {upto} as applied: {reason}");
+            match self.attempt(&[], upto) {
+                Outcome::GaveUp(reason) | Outcome::Unattributed(reason) => {
+                    ::log::error!("backburner: could not record seq {upto} as applied: {reason}");
+                }
+                Outcome::Stopped => return false,
+                Outcome::Done | Outcome::Rejected(..) => {}
             }
         }
+        true
     }
 
     /// One apply of `live`, with retries of transient errors.
     fn attempt(&mut self, live: &[u32], last_seq: u64) -> Outcome {
         let mut attempt = 0u32;
+        let mut last_error = None;
         loop {
+            if self.shared.abandon.load(Ordering::SeqCst) {
+                if matches!(self.source, Source::Journal(_)) {
+                    return Outcome::Stopped;
+                }
+                let last = last_error.map_or(String::new(), |e| format!("; the sink's last error: {e}"));
+                return Outcome::GaveUp(format!(
+                    "the store was closed with a deadline (Store::close_timeout, or the drop's drain timeout) before the sink took it{last}"
+                ));
+            }
             let batch = Batch { records: &self.batch, live, last_seq };
             let error = match self.sink.apply(&batch) {
                 Ok(()) => return Outcome::Done,
@@ -479,14 +522,22 @@ impl Worker {
             };
             attempt = attempt.saturating_add(1);
             self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
-            if attempt > self.cfg.max_retries {
-                let reason = format!("the sink kept failing ({attempt} attempts): {error}");
-                ::log::error!("backburner: giving up on a batch of {} write(s): {reason}", live.len());
+            if self.cfg.max_retries != u32::MAX && attempt > self.cfg.max_retries {
+                let reason = format!("the sink kept failing ({attempt} attempts, the retry budget): {error}");
                 return Outcome::GaveUp(reason);
             }
             let backoff = self.cfg.backoff_base.saturating_mul(1 << (attempt - 1).min(20)).min(self.cfg.backoff_max);
             ::log::warn!("backburner: batch failed (attempt {attempt}), retrying in {backoff:?}: {error}");
-            std::thread::sleep(backoff);
+            // Parked, not slept: a close deadline unparks the worker.
+            let until = Instant::now() + backoff;
+            while !self.shared.abandon.load(Ordering::SeqCst) {
+                let now = Instant::now();
+                if now >= until {
+                    break;
+                }
+                std::thread::park_timeout(until - now);
+            }
+            last_error = Some(error.to_string());
         }
     }
 }
@@ -496,6 +547,8 @@ struct Rejected {
     index: u32,
     reason: String,
     dead_letter: Option<PathBuf>,
+    /// Given up while the sink was unavailable, not refused by it.
+    gave_up: bool,
 }
 
 /// What one apply (with its retries) came to.
@@ -504,6 +557,9 @@ enum Outcome {
     Rejected(usize, String),
     Unattributed(String),
     GaveUp(String),
+    /// A close deadline passed on a store with a journal: nothing of the
+    /// batch is applied or failed; the journal keeps it for the next open.
+    Stopped,
 }
 
 impl Drop for Worker {

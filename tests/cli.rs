@@ -92,3 +92,68 @@ fn journal_inspect_and_replay() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a directory"));
 }
+
+/// `backburner dead-letter replay`: exactly the writes of the file, in
+/// order, into the target; the ones that fail again are reported and saved.
+#[test]
+fn dead_letter_replay_applies_exactly_the_file() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("t.db");
+    let dead = dir.path().join("dead.jsonl");
+    {
+        let c = rusqlite::Connection::open(&db).expect("open");
+        c.execute_batch("CREATE TABLE t(id INTEGER, b BLOB)").expect("table");
+    }
+    // A store whose sink is down gives its writes up on drop: the file to replay.
+    {
+        let sink = backburner::sink::sqlite::SqliteSink::open(&db, Default::default()).expect("sink");
+        let store = backburner::Store::builder("down")
+            .sink(Down(sink))
+            .dead_letter(Some(dead.clone()))
+            .drain_timeout(Duration::from_millis(200))
+            .build()
+            .expect("open");
+        store.put("a", "1").expect("put");
+        store.put([0xffu8, 0], [0u8, 1, 2]).expect("put");
+        store.put("gone", "x").expect("put");
+        store.delete("gone").expect("delete");
+        store.execute("INSERT INTO t VALUES (?1, ?2)", backburner::params![7, vec![0u8, 255]]).expect("execute");
+        store.execute("INSERT INTO nowhere VALUES (1)", []).expect("execute");
+    }
+    let file = dead.to_str().expect("utf-8");
+    let url = format!("sqlite://{}", db.display());
+    let out = bin().args(["dead-letter", "replay", file, "--to", &url, "--retries", "1"]).output().expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "one write fails again: the command says so\n{stdout}\n{stderr}");
+    assert!(stdout.contains("replayed 6 write(s)") && stdout.contains("5 applied, 1 failed again"), "{stdout}");
+    assert!(stdout.contains("nowhere"), "the failure is named: {stdout}");
+    assert!(stderr.contains("failed again") && stderr.contains(".failed.jsonl"), "{stderr}");
+    let c = rusqlite::Connection::open(&db).expect("open");
+    let kv: i64 = c.query_row("SELECT count(*) FROM backburner_kv", [], |r| r.get(0)).expect("count");
+    assert_eq!(kv, 2, "a and the binary key; `gone` put then deleted, in order");
+    let bin_value: Vec<u8> =
+        c.query_row("SELECT value FROM backburner_kv WHERE key = x'ff00'", [], |r| r.get(0)).expect("binary key");
+    assert_eq!(bin_value, vec![0, 1, 2]);
+    let row: (i64, Vec<u8>) = c.query_row("SELECT id, b FROM t", [], |r| Ok((r.get(0)?, r.get(1)?))).expect("row");
+    assert_eq!(row, (7, vec![0, 255]));
+    let failed = std::fs::read_to_string(format!("{file}.failed.jsonl")).expect("the failed-again file");
+    assert_eq!(failed.lines().count(), 1, "{failed}");
+    assert!(failed.contains("nowhere"), "{failed}");
+}
+
+/// The SQLite sink, down: every batch fails transiently.
+struct Down(backburner::sink::sqlite::SqliteSink);
+
+impl backburner::Sink for Down {
+    fn last_applied_seq(&mut self) -> Result<u64, backburner::SinkError> {
+        self.0.last_applied_seq()
+    }
+    fn apply(&mut self, _: &backburner::Batch<'_>) -> Result<(), backburner::ApplyError> {
+        Err(backburner::ApplyError::Transient(backburner::SinkError::new("database is locked (simulated outage)")))
+    }
+    fn reader(&mut self) -> Result<Box<dyn backburner::SinkReader>, backburner::SinkError> {
+        self.0.reader()
+    }
+}

@@ -2,9 +2,11 @@
 //! constraint violation, bad SQL) is moved to the dead-letter file, one JSON
 //! line naming its seq, statement, parameters and error, and fails its own
 //! ticket with `Error::Rejected`, while the writes of its batch commit;
-//! `flush` reports the failure once. A transient failure retries the whole
-//! batch until it commits; a sink that keeps failing has its writes
-//! dead-lettered after the configured retries.
+//! `flush` reports the failure once, and only if no ticket's `wait` saw it.
+//! A transient failure retries the whole batch until it commits; a sink
+//! that keeps failing has its writes dead-lettered, as given up
+//! (`Error::GaveUp`), after the configured retry budget. Binary data goes
+//! into the file as base64, not escaped character by character.
 
 mod common;
 
@@ -98,7 +100,7 @@ fn flush_reports_a_failure_once() {
     let bad = store.execute("INSERT INTO t VALUES (1)", []).expect("execute");
     drop(store.execute("INSERT INTO t VALUES (3)", []).expect("execute"));
     match store.flush() {
-        Err(Error::WritesFailed { count, first, reason, dead_letter }) => {
+        Err(Error::WritesFailed { count, first, reason, dead_letter, .. }) => {
             assert_eq!(count, 1);
             assert_eq!(first, bad.seq());
             assert!(reason.contains("UNIQUE"), "{reason}");
@@ -113,14 +115,21 @@ fn flush_reports_a_failure_once() {
     assert_eq!(dead_lines(&dead).len(), 1);
     assert!(!dir.path().join("t.db.dead-letter.jsonl").exists());
 
-    // A failure not yet reported by a flush is reported by close.
+    // A failure its ticket's wait returned is not reported again by flush.
+    let seen = store.execute("INSERT INTO t VALUES (-1)", []).expect("execute");
+    expect_rejected(&seen, &dead);
+    store.flush().expect("the failure was seen through its ticket");
+
+    // A failure nobody saw is reported by close.
     let bad2 = store.execute("INSERT INTO t VALUES (0)", []).expect("execute");
-    expect_rejected(&bad2, &dead);
+    let seen2 = store.execute("INSERT INTO t VALUES (1)", []).expect("execute");
+    expect_rejected(&seen2, &dead);
     match store.close() {
-        Err(Error::WritesFailed { count: 1, first, .. }) => assert_eq!(first, bad2.seq()),
+        Err(Error::WritesFailed { count: 1, gave_up: 0, first, .. }) => assert_eq!(first, bad2.seq()),
         other => panic!("close: expected WritesFailed, got {other:?}"),
     }
-    assert_eq!(dead_lines(&dead).len(), 2);
+    expect_rejected(&bad2, &dead);
+    assert_eq!(dead_lines(&dead).len(), 4);
     assert_eq!(count(&dir.path().join("t.db"), "t"), 2);
 }
 
@@ -151,7 +160,8 @@ fn bad_sql_is_dead_lettered_too() {
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["seq"], syntax.seq().get());
     assert_eq!(lines[0]["sql"], "INSERT INTO t VALUE (?1, ?2)");
-    assert_eq!(lines[0]["params"], serde_json::json!(["a", {"blob_hex": "00ff"}]));
+    assert_eq!(lines[0]["params"], serde_json::json!(["a", {"blob_base64": "AP8="}]));
+    assert!(lines.iter().all(|l| l["kind"] == "rejected"), "{lines:?}");
     assert_eq!(lines[1]["seq"], no_table.seq().get());
     assert_eq!(lines[1]["params"], serde_json::json!([]));
     for l in &lines {
@@ -171,7 +181,7 @@ fn rejected_writes_are_not_saved_when_the_dead_letter_file_is_off() {
         other => panic!("expected Rejected, got {other:?}"),
     }
     assert!(!dir.path().join("t.db.dead-letter.jsonl").exists());
-    assert!(store.close().is_err(), "close reports the failure");
+    store.close().expect("the failure was seen through its ticket: close does not report it again");
 }
 
 fn flaky_store(dir: &Path, fail_first: u64, retries: u32) -> (Store, Arc<AtomicU64>) {
@@ -217,9 +227,19 @@ fn a_sink_that_keeps_failing_dead_letters_the_batch() {
     let a = store.put("a", "1").expect("put");
     let b = store.delete("b").expect("delete");
     let c = store.execute("INSERT INTO whatever VALUES (?1)", params![1.5]).expect("execute");
+    match store.flush() {
+        Err(Error::WritesFailed { count: 3, gave_up: 3, .. }) => {}
+        other => panic!("expected WritesFailed, got {other:?}"),
+    }
     for t in [&a, &b, &c] {
-        let r = expect_rejected(t, &dead);
-        assert!(r.contains("injected transient failure"), "{r}");
+        match t.wait() {
+            Err(Error::GaveUp { seq, reason, dead_letter }) => {
+                assert_eq!(seq, t.seq());
+                assert_eq!(dead_letter.as_deref(), Some(dead.as_path()));
+                assert!(reason.contains("injected transient failure"), "{reason}");
+            }
+            other => panic!("expected GaveUp, got {other:?}"),
+        }
     }
     // 1 try and 2 retries, then given up.
     assert_eq!(calls.load(Ordering::SeqCst), 3);
@@ -240,10 +260,52 @@ fn a_sink_that_keeps_failing_dead_letters_the_batch() {
     assert_eq!(lines[2]["params"], serde_json::json!([1.5]));
     let seqs: Vec<u64> = lines.iter().map(|l| l["seq"].as_u64().expect("seq")).collect();
     assert_eq!(seqs, vec![a.seq().get(), b.seq().get(), c.seq().get()]);
-    match store.flush() {
-        Err(Error::WritesFailed { count: 3, .. }) => {}
-        other => panic!("expected WritesFailed, got {other:?}"),
-    }
+    assert!(lines.iter().all(|l| l["kind"] == "gave_up"), "{lines:?}");
     store.close().expect("close");
     assert_eq!(count(&db, "backburner_kv"), 0);
+}
+
+#[test]
+fn binary_values_go_in_compactly_and_read_back() {
+    // A zeroed buffer is valid UTF-8, and escaped as JSON text it took six
+    // bytes per byte (`\u0000`); non-UTF-8 bytes took two (hex).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("t.db");
+    let dead = dir.path().join("dead.jsonl");
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    drop(conn);
+    let store = open(dir.path(), Some(dead.clone()));
+    store
+        .execute(
+            "CREATE TRIGGER no_big BEFORE INSERT ON backburner_kv WHEN length(NEW.value) > 1000 \
+             BEGIN SELECT RAISE(ABORT, 'too big for this table'); END",
+            [],
+        )
+        .expect("trigger")
+        .wait()
+        .expect("trigger");
+    let zeros = vec![0u8; 1 << 20];
+    let binary: Vec<u8> = (0..1u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let blob = store.execute("INSERT INTO nowhere VALUES (?1)", params![binary.clone()]).expect("execute");
+    for (k, v) in [(&b"zeros"[..], &zeros), (&[0xff, 0xfe][..], &binary)] {
+        let t = store.put(k, v).expect("put");
+        expect_rejected(&t, &dead);
+    }
+    expect_rejected(&blob, &dead);
+    let size = std::fs::metadata(&dead).expect("dead-letter file").len();
+    // Three 1 MiB values in base64: about 4.2 MB, not 6 MB (zeros escaped) + 2 MB + 2 MB (hex).
+    assert!(size < 4_400_000, "dead-letter file is {size} bytes");
+    let entries = backburner::dead_letter::read(&dead).expect("read back");
+    assert_eq!(entries.len(), 3);
+    // In seq order: the statement, then the two puts (no assert_eq on
+    // megabyte values: a failure would print them).
+    let blob_back = matches!(&entries[0].write,
+        backburner::Write::Execute { params, .. } if params == &vec![backburner::SqlValue::Blob(binary.clone())]);
+    assert!(blob_back, "the blob parameter did not read back");
+    assert!(entries[1].write == backburner::Write::Put { key: b"zeros".to_vec(), value: zeros }, "zeros did not read back");
+    assert!(entries[2].write == backburner::Write::Put { key: vec![0xff, 0xfe], value: binary }, "binary did not read back");
+    assert!(entries[0].error.contains("nowhere"), "{}", entries[0].error);
+    assert!(entries[1..].iter().all(|e| e.error.contains("too big for this table")), "{}", entries[1].error);
+    assert!(entries.iter().all(|e| !e.gave_up));
+    store.close().expect("every failure was seen");
 }

@@ -171,6 +171,15 @@ pub trait Sink: Send + 'static {
     /// true when no write is waiting.
     fn maintain(&mut self, _idle: bool) {}
 
+    /// The largest write this sink can ever take, in bytes (key and value,
+    /// or statement and parameters), if it has a limit below
+    /// [`MAX_WRITE`](crate::MAX_WRITE). The store refuses a larger write at
+    /// the call ([`Error::TooLarge`](crate::Error::TooLarge)) instead of
+    /// accepting it and having it refused later.
+    fn max_write_bytes(&self) -> Option<usize> {
+        None
+    }
+
     /// A reader for this sink's data, used by `get` and `query`.
     ///
     /// # Errors

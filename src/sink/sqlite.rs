@@ -324,6 +324,16 @@ impl Sink for SqliteSink {
         }
     }
 
+    fn max_write_bytes(&self) -> Option<usize> {
+        // SQLite refuses a string or blob longer than SQLITE_LIMIT_LENGTH
+        // ("string or blob too big"), and a statement longer than
+        // SQLITE_LIMIT_SQL_LENGTH; both are 1,000,000,000 by default.
+        use rusqlite::limits::Limit;
+        let length = self.conn.limit(Limit::SQLITE_LIMIT_LENGTH).ok()?;
+        let sql = self.conn.limit(Limit::SQLITE_LIMIT_SQL_LENGTH).ok()?;
+        usize::try_from(length.min(sql)).ok()
+    }
+
     fn reader(&mut self) -> Result<Box<dyn SinkReader>, SinkError> {
         let r = SqliteReader { path: self.path.clone(), busy: self.opts.busy_timeout, pool: Mutex::new(Vec::new()) };
         // Open one connection now so that a bad path fails at open, not at the first read.

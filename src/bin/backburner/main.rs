@@ -7,6 +7,7 @@ mod baseline;
 mod bench;
 mod bench_log;
 mod crash;
+mod dead_letter;
 mod demo;
 mod journal;
 mod log_child;
@@ -41,6 +42,9 @@ enum Command {
     /// Inspect or replay a journal.
     #[command(subcommand)]
     Journal(journal::JournalCommand),
+    /// Replay the writes of a dead-letter file.
+    #[command(subcommand)]
+    DeadLetter(dead_letter::DeadLetterCommand),
     /// (Testing) log lines, then end in a chosen way; used by the logger tests.
     #[command(hide = true)]
     LogChild(log_child::LogChildArgs),
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Log(a)) => bench_log::log(a),
         Command::CrashChild(a) => crash::child(a),
         Command::Journal(c) => journal::run(c),
+        Command::DeadLetter(c) => dead_letter::run(c),
         Command::LogChild(a) => log_child::child(a),
     };
     match r {
