@@ -129,7 +129,8 @@ fn bytes(out: &mut String, b: &[u8]) {
     // Text as a JSON string, unless it holds control characters: escaped,
     // each takes six bytes (`\u0000`), so binary data that happens to be
     // UTF-8 (a zeroed buffer) went in at six times its size.
-    let text = std::str::from_utf8(b).ok().filter(|s| !s.bytes().any(|c| c < 0x20 && !matches!(c, b'\n' | b'\r' | b'\t')));
+    let text =
+        std::str::from_utf8(b).ok().filter(|s| !s.bytes().any(|c| c < 0x20 && !matches!(c, b'\n' | b'\r' | b'\t')));
     match text {
         Some(s) => string(out, s),
         None => {

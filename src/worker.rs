@@ -472,7 +472,9 @@ impl Worker {
             let last = if k + 1 == order.len() { upto } else { self.batch[i as usize].seq };
             match self.attempt(&[i], last) {
                 Outcome::Done => stored_upto = last == upto,
-                Outcome::Rejected(_, reason) | Outcome::Unattributed(reason) => self.reject_all(&[i], &reason, false, out),
+                Outcome::Rejected(_, reason) | Outcome::Unattributed(reason) => {
+                    self.reject_all(&[i], &reason, false, out)
+                }
                 Outcome::GaveUp(reason) => {
                     self.reject_all(&order[k..], &reason, true, out);
                     return true;

@@ -302,8 +302,14 @@ fn binary_values_go_in_compactly_and_read_back() {
     let blob_back = matches!(&entries[0].write,
         backburner::Write::Execute { params, .. } if params == &vec![backburner::SqlValue::Blob(binary.clone())]);
     assert!(blob_back, "the blob parameter did not read back");
-    assert!(entries[1].write == backburner::Write::Put { key: b"zeros".to_vec(), value: zeros }, "zeros did not read back");
-    assert!(entries[2].write == backburner::Write::Put { key: vec![0xff, 0xfe], value: binary }, "binary did not read back");
+    assert!(
+        entries[1].write == backburner::Write::Put { key: b"zeros".to_vec(), value: zeros },
+        "zeros did not read back"
+    );
+    assert!(
+        entries[2].write == backburner::Write::Put { key: vec![0xff, 0xfe], value: binary },
+        "binary did not read back"
+    );
     assert!(entries[0].error.contains("nowhere"), "{}", entries[0].error);
     assert!(entries[1..].iter().all(|e| e.error.contains("too big for this table")), "{}", entries[1].error);
     assert!(entries.iter().all(|e| !e.gave_up));

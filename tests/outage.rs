@@ -62,7 +62,11 @@ fn a_retry_budget_gives_up_with_its_own_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let dead = dir.path().join("dead.jsonl");
     let store = Store::builder("flaky")
-        .sink(FlakySink { inner: sqlite(&dir.path().join("t.db")), fail_first: u64::MAX, calls: Arc::new(AtomicU64::new(0)) })
+        .sink(FlakySink {
+            inner: sqlite(&dir.path().join("t.db")),
+            fail_first: u64::MAX,
+            calls: Arc::new(AtomicU64::new(0)),
+        })
         .dead_letter(Some(dead.clone()))
         .linger(Duration::from_secs(600))
         .retries(2, Duration::from_millis(1), Duration::from_millis(2))
@@ -182,12 +186,8 @@ fn with_a_journal_close_timeout_leaves_the_writes_for_the_next_open() {
         use backburner::Sink as _;
         assert_eq!(s.last_applied_seq().expect("seq"), 0);
     }
-    let store = Store::builder("down")
-        .sink(Down(sqlite(&db)))
-        .journal(&journal)
-        .durability(durability)
-        .build()
-        .expect("open");
+    let store =
+        Store::builder("down").sink(Down(sqlite(&db))).journal(&journal).durability(durability).build().expect("open");
     let tickets: Vec<_> = (0..50).map(|i| store.put(format!("k{i}"), "v").expect("put")).collect();
     for t in &tickets {
         t.wait_journaled().expect("journaled");

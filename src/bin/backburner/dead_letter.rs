@@ -73,7 +73,12 @@ fn replay(file: PathBuf, to: &str, failed: Option<PathBuf>, retries: u32) -> Res
     pb.finish_and_clear();
     let closed = store.close();
     again.sort_by_key(|(seq, _)| *seq);
-    println!("replayed {} write(s) from {} into {to}: {applied} applied, {} failed again", entries.len(), file.display(), again.len());
+    println!(
+        "replayed {} write(s) from {} into {to}: {applied} applied, {} failed again",
+        entries.len(),
+        file.display(),
+        again.len()
+    );
     for (seq, err) in again.iter().take(10) {
         println!("  seq {seq}: {err}");
     }
@@ -83,7 +88,12 @@ fn replay(file: PathBuf, to: &str, failed: Option<PathBuf>, retries: u32) -> Res
     closed?;
     if !again.is_empty() {
         let saved = if failed.exists() { format!("saved to {}", failed.display()) } else { "see above".into() };
-        return Err(format!("{} write(s) failed again ({saved}); the file {} is left as it was", again.len(), file.display()).into());
+        return Err(format!(
+            "{} write(s) failed again ({saved}); the file {} is left as it was",
+            again.len(),
+            file.display()
+        )
+        .into());
     }
     Ok(())
 }
