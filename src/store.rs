@@ -696,8 +696,8 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`Error::WritesFailed`] if writes were rejected since the previous
-    /// `flush` (each also failed its own ticket); [`Error::Closed`] after
+    /// [`Error::WritesFailed`] if writes failed since the previous `flush`
+    /// and no ticket's `wait` returned that failure; [`Error::Closed`] after
     /// `close`; [`Error::Poisoned`] if the worker stopped.
     pub fn flush(&self) -> Result<()> {
         self.inner.check_open()?;

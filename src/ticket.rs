@@ -361,8 +361,12 @@ impl Ticket {
     /// # Errors
     ///
     /// [`Error::Rejected`] if the sink refused the write (it is in the
-    /// dead-letter file), [`Error::Poisoned`] if the worker stopped before
-    /// applying it.
+    /// dead-letter file), [`Error::GaveUp`] if it was given up while the
+    /// sink was unavailable (a retry budget or a close deadline; it is in
+    /// the dead-letter file too), [`Error::Poisoned`] if the worker stopped
+    /// before applying it. A failure returned here is not reported again by
+    /// [`Store::flush`](crate::Store::flush) or
+    /// [`Store::close`](crate::Store::close).
     pub fn wait(&self) -> Result<()> {
         let r = self.progress.wait(self.seq, None).unwrap_or_else(|| Err(self.lost()));
         self.progress.observed(self.seq, &r);
