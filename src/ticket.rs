@@ -85,10 +85,11 @@ pub(crate) struct Progress {
     /// Total failed writes since open (for flush reports and stats).
     pub(crate) failed_total: AtomicU64,
     /// Failed writes whose tickets may still ask. Removed when the ticket drops.
-    failures: Mutex<HashMap<u64, Failure>>,
+    failures: Mutex<HashMap<u64, Arc<Failure>>>,
     /// Failures neither reported by a flush nor seen through their ticket,
     /// by seq (a flush or close empties it).
-    unreported: Mutex<std::collections::BTreeMap<u64, Failure>>,
+    /// (One shared record per failure: the two maps hold pointers.)
+    unreported: Mutex<std::collections::BTreeMap<u64, Arc<Failure>>>,
     lock: Mutex<()>,
     cond: Condvar,
     wakers: Mutex<Vec<(u64, Waker)>>,
@@ -132,7 +133,8 @@ impl Progress {
     /// Records a failed write. Must happen before the watermark passes `seq`.
     pub(crate) fn fail(&self, seq: u64, failure: Failure) {
         self.failed_total.fetch_add(1, Ordering::Relaxed);
-        self.unreported.lock().insert(seq, failure.clone());
+        let failure = Arc::new(failure);
+        self.unreported.lock().insert(seq, Arc::clone(&failure));
         self.failures.lock().insert(seq, failure);
         self.failed_now.fetch_add(1, Ordering::SeqCst);
     }
@@ -148,8 +150,8 @@ impl Progress {
                 count,
                 gave_up,
                 first: Seq(first),
-                reason: f.reason,
-                dead_letter: f.dead_letter,
+                reason: f.reason.clone(),
+                dead_letter: f.dead_letter.clone(),
             }),
         }
     }
