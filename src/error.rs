@@ -79,7 +79,7 @@ pub enum Error {
     /// Some writes covered by a `flush` or `close` were not applied, and
     /// nobody saw it through their tickets: a failure observed through its
     /// ticket's `wait` (or `.await`) is reported there and not again here.
-    #[error("{count} write(s) since the previous flush were not applied ({gave_up} given up while the sink was unavailable, the others refused by the sink; first: seq {first}: {reason}); {}", dead_letter_note(.dead_letter))]
+    #[error("{count} write(s) since the previous flush were not applied and no ticket reported it ({} refused by the sink, {gave_up} given up while the sink was unavailable; first: seq {first}: {reason}); {}", .count - .gave_up, dead_letter_note(.dead_letter))]
     WritesFailed {
         /// How many writes failed.
         count: u64,
