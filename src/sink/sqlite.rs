@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql};
 
+use super::statement::{self, Call};
 use super::{ApplyError, Batch, BatchWrite, Sink, SinkError, SinkReader};
 use crate::value::SqlValue;
 
@@ -178,7 +179,16 @@ impl SqliteSink {
             };
             let same = matches!(&current, Some((p, _)) if *p == sql);
             if !same {
-                let stmt = conn.prepare_cached(sql).map_err(|e| classify(e, Some(pos)))?;
+                let reject = |reason: String| ApplyError::Rejected { position: pos, error: SinkError::new(reason) };
+                if matches!(params, Params::Sql(_)) {
+                    // What prepare cannot see. `Store::execute` refuses
+                    // these, but a journal written before it did may hold some.
+                    statement::nul_or_empty(sql, Call::Execute).map_err(reject)?;
+                }
+                let stmt = conn.prepare_cached(sql).map_err(|e| match e {
+                    rusqlite::Error::MultipleStatement => reject(multiple(sql, Call::Execute)),
+                    e => classify(e, Some(pos)),
+                })?;
                 if matches!(params, Params::Sql(_)) && stmt.readonly() {
                     // SELECT, and the transaction statements (BEGIN, COMMIT,
                     // ROLLBACK, SAVEPOINT, RELEASE), which SQLite reports as
@@ -198,6 +208,11 @@ impl SqliteSink {
             let Some((_, stmt)) = current.as_mut() else {
                 continue;
             };
+            if let Params::Sql(p) = params {
+                if let Err(reason) = param_count(sql, stmt, p.len()) {
+                    return Err(ApplyError::Rejected { position: pos, error: SinkError::new(reason) });
+                }
+            }
             let r = match params {
                 Params::Kv(key, Some(value)) => stmt.execute((key, value)),
                 Params::Kv(key, None) => stmt.execute([key]),
@@ -226,6 +241,25 @@ impl SqliteSink {
         self.rows_since_checkpoint = 0;
         self.batches_since_checkpoint = 0;
     }
+}
+
+/// The reason for SQL in which rusqlite found a second statement.
+fn multiple(sql: &str, call: Call) -> String {
+    let name = call.name();
+    format!("{name} takes one statement per call, and `{sql}` holds more than one; call {name} once for each statement")
+}
+
+/// Checks that `given` parameters are what `stmt` (prepared from `sql`) takes.
+fn param_count(sql: &str, stmt: &rusqlite::Statement<'_>, given: usize) -> Result<(), String> {
+    let takes = stmt.parameter_count();
+    if takes == given {
+        return Ok(());
+    }
+    let s = |n: usize| if n == 1 { "" } else { "s" };
+    Err(format!(
+        "`{sql}` takes {takes} parameter{}, {given} given; pass one value for each parameter (up to the highest ?N)",
+        s(takes)
+    ))
 }
 
 enum Params<'a> {
@@ -379,14 +413,19 @@ impl SinkReader for SqliteReader {
     }
 
     fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, SinkError> {
+        statement::nul_or_empty(sql, Call::Query).map_err(SinkError::new)?;
         self.with(|c| {
             let err = |e| SinkError::with_source(format!("query `{sql}` failed"), e);
-            let mut st = c.prepare_cached(sql).map_err(err)?;
+            let mut st = c.prepare_cached(sql).map_err(|e| match e {
+                rusqlite::Error::MultipleStatement => SinkError::new(multiple(sql, Call::Query)),
+                e => err(e),
+            })?;
             if !st.readonly() {
                 return Err(SinkError::new(format!(
                     "query() runs reads only, and `{sql}` writes; use execute() for writes"
                 )));
             }
+            param_count(sql, &st, params.len()).map_err(SinkError::new)?;
             let n = st.column_count();
             let mut rows = st.query(rusqlite::params_from_iter(params.iter())).map_err(err)?;
             let mut out = Vec::new();
@@ -399,5 +438,124 @@ impl SinkReader for SqliteReader {
             }
             Ok(out)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::fallible_iterator::FallibleIterator;
+
+    use super::*;
+    use crate::queue::{ExecOp, Op, Record};
+
+    fn open(dir: &Path) -> SqliteSink {
+        let sink = SqliteSink::open(dir.join("t.db"), SqliteOptions::default()).expect("open");
+        sink.conn.execute_batch("CREATE TABLE t(id INTEGER, s TEXT); CREATE TABLE u(id INTEGER)").expect("tables");
+        sink
+    }
+
+    fn apply(sink: &mut SqliteSink, seq: u64, sql: &str, params: Vec<SqlValue>) -> Result<(), ApplyError> {
+        let op = Op::Execute(Box::new(ExecOp { sql: sql.to_string(), params }));
+        let records = [Record { seq, hash: 0, op }];
+        sink.apply(&Batch { records: &records, live: &[0], last_seq: seq })
+    }
+
+    #[test]
+    fn the_sink_refuses_what_is_not_one_statement_when_it_prepares_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut sink = open(dir.path());
+        let cases: [(&str, Vec<SqlValue>, &str); 6] = [
+            ("INSERT INTO t VALUES (26, 'nul')\0; DELETE FROM t", vec![], "NUL byte at byte 32"),
+            ("INSERT INTO t VALUES (1, 'a'); DELETE FROM t", vec![], "execute() takes one statement per call"),
+            ("", vec![], "holds no statement"),
+            (" -- only a comment", vec![], "holds no statement"),
+            (
+                "INSERT INTO t VALUES (?1, ?2)",
+                vec![SqlValue::Integer(1)],
+                "`INSERT INTO t VALUES (?1, ?2)` takes 2 parameters, 1 given",
+            ),
+            (
+                "INSERT INTO t VALUES (?1, 'x')",
+                vec![SqlValue::Integer(1), SqlValue::Integer(2)],
+                "1 parameter, 2 given",
+            ),
+        ];
+        for (i, (sql, params, needle)) in cases.into_iter().enumerate() {
+            match apply(&mut sink, i as u64 + 1, sql, params) {
+                Err(ApplyError::Rejected { position: 0, error }) => {
+                    let e = error.to_string();
+                    assert!(e.contains(needle), "{sql:?}: {e}");
+                }
+                other => panic!("{sql:?}: expected a rejection, got {other:?}"),
+            }
+        }
+        let n: i64 = sink.conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).expect("count");
+        assert_eq!(n, 0, "no part of a refused statement ran");
+
+        let reader = sink.reader().expect("reader");
+        let cases: [(&str, Vec<SqlValue>, &str); 4] = [
+            ("SELECT count(*) FROM t\0 WHERE 0", vec![], "NUL byte at byte 22"),
+            ("SELECT 1; SELECT 2", vec![], "query() takes one statement per call"),
+            ("/* nothing */", vec![], "holds no statement"),
+            ("SELECT ?1 + ?2", vec![SqlValue::Integer(1)], "`SELECT ?1 + ?2` takes 2 parameters, 1 given"),
+        ];
+        for (sql, params, needle) in cases {
+            match reader.query(sql, &params) {
+                Err(e) => assert!(e.to_string().contains(needle), "{sql:?}: {e}"),
+                Ok(rows) => panic!("{sql:?}: expected an error, got {rows:?}"),
+            }
+        }
+    }
+
+    /// How SQLite reads `sql`: `Some(n)` statements (the empty ones not
+    /// counted), `None` if it cannot compile the first one.
+    fn statements(conn: &Connection, sql: &str) -> Option<usize> {
+        let mut batch = rusqlite::Batch::new(conn, sql);
+        let mut n = 0;
+        loop {
+            match batch.next() {
+                Ok(Some(_)) => n += 1,
+                Ok(None) => return Some(n),
+                // A second statement that does not compile is still a second statement.
+                Err(_) if n > 0 => return Some(n + 1),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    #[test]
+    fn the_call_time_check_agrees_with_sqlite_on_where_the_first_statement_ends() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sink = open(dir.path());
+        let stmts = [
+            "INSERT INTO t VALUES (1, 'a;b')",
+            "INSERT INTO \"t\" VALUES (2, 'it''s; -- not a comment')",
+            "UPDATE t SET s = 'x' /* ; */ WHERE id = 1",
+            "DELETE FROM t -- ; a comment\n",
+            "CREATE TRIGGER IF NOT EXISTS tr AFTER INSERT ON t BEGIN UPDATE t SET s = ';' WHERE id = new.id; DELETE FROM u; END",
+            "create temp trigger if not exists tt after delete on t begin select case when 1 then 2 end; end",
+            "INSERT INTO [t] VALUES ($a(x;y), :b)",
+            "INSERT INTO `t` VALUES ($a(--), ?2)",
+            "SELECT 1",
+            "",
+            "-- nothing",
+        ];
+        let glue = ["", ";", " ;; ", "; -- c\n", ";/* c */", "\n"];
+        let mut compared = 0;
+        for a in stmts {
+            for g in glue {
+                for b in stmts {
+                    let sql = format!("{a}{g}{b}");
+                    let ours = statement::check(&sql, Call::Execute);
+                    match statements(&sink.conn, &sql) {
+                        Some(1) => assert_eq!(ours, Ok(()), "{sql:?}: SQLite reads one statement"),
+                        Some(n) => assert!(ours.is_err(), "{sql:?}: SQLite reads {n} statements"),
+                        None => continue,
+                    }
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 300, "only {compared} compared");
     }
 }
