@@ -101,6 +101,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// The journal's directory cannot be used: it is a file, is on a
+    /// read-only file system, or cannot be written.
+    #[error("cannot use {} as the journal directory: {reason}", path.display())]
+    JournalDir {
+        /// The journal directory.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+        /// The error.
+        source: std::io::Error,
+    },
+
     /// The sink failed while opening, reading or querying.
     #[error(transparent)]
     Sink(#[from] SinkError),

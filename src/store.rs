@@ -254,12 +254,12 @@ impl Builder {
                 let storage: Arc<dyn Storage> = match (journal_storage, journal_dir.or_else(|| beside(".journal"))) {
                     (Some(s), _) => s,
                     (None, Some(dir)) => {
-                        let fs = FsStorage::new(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+                        let fs = FsStorage::new(&dir).map_err(|source| crate::journal::dir_error(&dir, source))?;
                         // One store per journal: a second would truncate the
                         // first's tail, replay its records, delete its segments.
                         lock = Some(fs.lock().map_err(|source| match source.kind() {
                             std::io::ErrorKind::WouldBlock => Error::Locked { path: dir.clone() },
-                            _ => Error::Io { path: dir.clone(), source },
+                            _ => crate::journal::dir_error(&dir, source),
                         })?);
                         Arc::new(fs)
                     }

@@ -118,8 +118,91 @@ pub struct SqliteSink {
     batches_since_checkpoint: u64,
 }
 
-fn open_err(path: &Path, what: &str, e: rusqlite::Error) -> SinkError {
-    SinkError::with_source(format!("cannot {what} the SQLite database {}", path.display()), e)
+/// What the sink was doing when SQLite failed, for messages.
+#[derive(Clone, Copy)]
+enum Step {
+    Open,
+    Configure,
+    Wal,
+    SetUp,
+    ReadSeq,
+    OpenReader,
+}
+
+/// Why SQLite could not open or set up the database at `path`, and what to
+/// do. SQLite's message names the symptom ("unable to open database file",
+/// "file is not a database"); the cause is looked for on the file system:
+/// a directory, a read-only file system, missing write permission.
+fn open_err(path: &Path, step: Step, e: rusqlite::Error) -> SinkError {
+    let db = path.display();
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => Some(f.code),
+        _ => None,
+    };
+    let diagnosed = match code {
+        Some(ErrorCode::NotADatabase) => Some((
+            format!("{db} is not a SQLite database"),
+            "check the path in the URL, or move the file away so that a new database is created there".to_string(),
+        )),
+        Some(
+            ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::SystemIoFailure,
+        ) => unwritable(path),
+        _ => None,
+    };
+    if let Some((cause, todo)) = diagnosed {
+        return SinkError::new(format!("{cause} (SQLite: {e}); {todo}"));
+    }
+    let what = match step {
+        Step::Open => format!("cannot open the SQLite database {db}"),
+        Step::Configure => format!("cannot set the busy timeout of the SQLite database {db}"),
+        Step::Wal => format!("cannot switch the SQLite database {db} to WAL mode"),
+        Step::SetUp => format!("cannot create backburner's tables in the SQLite database {db}"),
+        Step::ReadSeq => format!("cannot read last_applied_seq from the SQLite database {db}"),
+        Step::OpenReader => format!("cannot open the SQLite database {db} for reading"),
+    };
+    SinkError::with_source(what, e)
+}
+
+/// Why the database at `path` cannot be written, and what to do, if the
+/// file system tells: SQLite writes the file and, in WAL mode, creates the
+/// `-wal` and `-shm` files beside it.
+fn unwritable(path: &Path) -> Option<(String, String)> {
+    use rustix::fs::{accessat, Access, AtFlags, CWD};
+    use rustix::io::Errno;
+    let db = path.display();
+    if path.is_dir() {
+        return Some((
+            format!("{db} is a directory, not a database file"),
+            format!("the URL must name a file, for example sqlite://{}", path.join("app.db").display()),
+        ));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let writable = |p: &Path| accessat(CWD, p, Access::WRITE_OK, AtFlags::EACCESS);
+    let file = if path.exists() { writable(path) } else { Ok(()) };
+    match (writable(dir), file) {
+        (Err(Errno::ROFS), _) | (_, Err(Errno::ROFS)) => Some((
+            format!(
+                "the SQLite database {db} is on a read-only file system, and SQLite writes the database and \
+                 creates its -wal and -shm files beside it"
+            ),
+            "remount it read-write, or give a path on a writable file system".to_string(),
+        )),
+        (Err(Errno::ACCESS | Errno::PERM), _) => Some((
+            format!(
+                "no permission to create files in {}, where SQLite creates the -wal and -shm files of {db}",
+                dir.display()
+            ),
+            "give the store's user write permission on that directory, or give a path in another".to_string(),
+        )),
+        (_, Err(Errno::ACCESS | Errno::PERM)) => Some((
+            format!("no permission to write the SQLite database {db}"),
+            "give the store's user write permission on the file, or give another path".to_string(),
+        )),
+        _ => None,
+    }
 }
 
 impl SqliteSink {
@@ -136,11 +219,10 @@ impl SqliteSink {
                 SinkError::with_source(format!("cannot create the directory {} for the database", dir.display()), e)
             })?;
         }
-        let conn = Connection::open(&path).map_err(|e| open_err(&path, "open", e))?;
-        conn.busy_timeout(opts.busy_timeout).map_err(|e| open_err(&path, "configure", e))?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| open_err(&path, "switch to WAL mode", e))?;
+        let conn = Connection::open(&path).map_err(|e| open_err(&path, Step::Open, e))?;
+        conn.busy_timeout(opts.busy_timeout).map_err(|e| open_err(&path, Step::Configure, e))?;
+        let mode: String =
+            conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(|e| open_err(&path, Step::Wal, e))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(SinkError::new(format!(
                 "the SQLite database {} refused WAL mode (journal_mode is {mode}); is it on a file system without shared memory?",
@@ -157,7 +239,7 @@ impl SqliteSink {
             opts.synchronous.pragma(),
             opts.wal_limit_bytes,
         );
-        conn.execute_batch(&setup).map_err(|e| open_err(&path, "set up", e))?;
+        conn.execute_batch(&setup).map_err(|e| open_err(&path, Step::SetUp, e))?;
         conn.set_prepared_statement_cache_capacity(256);
         Ok(SqliteSink { conn, path, opts, rows_since_checkpoint: 0, batches_since_checkpoint: 0 })
     }
@@ -325,7 +407,7 @@ impl Sink for SqliteSink {
         let v: i64 = self
             .conn
             .query_row("SELECT value FROM backburner_meta WHERE name = 'last_applied_seq'", [], |r| r.get(0))
-            .map_err(|e| open_err(&self.path, "read last_applied_seq from", e))?;
+            .map_err(|e| open_err(&self.path, Step::ReadSeq, e))?;
         u64::try_from(v).map_err(|_| {
             SinkError::new(format!(
                 "backburner_meta.last_applied_seq in {} is {v}, below 0: the table was changed by hand; fix it before opening",
@@ -380,8 +462,8 @@ impl SqliteReader {
     fn connect(&self) -> Result<Connection, SinkError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
         let c =
-            Connection::open_with_flags(&self.path, flags).map_err(|e| open_err(&self.path, "open for reading", e))?;
-        c.busy_timeout(self.busy).map_err(|e| open_err(&self.path, "configure", e))?;
+            Connection::open_with_flags(&self.path, flags).map_err(|e| open_err(&self.path, Step::OpenReader, e))?;
+        c.busy_timeout(self.busy).map_err(|e| open_err(&self.path, Step::Configure, e))?;
         Ok(c)
     }
 
