@@ -112,6 +112,31 @@ pub enum Error {
         reason: String,
     },
 
+    /// The SQL given to [`Store::execute`](crate::Store::execute) or
+    /// [`Store::query`](crate::Store::query) is not one statement SQLite
+    /// reads whole: it has a NUL byte (SQLite stops reading there), text
+    /// after its first statement, or no statement at all. Nothing was queued
+    /// or run; a write is handed back.
+    #[error("invalid statement: {reason}{}", if .write.is_some() { "; the write was not accepted (it is handed back in this error)" } else { "" })]
+    InvalidStatement {
+        /// The write that was refused, for `execute`; `None` for `query`.
+        write: Option<Box<Write>>,
+        /// What is wrong and what to do instead.
+        reason: String,
+    },
+
+    /// The journal's directory cannot be used: it is a file, is on a
+    /// read-only file system, or cannot be written.
+    #[error("cannot use {} as the journal directory: {reason}", path.display())]
+    JournalDir {
+        /// The journal directory.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+        /// The error.
+        source: std::io::Error,
+    },
+
     /// The sink failed while opening, reading or querying.
     #[error(transparent)]
     Sink(#[from] SinkError),
@@ -214,7 +239,9 @@ impl Error {
     /// The write this error hands back, if it refused one.
     pub fn into_write(self) -> Option<Write> {
         match self {
-            Error::Closed { write } | Error::Poisoned { write, .. } => write.map(|w| *w),
+            Error::Closed { write } | Error::Poisoned { write, .. } | Error::InvalidStatement { write, .. } => {
+                write.map(|w| *w)
+            }
             Error::QueueFull { write, .. }
             | Error::Timeout { write, .. }
             | Error::StorageFull { write }

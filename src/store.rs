@@ -279,12 +279,12 @@ impl Builder {
                 let storage: Arc<dyn Storage> = match (journal_storage, journal_dir.or_else(|| beside(".journal"))) {
                     (Some(s), _) => s,
                     (None, Some(dir)) => {
-                        let fs = FsStorage::new(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+                        let fs = FsStorage::new(&dir).map_err(|source| crate::journal::dir_error(&dir, source))?;
                         // One store per journal: a second would truncate the
                         // first's tail, replay its records, delete its segments.
                         lock = Some(fs.lock().map_err(|source| match source.kind() {
                             std::io::ErrorKind::WouldBlock => Error::Locked { path: dir.clone() },
-                            _ => Error::Io { path: dir.clone(), source },
+                            _ => crate::journal::dir_error(&dir, source),
                         })?);
                         Arc::new(fs)
                     }
@@ -663,7 +663,10 @@ impl Store {
     /// are applied in enqueue order, in batches, each batch in one
     /// transaction. Same promises and errors as [`put`](Store::put); a
     /// statement the sink rejects fails its ticket and goes to the
-    /// dead-letter file, while the rest of its batch commits.
+    /// dead-letter file, while the rest of its batch commits. SQL that is
+    /// not one statement (a NUL byte, text after the first statement, no
+    /// statement) is refused at once with [`Error::InvalidStatement`], the
+    /// write handed back.
     pub fn execute(&self, sql: &str, params: impl IntoParams) -> Result<Ticket> {
         let s = self.shared();
         let op = Op::Execute(Box::new(ExecOp { sql: sql.to_string(), params: params.into_params() }));
@@ -671,6 +674,11 @@ impl Store {
         if size > self.inner.limit.bytes {
             let Op::Execute(e) = op else { unreachable!("built just above") };
             return Err(too_large(Write::Execute { sql: e.sql, params: e.params }, size, self.inner.limit));
+        }
+        if let Err(reason) = crate::sink::statement::check(sql, crate::sink::statement::Call::Execute) {
+            let Op::Execute(e) = op else { unreachable!("built just above") };
+            let write = Some(Box::new(Write::Execute { sql: e.sql, params: e.params }));
+            return Err(Error::InvalidStatement { write, reason });
         }
         let seq = s.queue.enqueue(&s.progress, &s.overlay, Record { seq: 0, hash: 0, op }, None)?;
         s.last_exec.fetch_max(seq, Ordering::SeqCst);
@@ -682,10 +690,14 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`Error::Sink`] when the statement fails or writes (use
-    /// [`execute`](Store::execute)); [`Error::Closed`] after `close`;
-    /// [`Error::Poisoned`] when earlier writes can no longer be applied.
+    /// [`Error::InvalidStatement`] when `sql` is not one statement (checked
+    /// first, without waiting); [`Error::Sink`] when the statement fails or
+    /// writes (use [`execute`](Store::execute)); [`Error::Closed`] after
+    /// `close`; [`Error::Poisoned`] when earlier writes can no longer be applied.
     pub fn query(&self, sql: &str, params: impl IntoParams) -> Result<Vec<Vec<SqlValue>>> {
+        if let Err(reason) = crate::sink::statement::check(sql, crate::sink::statement::Call::Query) {
+            return Err(Error::InvalidStatement { write: None, reason });
+        }
         self.inner.check_open()?;
         let upto = self.shared().queue.last_seq();
         self.inner.wait_for(upto)?;

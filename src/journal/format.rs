@@ -12,8 +12,8 @@
 //! ```
 //!
 //! All integers are little-endian. Segments are preallocated, so the data
-//! ends at the first record header that is all zeros. A record is valid only
-//! if its whole length lies in the file and its CRC matches.
+//! ends where nothing but zeros follows. A record is valid only if its
+//! whole length lies in the file and its CRC matches.
 
 use crate::queue::{ExecOp, Op};
 use crate::value::{KvBuf, SqlValue};
@@ -295,13 +295,20 @@ pub fn scan(buf: &[u8]) -> Result<Scan, String> {
 }
 
 /// Scans records from `start` on, each with a seq above `after_seq`.
+///
+/// The data ends at the last non-zero byte of `buf`: what follows is the
+/// zeros a preallocated segment reads as. A record may end in zeros past
+/// it, but every record starts before it, so after a bad record the search
+/// for a valid one (which tells damage in the middle from a torn tail)
+/// looks only at offsets before it: the work is bounded by the bytes
+/// written, never by the segment's size.
 pub fn scan_from(buf: &[u8], start: u64, after_seq: u64) -> (Vec<Found>, End) {
+    let data_end = data_end(buf);
     let mut records = Vec::new();
     let mut off = usize::try_from(start).unwrap_or(usize::MAX).min(buf.len());
     let mut last = after_seq;
     loop {
-        let rest = &buf[off..];
-        if rest.iter().all(|&b| b == 0) {
+        if off >= data_end {
             return (records, End::Clean { offset: off as u64 });
         }
         match record_at(buf, off, last) {
@@ -311,18 +318,69 @@ pub fn scan_from(buf: &[u8], start: u64, after_seq: u64) -> (Vec<Found>, End) {
                 off += len;
             }
             Err(reason) => {
-                let valid_after = (off + 1..buf.len().saturating_sub(RECORD_HEADER - 1))
-                    .find(|&o| record_at(buf, o, last).is_ok())
-                    .map(|o| o as u64);
+                let valid_after = valid_after(buf, off, data_end, last).map(|o| o as u64);
                 return (records, End::Bad { offset: off as u64, reason, valid_after });
             }
         }
     }
 }
 
+/// One past the last non-zero byte of `buf` (0 when it is all zeros).
+pub(crate) fn data_end(buf: &[u8]) -> usize {
+    const CHUNK: usize = 4096;
+    static ZEROS: [u8; CHUNK] = [0; CHUNK];
+    // Whole chunks from the end first (a comparison with zeros is a
+    // `memcmp`): a preallocated segment is mostly zeros.
+    let mut end = buf.len();
+    while end >= CHUNK && buf[end - CHUNK..end] == ZEROS {
+        end -= CHUNK;
+    }
+    buf[..end].iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)
+}
+
+/// The first offset after the bad record at `bad` where a valid record
+/// starts, if any. A valid record's kind byte (the first of its payload,
+/// 1 to 3) is not zero, so it starts more than `RECORD_HEADER` bytes before
+/// `data_end`; offsets whose header cannot hold a record are passed over
+/// before the checksum is computed.
+fn valid_after(buf: &[u8], bad: usize, data_end: usize, last: u64) -> Option<usize> {
+    (bad + 1..data_end.saturating_sub(RECORD_HEADER)).find(|&o| {
+        probed();
+        plausible(buf, o, last) && record_at(buf, o, last).is_ok()
+    })
+}
+
+/// Whether a record could start at `off` (a cheap test on its header and
+/// kind byte; [`record_at`] decides).
+fn plausible(buf: &[u8], off: usize, after_seq: u64) -> bool {
+    let Some(h) = buf.get(off..off + RECORD_HEADER + 1) else {
+        return false;
+    };
+    let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+    let mut s = [0u8; 8];
+    s.copy_from_slice(&h[8..16]);
+    (1..=MAX_PAYLOAD).contains(&len)
+        && buf.len() - off - RECORD_HEADER >= len
+        && (1..=3).contains(&h[RECORD_HEADER])
+        && u64::from_le_bytes(s) > after_seq
+}
+
+/// Counts the offsets the search for a valid record after a bad one
+/// probes, for the tests that bound that work.
+#[cfg(test)]
+fn probed() {
+    tests::PROBES.with(|p| p.set(p.get() + 1));
+}
+#[cfg(not(test))]
+fn probed() {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        pub(super) static PROBES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
 
     fn ops() -> Vec<Op> {
         vec![
@@ -417,5 +475,104 @@ mod tests {
         }
         assert!(scan(b"short").is_err());
         assert!(scan(&[0u8; 64]).is_err());
+    }
+
+    /// `segment()` cut at `cut` and padded with zeros to 64 MiB, as a
+    /// preallocated segment reads after a crash cut the last write short.
+    fn preallocated(full: &[u8], cut: usize) -> Vec<u8> {
+        let mut buf = full[..cut].to_vec();
+        buf.resize(64 << 20, 0);
+        buf
+    }
+
+    #[test]
+    fn a_torn_tail_before_preallocated_zeros_is_found_without_probing_the_zeros() {
+        let full = segment();
+        let s = scan(&full).expect("scan");
+        let last = *s.records.last().expect("records");
+        for cut in [last.offset as usize + 3, last.offset as usize + RECORD_HEADER + 3, full.len() - 1] {
+            let buf = preallocated(&full, cut);
+            PROBES.with(|p| p.set(0));
+            let s = scan(&buf).expect("scan");
+            let probes = PROBES.with(|p| p.get());
+            assert_eq!(s.records.len(), 3);
+            match s.end {
+                End::Bad { offset, valid_after: None, .. } => assert_eq!(offset, last.offset),
+                e => panic!("cut at {cut}: {e:?}"),
+            }
+            // Only the torn record's own bytes can start a valid record.
+            let torn = (cut - last.offset as usize) as u64;
+            assert!(probes <= torn, "cut at {cut}: {probes} offsets probed, the torn record has {torn} bytes");
+        }
+        // Damage in the middle is still told apart, zeros or not.
+        let mut bad = preallocated(&full, full.len());
+        let second = s.records[1];
+        bad[second.offset as usize + RECORD_HEADER + 1] ^= 0x40;
+        match scan(&bad).expect("scan").end {
+            End::Bad { offset, valid_after: Some(v), .. } => {
+                assert_eq!(offset, second.offset);
+                assert_eq!(v, s.records[2].offset);
+            }
+            e => panic!("{e:?}"),
+        }
+        // A last record that ends in zero bytes ends the data after it, not at its last non-zero byte.
+        let mut buf = header(1).to_vec();
+        encode(&mut buf, 1, &Op::Put(KvBuf::new(b"k", &[7, 0, 0, 0])));
+        let end = buf.len() as u64;
+        buf.resize(64 << 20, 0);
+        let s = scan(&buf).expect("scan");
+        assert_eq!(s.records.len(), 1);
+        assert_eq!(s.end, End::Clean { offset: end });
+    }
+
+    /// The scan as it was before the search was bounded: every offset after
+    /// a bad record is tried, up to the end of the buffer.
+    fn exhaustive(buf: &[u8], after_seq: u64) -> (Vec<Found>, End) {
+        let mut records = Vec::new();
+        let mut off = HEADER_LEN;
+        let mut last = after_seq;
+        loop {
+            if buf[off..].iter().all(|&b| b == 0) {
+                return (records, End::Clean { offset: off as u64 });
+            }
+            match record_at(buf, off, last) {
+                Ok((seq, len)) => {
+                    records.push(Found { offset: off as u64, seq, len: len as u64 });
+                    last = seq;
+                    off += len;
+                }
+                Err(reason) => {
+                    let valid_after = (off + 1..buf.len().saturating_sub(RECORD_HEADER - 1))
+                        .find(|&o| record_at(buf, o, last).is_ok())
+                        .map(|o| o as u64);
+                    return (records, End::Bad { offset: off as u64, reason, valid_after });
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_bounded_search_finds_what_the_exhaustive_one_finds() {
+        // Short records last, ending in zeros: a record whose kind byte is
+        // its last non-zero byte is the edge of the bounded search.
+        let mut full = segment();
+        encode(&mut full, 30, &Op::Put(KvBuf::new(b"z", &[0, 0])));
+        encode(&mut full, 31, &Op::Delete(KvBuf::new(b"", b"")));
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for i in 0..3000 {
+            let mut b = full.clone();
+            for _ in 0..1 + i % 3 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let pos = HEADER_LEN + (x as usize % (b.len() - HEADER_LEN));
+                // Zeros too: a torn write leaves zeros where it stopped.
+                b[pos] = if i % 4 == 0 { 0 } else { (x >> 32) as u8 };
+            }
+            b.truncate(b.len() - (i % 40));
+            b.resize(b.len() + (i % 5) * 37, 0);
+            let s = scan(&b).expect("header intact");
+            assert_eq!((s.records, s.end), exhaustive(&b, 9), "mutation {i}");
+        }
     }
 }

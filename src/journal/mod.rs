@@ -19,6 +19,7 @@ pub(crate) mod writer;
 
 pub(crate) use format::encoded_len;
 pub use format::{scan, scan_from, End, Found, Scan, HEADER_LEN, MAGIC, RECORD_HEADER, VERSION};
+pub(crate) use storage::dir_error;
 pub use storage::{FsStorage, SegmentFile, Storage};
 
 /// When the journal syncs what it wrote.

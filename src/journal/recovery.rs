@@ -53,7 +53,7 @@ pub(crate) fn recover(storage: &dyn Storage, last_applied: u64, mode: RecoveryMo
         let scan = match format::scan(&buf) {
             Ok(s) => s,
             Err(reason) => {
-                if is_last && buf.iter().skip(format::HEADER_LEN.min(buf.len())).all(|&b| b == 0) {
+                if is_last && format::data_end(&buf) <= format::HEADER_LEN {
                     // Created (and perhaps half written) just before a crash,
                     // holding no record: nothing to keep.
                     ::log::warn!(

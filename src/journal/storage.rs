@@ -95,6 +95,29 @@ impl FsStorage {
     }
 }
 
+/// The error for a journal directory `dir` that cannot be created, locked
+/// or read, with its cause and what to do, as far as the file system tells.
+pub(crate) fn dir_error(dir: &Path, source: io::Error) -> crate::Error {
+    let todo = "or choose another directory with Builder::journal";
+    let file_in_way = dir.ancestors().find(|a| a.is_file());
+    let reason = match (source.raw_os_error(), file_in_way) {
+        (_, Some(f)) if f == dir => format!("it is a file, not a directory; move the file away, {todo}"),
+        (_, Some(f)) => {
+            format!("{} is a file, so no directory can be created below it; move it away, {todo}", f.display())
+        }
+        (Some(libc::EROFS), _) => format!(
+            "it is on a read-only file system, and the journal writes its LOCK file and segments there; remount it \
+             read-write, {todo}"
+        ),
+        (Some(libc::EACCES | libc::EPERM), _) => format!(
+            "no permission to create files in it (the journal writes its LOCK file and segments there); give the \
+             store's user write permission on it, {todo}"
+        ),
+        _ => format!("{source}; {todo}"),
+    };
+    crate::Error::JournalDir { path: dir.to_path_buf(), reason, source }
+}
+
 struct FsSegment {
     file: File,
 }

@@ -13,6 +13,7 @@ use crate::Seq;
 
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+pub(crate) mod statement;
 
 /// One write of a batch, as the sink sees it.
 #[derive(Debug, Clone, Copy)]

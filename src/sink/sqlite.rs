@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql};
 
+use super::statement::{self, Call};
 use super::{ApplyError, Batch, BatchWrite, Sink, SinkError, SinkReader};
 use crate::value::SqlValue;
 
@@ -117,8 +118,91 @@ pub struct SqliteSink {
     batches_since_checkpoint: u64,
 }
 
-fn open_err(path: &Path, what: &str, e: rusqlite::Error) -> SinkError {
-    SinkError::with_source(format!("cannot {what} the SQLite database {}", path.display()), e)
+/// What the sink was doing when SQLite failed, for messages.
+#[derive(Clone, Copy)]
+enum Step {
+    Open,
+    Configure,
+    Wal,
+    SetUp,
+    ReadSeq,
+    OpenReader,
+}
+
+/// Why SQLite could not open or set up the database at `path`, and what to
+/// do. SQLite's message names the symptom ("unable to open database file",
+/// "file is not a database"); the cause is looked for on the file system:
+/// a directory, a read-only file system, missing write permission.
+fn open_err(path: &Path, step: Step, e: rusqlite::Error) -> SinkError {
+    let db = path.display();
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => Some(f.code),
+        _ => None,
+    };
+    let diagnosed = match code {
+        Some(ErrorCode::NotADatabase) => Some((
+            format!("{db} is not a SQLite database"),
+            "check the path in the URL, or move the file away so that a new database is created there".to_string(),
+        )),
+        Some(
+            ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::SystemIoFailure,
+        ) => unwritable(path),
+        _ => None,
+    };
+    if let Some((cause, todo)) = diagnosed {
+        return SinkError::new(format!("{cause} (SQLite: {e}); {todo}"));
+    }
+    let what = match step {
+        Step::Open => format!("cannot open the SQLite database {db}"),
+        Step::Configure => format!("cannot set the busy timeout of the SQLite database {db}"),
+        Step::Wal => format!("cannot switch the SQLite database {db} to WAL mode"),
+        Step::SetUp => format!("cannot create backburner's tables in the SQLite database {db}"),
+        Step::ReadSeq => format!("cannot read last_applied_seq from the SQLite database {db}"),
+        Step::OpenReader => format!("cannot open the SQLite database {db} for reading"),
+    };
+    SinkError::with_source(what, e)
+}
+
+/// Why the database at `path` cannot be written, and what to do, if the
+/// file system tells: SQLite writes the file and, in WAL mode, creates the
+/// `-wal` and `-shm` files beside it.
+fn unwritable(path: &Path) -> Option<(String, String)> {
+    use rustix::fs::{accessat, Access, AtFlags, CWD};
+    use rustix::io::Errno;
+    let db = path.display();
+    if path.is_dir() {
+        return Some((
+            format!("{db} is a directory, not a database file"),
+            format!("the URL must name a file, for example sqlite://{}", path.join("app.db").display()),
+        ));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let writable = |p: &Path| accessat(CWD, p, Access::WRITE_OK, AtFlags::EACCESS);
+    let file = if path.exists() { writable(path) } else { Ok(()) };
+    match (writable(dir), file) {
+        (Err(Errno::ROFS), _) | (_, Err(Errno::ROFS)) => Some((
+            format!(
+                "the SQLite database {db} is on a read-only file system, and SQLite writes the database and \
+                 creates its -wal and -shm files beside it"
+            ),
+            "remount it read-write, or give a path on a writable file system".to_string(),
+        )),
+        (Err(Errno::ACCESS | Errno::PERM), _) => Some((
+            format!(
+                "no permission to create files in {}, where SQLite creates the -wal and -shm files of {db}",
+                dir.display()
+            ),
+            "give the store's user write permission on that directory, or give a path in another".to_string(),
+        )),
+        (_, Err(Errno::ACCESS | Errno::PERM)) => Some((
+            format!("no permission to write the SQLite database {db}"),
+            "give the store's user write permission on the file, or give another path".to_string(),
+        )),
+        _ => None,
+    }
 }
 
 impl SqliteSink {
@@ -135,11 +219,10 @@ impl SqliteSink {
                 SinkError::with_source(format!("cannot create the directory {} for the database", dir.display()), e)
             })?;
         }
-        let conn = Connection::open(&path).map_err(|e| open_err(&path, "open", e))?;
-        conn.busy_timeout(opts.busy_timeout).map_err(|e| open_err(&path, "configure", e))?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| open_err(&path, "switch to WAL mode", e))?;
+        let conn = Connection::open(&path).map_err(|e| open_err(&path, Step::Open, e))?;
+        conn.busy_timeout(opts.busy_timeout).map_err(|e| open_err(&path, Step::Configure, e))?;
+        let mode: String =
+            conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(|e| open_err(&path, Step::Wal, e))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(SinkError::new(format!(
                 "the SQLite database {} refused WAL mode (journal_mode is {mode}); is it on a file system without shared memory?",
@@ -156,7 +239,7 @@ impl SqliteSink {
             opts.synchronous.pragma(),
             opts.wal_limit_bytes,
         );
-        conn.execute_batch(&setup).map_err(|e| open_err(&path, "set up", e))?;
+        conn.execute_batch(&setup).map_err(|e| open_err(&path, Step::SetUp, e))?;
         conn.set_prepared_statement_cache_capacity(256);
         Ok(SqliteSink { conn, path, opts, rows_since_checkpoint: 0, batches_since_checkpoint: 0 })
     }
@@ -178,7 +261,16 @@ impl SqliteSink {
             };
             let same = matches!(&current, Some((p, _)) if *p == sql);
             if !same {
-                let stmt = conn.prepare_cached(sql).map_err(|e| classify(e, Some(pos)))?;
+                let reject = |reason: String| ApplyError::Rejected { position: pos, error: SinkError::new(reason) };
+                if matches!(params, Params::Sql(_)) {
+                    // What prepare cannot see. `Store::execute` refuses
+                    // these, but a journal written before it did may hold some.
+                    statement::nul_or_empty(sql, Call::Execute).map_err(reject)?;
+                }
+                let stmt = conn.prepare_cached(sql).map_err(|e| match e {
+                    rusqlite::Error::MultipleStatement => reject(multiple(sql, Call::Execute)),
+                    e => classify(e, Some(pos)),
+                })?;
                 if matches!(params, Params::Sql(_)) && stmt.readonly() {
                     // SELECT, and the transaction statements (BEGIN, COMMIT,
                     // ROLLBACK, SAVEPOINT, RELEASE), which SQLite reports as
@@ -198,6 +290,11 @@ impl SqliteSink {
             let Some((_, stmt)) = current.as_mut() else {
                 continue;
             };
+            if let Params::Sql(p) = params {
+                if let Err(reason) = param_count(sql, stmt, p.len()) {
+                    return Err(ApplyError::Rejected { position: pos, error: SinkError::new(reason) });
+                }
+            }
             let r = match params {
                 Params::Kv(key, Some(value)) => stmt.execute((key, value)),
                 Params::Kv(key, None) => stmt.execute([key]),
@@ -226,6 +323,25 @@ impl SqliteSink {
         self.rows_since_checkpoint = 0;
         self.batches_since_checkpoint = 0;
     }
+}
+
+/// The reason for SQL in which rusqlite found a second statement.
+fn multiple(sql: &str, call: Call) -> String {
+    let name = call.name();
+    format!("{name} takes one statement per call, and `{sql}` holds more than one; call {name} once for each statement")
+}
+
+/// Checks that `given` parameters are what `stmt` (prepared from `sql`) takes.
+fn param_count(sql: &str, stmt: &rusqlite::Statement<'_>, given: usize) -> Result<(), String> {
+    let takes = stmt.parameter_count();
+    if takes == given {
+        return Ok(());
+    }
+    let s = |n: usize| if n == 1 { "" } else { "s" };
+    Err(format!(
+        "`{sql}` takes {takes} parameter{}, {given} given; pass one value for each parameter (up to the highest ?N)",
+        s(takes)
+    ))
 }
 
 enum Params<'a> {
@@ -291,7 +407,7 @@ impl Sink for SqliteSink {
         let v: i64 = self
             .conn
             .query_row("SELECT value FROM backburner_meta WHERE name = 'last_applied_seq'", [], |r| r.get(0))
-            .map_err(|e| open_err(&self.path, "read last_applied_seq from", e))?;
+            .map_err(|e| open_err(&self.path, Step::ReadSeq, e))?;
         u64::try_from(v).map_err(|_| {
             SinkError::new(format!(
                 "backburner_meta.last_applied_seq in {} is {v}, below 0: the table was changed by hand; fix it before opening",
@@ -356,8 +472,8 @@ impl SqliteReader {
     fn connect(&self) -> Result<Connection, SinkError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
         let c =
-            Connection::open_with_flags(&self.path, flags).map_err(|e| open_err(&self.path, "open for reading", e))?;
-        c.busy_timeout(self.busy).map_err(|e| open_err(&self.path, "configure", e))?;
+            Connection::open_with_flags(&self.path, flags).map_err(|e| open_err(&self.path, Step::OpenReader, e))?;
+        c.busy_timeout(self.busy).map_err(|e| open_err(&self.path, Step::Configure, e))?;
         Ok(c)
     }
 
@@ -389,14 +505,19 @@ impl SinkReader for SqliteReader {
     }
 
     fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, SinkError> {
+        statement::nul_or_empty(sql, Call::Query).map_err(SinkError::new)?;
         self.with(|c| {
             let err = |e| SinkError::with_source(format!("query `{sql}` failed"), e);
-            let mut st = c.prepare_cached(sql).map_err(err)?;
+            let mut st = c.prepare_cached(sql).map_err(|e| match e {
+                rusqlite::Error::MultipleStatement => SinkError::new(multiple(sql, Call::Query)),
+                e => err(e),
+            })?;
             if !st.readonly() {
                 return Err(SinkError::new(format!(
                     "query() runs reads only, and `{sql}` writes; use execute() for writes"
                 )));
             }
+            param_count(sql, &st, params.len()).map_err(SinkError::new)?;
             let n = st.column_count();
             let mut rows = st.query(rusqlite::params_from_iter(params.iter())).map_err(err)?;
             let mut out = Vec::new();
@@ -409,5 +530,124 @@ impl SinkReader for SqliteReader {
             }
             Ok(out)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::fallible_iterator::FallibleIterator;
+
+    use super::*;
+    use crate::queue::{ExecOp, Op, Record};
+
+    fn open(dir: &Path) -> SqliteSink {
+        let sink = SqliteSink::open(dir.join("t.db"), SqliteOptions::default()).expect("open");
+        sink.conn.execute_batch("CREATE TABLE t(id INTEGER, s TEXT); CREATE TABLE u(id INTEGER)").expect("tables");
+        sink
+    }
+
+    fn apply(sink: &mut SqliteSink, seq: u64, sql: &str, params: Vec<SqlValue>) -> Result<(), ApplyError> {
+        let op = Op::Execute(Box::new(ExecOp { sql: sql.to_string(), params }));
+        let records = [Record { seq, hash: 0, op }];
+        sink.apply(&Batch { records: &records, live: &[0], last_seq: seq })
+    }
+
+    #[test]
+    fn the_sink_refuses_what_is_not_one_statement_when_it_prepares_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut sink = open(dir.path());
+        let cases: [(&str, Vec<SqlValue>, &str); 6] = [
+            ("INSERT INTO t VALUES (26, 'nul')\0; DELETE FROM t", vec![], "NUL byte at byte 32"),
+            ("INSERT INTO t VALUES (1, 'a'); DELETE FROM t", vec![], "execute() takes one statement per call"),
+            ("", vec![], "holds no statement"),
+            (" -- only a comment", vec![], "holds no statement"),
+            (
+                "INSERT INTO t VALUES (?1, ?2)",
+                vec![SqlValue::Integer(1)],
+                "`INSERT INTO t VALUES (?1, ?2)` takes 2 parameters, 1 given",
+            ),
+            (
+                "INSERT INTO t VALUES (?1, 'x')",
+                vec![SqlValue::Integer(1), SqlValue::Integer(2)],
+                "1 parameter, 2 given",
+            ),
+        ];
+        for (i, (sql, params, needle)) in cases.into_iter().enumerate() {
+            match apply(&mut sink, i as u64 + 1, sql, params) {
+                Err(ApplyError::Rejected { position: 0, error }) => {
+                    let e = error.to_string();
+                    assert!(e.contains(needle), "{sql:?}: {e}");
+                }
+                other => panic!("{sql:?}: expected a rejection, got {other:?}"),
+            }
+        }
+        let n: i64 = sink.conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).expect("count");
+        assert_eq!(n, 0, "no part of a refused statement ran");
+
+        let reader = sink.reader().expect("reader");
+        let cases: [(&str, Vec<SqlValue>, &str); 4] = [
+            ("SELECT count(*) FROM t\0 WHERE 0", vec![], "NUL byte at byte 22"),
+            ("SELECT 1; SELECT 2", vec![], "query() takes one statement per call"),
+            ("/* nothing */", vec![], "holds no statement"),
+            ("SELECT ?1 + ?2", vec![SqlValue::Integer(1)], "`SELECT ?1 + ?2` takes 2 parameters, 1 given"),
+        ];
+        for (sql, params, needle) in cases {
+            match reader.query(sql, &params) {
+                Err(e) => assert!(e.to_string().contains(needle), "{sql:?}: {e}"),
+                Ok(rows) => panic!("{sql:?}: expected an error, got {rows:?}"),
+            }
+        }
+    }
+
+    /// How SQLite reads `sql`: `Some(n)` statements (the empty ones not
+    /// counted), `None` if it cannot compile the first one.
+    fn statements(conn: &Connection, sql: &str) -> Option<usize> {
+        let mut batch = rusqlite::Batch::new(conn, sql);
+        let mut n = 0;
+        loop {
+            match batch.next() {
+                Ok(Some(_)) => n += 1,
+                Ok(None) => return Some(n),
+                // A second statement that does not compile is still a second statement.
+                Err(_) if n > 0 => return Some(n + 1),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    #[test]
+    fn the_call_time_check_agrees_with_sqlite_on_where_the_first_statement_ends() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sink = open(dir.path());
+        let stmts = [
+            "INSERT INTO t VALUES (1, 'a;b')",
+            "INSERT INTO \"t\" VALUES (2, 'it''s; -- not a comment')",
+            "UPDATE t SET s = 'x' /* ; */ WHERE id = 1",
+            "DELETE FROM t -- ; a comment\n",
+            "CREATE TRIGGER IF NOT EXISTS tr AFTER INSERT ON t BEGIN UPDATE t SET s = ';' WHERE id = new.id; DELETE FROM u; END",
+            "create temp trigger if not exists tt after delete on t begin select case when 1 then 2 end; end",
+            "INSERT INTO [t] VALUES ($a(x;y), :b)",
+            "INSERT INTO `t` VALUES ($a(--), ?2)",
+            "SELECT 1",
+            "",
+            "-- nothing",
+        ];
+        let glue = ["", ";", " ;; ", "; -- c\n", ";/* c */", "\n"];
+        let mut compared = 0;
+        for a in stmts {
+            for g in glue {
+                for b in stmts {
+                    let sql = format!("{a}{g}{b}");
+                    let ours = statement::check(&sql, Call::Execute);
+                    match statements(&sink.conn, &sql) {
+                        Some(1) => assert_eq!(ours, Ok(()), "{sql:?}: SQLite reads one statement"),
+                        Some(n) => assert!(ours.is_err(), "{sql:?}: SQLite reads {n} statements"),
+                        None => continue,
+                    }
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 300, "only {compared} compared");
     }
 }
