@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 
 use crate::error::Error;
-use crate::queue::{Op, Record};
 use crate::value::{SqlValue, Write};
+use crate::write::{Op, Record};
 use crate::Seq;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;

@@ -39,24 +39,22 @@
 
 pub mod dead_letter;
 mod drain;
+mod engine;
 mod error;
-mod intake;
 pub mod journal;
 pub mod log;
-mod overlay;
-mod queue;
 pub mod sink;
 mod stats;
 mod store;
-mod ticket;
 mod value;
-mod worker;
+mod write;
 
+pub use engine::queue::Backpressure;
+pub use engine::ticket::{Ticket, TicketFuture};
 pub use error::{Error, Result};
 pub use journal::{Fsync, RecoveryMode};
-pub use queue::Backpressure;
 pub use sink::{ApplyError, Batch, BatchWrite, Sink, SinkError, SinkReader};
 pub use stats::Stats;
 pub use store::{Builder, Durability, Store, MAX_WRITE};
-pub use ticket::{Seq, Ticket, TicketFuture};
 pub use value::{IntoParams, SqlValue, Value, Write};
+pub use write::Seq;

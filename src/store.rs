@@ -9,18 +9,20 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::engine::intake::Intake;
+use crate::engine::journal_writer::{Limits, Writer};
+use crate::engine::overlay::{Lookup, Overlay};
+use crate::engine::queue::{Backpressure, Queue};
+use crate::engine::shared::Shared;
+use crate::engine::ticket::{Progress, Ticket, CLOSING, OPEN};
+use crate::engine::worker::{Chunk, Config, Feed, Source, Worker};
 use crate::error::{Error, Result};
-use crate::intake::Intake;
-use crate::journal::recovery::recover;
-use crate::journal::writer::{Limits, Writer};
+use crate::journal::recovery::{recover, Recovered};
 use crate::journal::{FsStorage, Fsync, JournalConfig, RecoveryMode, Storage};
-use crate::overlay::{Lookup, Overlay};
-use crate::queue::{Backpressure, ExecOp, Op, Queue, Record};
 use crate::sink::{Sink, SinkReader};
 use crate::stats::{Counters, Stats};
-use crate::ticket::{Progress, Ticket, CLOSING, OPEN};
 use crate::value::{IntoParams, KvBuf, SqlValue, Value, Write};
-use crate::worker::{Chunk, Config, Feed, Shared, Source, Worker};
+use crate::write::{ExecOp, Op, Record, MAX_SEQ};
 use crate::Seq;
 
 /// What an accepted write survives before it is committed in the sink.
@@ -222,6 +224,14 @@ impl Builder {
     /// [`Error::InvalidUrl`] or [`Error::InvalidOption`] naming what is wrong,
     /// [`Error::Sink`] when the sink cannot be opened.
     pub fn build(self) -> Result<Store> {
+        let opened = self.open()?;
+        let recovered = opened.recover()?;
+        opened.spawn(recovered)
+    }
+
+    /// Checks the options, opens the sink and the journal's directory (and
+    /// its lock), and reads the sink's last applied `Seq`.
+    fn open(self) -> Result<Opened> {
         let Builder {
             url,
             sink,
@@ -313,10 +323,38 @@ impl Builder {
                 "the sink's last applied seq is {last}, beyond the largest backburner uses ({MAX_SEQ}); its metadata was changed by hand"
             ))));
         }
-        let recovered = match &journal {
-            Some(j) => Some(recover(j.storage.as_ref(), last, j.recovery)?),
-            None => None,
-        };
+        Ok(Opened { url, sink, capacity, cfg, backpressure, journal, lock, last, drain_timeout })
+    }
+}
+
+/// A store opened but not started: what `Builder::open` found.
+struct Opened {
+    url: String,
+    sink: Box<dyn Sink>,
+    capacity: usize,
+    cfg: Config,
+    backpressure: Backpressure,
+    journal: Option<JournalConfig>,
+    lock: Option<std::fs::File>,
+    /// The sink's last applied `Seq`.
+    last: u64,
+    drain_timeout: Duration,
+}
+
+impl Opened {
+    /// Reads the journal (if any): its segments, and the records after the
+    /// sink's last applied `Seq`, repairing a torn tail.
+    fn recover(&self) -> Result<Option<Recovered>> {
+        match &self.journal {
+            Some(j) => Ok(Some(recover(j.storage.as_ref(), self.last, j.recovery)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Builds the engine (queue, overlay, progress), stages replayed
+    /// records, and starts the journal thread and the worker.
+    fn spawn(self, recovered: Option<Recovered>) -> Result<Store> {
+        let Opened { url, mut sink, capacity, cfg, backpressure, journal, lock, last, drain_timeout } = self;
         let max_seq = recovered.as_ref().map_or(0, |r| r.max_seq);
         let first = last.max(max_seq) + 1;
         let reader = sink.reader()?;
@@ -406,12 +444,6 @@ impl Builder {
         Ok(Store { inner })
     }
 }
-
-/// The largest `Seq` a store hands out: the overlay's index keeps a
-/// tombstone flag in a `Seq`'s top bit, and its staging ring keeps three
-/// bits of state below a `Seq` shifted left by three. (At ten million
-/// writes a second, 2^60 seqs last over 3,000 years.)
-pub(crate) const MAX_SEQ: u64 = 1 << 60;
 
 /// The largest write, in bytes (key and value, or statement and parameters).
 pub const MAX_WRITE: usize = (1 << 30) - 64;
@@ -606,9 +638,7 @@ impl Store {
         let kv = KvBuf::new(key, value);
         let hash = s.overlay.hash(key);
         let op = if tombstone { Op::Delete(kv.clone()) } else { Op::Put(kv.clone()) };
-        let seq =
-            s.queue.enqueue(&s.progress, &s.overlay, Record { seq: 0, hash, op }, Some((hash, &kv, tombstone)))?;
-        Ok(Ticket::new(seq, Arc::clone(&s.progress)))
+        s.submit(Record { seq: 0, hash, op }, Some((hash, &kv, tombstone)))
     }
 
     /// Sets `key` to `value` in the store's key/value table, in the background.
@@ -680,9 +710,9 @@ impl Store {
             let write = Some(Box::new(Write::Execute { sql: e.sql, params: e.params }));
             return Err(Error::InvalidStatement { write, reason });
         }
-        let seq = s.queue.enqueue(&s.progress, &s.overlay, Record { seq: 0, hash: 0, op }, None)?;
-        s.last_exec.fetch_max(seq, Ordering::SeqCst);
-        Ok(Ticket::new(seq, Arc::clone(&s.progress)))
+        let ticket = s.submit(Record { seq: 0, hash: 0, op }, None)?;
+        s.last_exec.fetch_max(ticket.seq().get(), Ordering::SeqCst);
+        Ok(ticket)
     }
 
     /// Runs a read-only statement after every earlier write through this store

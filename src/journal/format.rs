@@ -15,8 +15,8 @@
 //! ends where nothing but zeros follows. A record is valid only if its
 //! whole length lies in the file and its CRC matches.
 
-use crate::queue::{ExecOp, Op};
 use crate::value::{KvBuf, SqlValue};
+use crate::write::{ExecOp, Op};
 
 /// First bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"BBJRNL\x00\x01";

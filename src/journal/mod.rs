@@ -12,10 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod fault;
-mod format;
+pub(crate) mod format;
 pub(crate) mod recovery;
 mod storage;
-pub(crate) mod writer;
 
 pub(crate) use format::encoded_len;
 pub use format::{scan, scan_from, End, Found, Scan, HEADER_LEN, MAGIC, RECORD_HEADER, VERSION};

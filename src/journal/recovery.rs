@@ -5,7 +5,7 @@
 use super::format::{self, End};
 use super::{RecoveryMode, Storage};
 use crate::error::Error;
-use crate::queue::Record;
+use crate::write::Record;
 
 /// A segment found on disk.
 #[derive(Debug, Clone)]
@@ -144,9 +144,9 @@ pub(crate) fn recover(storage: &dyn Storage, last_applied: u64, mode: RecoveryMo
             }
         }
         for r in &found {
-            if r.seq > crate::store::MAX_SEQ {
+            if r.seq > crate::write::MAX_SEQ {
                 let reason =
-                    format!("seq {} is beyond the largest backburner hands out ({})", r.seq, crate::store::MAX_SEQ);
+                    format!("seq {} is beyond the largest backburner hands out ({})", r.seq, crate::write::MAX_SEQ);
                 return Err(Error::JournalCorrupt { path: storage.path(&name), offset: r.offset, reason });
             }
             if r.seq > last_applied {

@@ -7,8 +7,8 @@
 
 use std::fmt;
 
-use crate::queue::{Op, Record};
 use crate::value::SqlValue;
+use crate::write::{Op, Record};
 use crate::Seq;
 
 #[cfg(feature = "sqlite")]

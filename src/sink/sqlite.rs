@@ -538,7 +538,7 @@ mod tests {
     use rusqlite::fallible_iterator::FallibleIterator;
 
     use super::*;
-    use crate::queue::{ExecOp, Op, Record};
+    use crate::write::{ExecOp, Op, Record};
 
     fn open(dir: &Path) -> SqliteSink {
         let sink = SqliteSink::open(dir.join("t.db"), SqliteOptions::default()).expect("open");

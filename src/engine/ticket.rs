@@ -21,25 +21,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
-
-/// The sequence number of a write: given at enqueue, strictly increasing per
-/// store, and stored by the sink with each batch so that a reopened store
-/// resumes after the last applied one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Seq(pub u64);
-
-impl Seq {
-    /// The number.
-    pub fn get(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for Seq {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+use crate::write::Seq;
 
 /// Which watermark a waiter waits for.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -16,13 +16,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use super::format;
-use super::recovery::SegmentMeta;
-use super::{segment_name, Fsync, SegmentFile, Storage};
-use crate::intake::Intake;
-use crate::queue::Record;
-use crate::ticket::{OPEN, POISONED};
-use crate::worker::{Chunk, Shared};
+use super::intake::Intake;
+use super::shared::Shared;
+use super::ticket::{OPEN, POISONED};
+use super::worker::Chunk;
+use crate::journal::format;
+use crate::journal::recovery::SegmentMeta;
+use crate::journal::{segment_name, Fsync, SegmentFile, Storage};
+use crate::write::Record;
 
 /// Records per group at most.
 const GROUP_MAX: usize = 16_384;

@@ -7,7 +7,7 @@
 //! tickets and trims the overlay, in that order.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,29 +15,13 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use hashbrown::HashTable;
 
 use crate::dead_letter::DeadLetters;
-use crate::intake::Intake;
-use crate::overlay::Overlay;
-use crate::queue::{Queue, Record};
+use crate::engine::intake::Intake;
+use crate::engine::overlay::Overlay;
+use crate::engine::shared::Shared;
+use crate::engine::ticket::{Failure, OPEN, POISONED};
 use crate::sink::{ApplyError, Batch, Sink};
-use crate::stats::Counters;
-use crate::ticket::{Failure, Progress, OPEN, POISONED};
 use crate::value::KvBuf;
-
-/// State shared by the store handles and the worker.
-pub(crate) struct Shared {
-    pub(crate) progress: Arc<Progress>,
-    pub(crate) queue: Queue,
-    pub(crate) overlay: Overlay,
-    pub(crate) counters: Counters,
-    /// Set by `close`: the last `Seq` the worker must process before it stops.
-    pub(crate) close_target: AtomicU64,
-    /// The `Seq` of the newest `execute` (which may touch keyed data).
-    pub(crate) last_exec: AtomicU64,
-    /// Set when a close deadline passed: the worker stops trying the sink.
-    /// Without a journal it gives up what is left (dead-letter file,
-    /// `Error::GaveUp`); with one it stops and the journal keeps it.
-    pub(crate) abandon: AtomicBool,
-}
+use crate::write::Record;
 
 /// Worker settings.
 #[derive(Clone, Debug)]

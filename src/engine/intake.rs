@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use crate::queue::{Msg, Record};
-use crate::worker::Shared;
+use crate::engine::queue::Msg;
+use crate::engine::shared::Shared;
+use crate::write::Record;
 
 pub(crate) struct Intake {
     rx: Receiver<Msg>,

@@ -14,10 +14,9 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 use parking_lot::Mutex;
 
+use crate::engine::ticket::{Progress, OPEN};
 use crate::error::Error;
-use crate::overlay::Overlay;
-use crate::ticket::{Progress, OPEN};
-use crate::value::{KvBuf, SqlValue, Write};
+use crate::write::Record;
 
 /// What a write does when the queue is full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -35,43 +34,6 @@ pub enum Backpressure {
     /// [`Error::QueueFull`] (the write handed back) and counted in
     /// [`Stats::dropped`](crate::Stats::dropped).
     DropNewest,
-}
-
-/// A statement and its parameters.
-pub(crate) struct ExecOp {
-    pub(crate) sql: String,
-    pub(crate) params: Vec<SqlValue>,
-}
-
-pub(crate) enum Op {
-    Put(KvBuf),
-    Delete(KvBuf),
-    Execute(Box<ExecOp>),
-}
-
-/// One write on its way to the sink.
-pub(crate) struct Record {
-    pub(crate) seq: u64,
-    /// Hash of the key for keyed writes (computed once, at enqueue).
-    pub(crate) hash: u64,
-    pub(crate) op: Op,
-}
-
-impl Record {
-    pub(crate) fn key(&self) -> Option<&KvBuf> {
-        match &self.op {
-            Op::Put(kv) | Op::Delete(kv) => Some(kv),
-            Op::Execute(_) => None,
-        }
-    }
-
-    pub(crate) fn to_write(&self) -> Write {
-        match &self.op {
-            Op::Put(kv) => Write::Put { key: kv.key().to_vec(), value: kv.value().to_vec() },
-            Op::Delete(kv) => Write::Delete { key: kv.key().to_vec() },
-            Op::Execute(e) => Write::Execute { sql: e.sql.clone(), params: e.params.clone() },
-        }
-    }
 }
 
 pub(crate) enum Msg {
@@ -152,8 +114,10 @@ impl Queue {
         self.refused.load(Ordering::SeqCst)
     }
 
-    fn cancel(&self, seq: u64, progress: &Progress, overlay: &Overlay) {
-        overlay.refuse(seq, &progress.watermark);
+    /// Reports a `Seq` taken by a write that was then refused, so that the
+    /// stage after the queue can pass it. The submit path marks it refused
+    /// in the overlay first (see `Shared::submit`).
+    pub(crate) fn cancel(&self, seq: u64, progress: &Progress) {
         // Listed before counted: an Intake that sees the count move finds
         // the seq in the list (see `Intake::absorb_cancelled`).
         self.cancelled.lock().push(seq);
@@ -176,78 +140,85 @@ impl Queue {
         let _ = self.tx.try_send(Msg::Wake);
     }
 
-    /// Takes a `Seq` for `rec` and sends it, as the policy says; then stages
-    /// `keyed` (hash, key and value, tombstone) in the overlay.
+    /// Takes a `Seq` for `rec` and sends it, as the policy says. A refused
+    /// write comes back with its `Seq` (which the caller must
+    /// [`cancel`](Queue::cancel)) and the reason.
     #[inline]
-    pub(crate) fn enqueue(
-        &self,
-        progress: &Progress,
-        overlay: &Overlay,
-        mut rec: Record,
-        keyed: Option<(u64, &KvBuf, bool)>,
-    ) -> Result<u64, Error> {
+    pub(crate) fn admit(&self, progress: &Progress, mut rec: Record) -> Result<u64, Refused> {
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
         // Checked after taking the seq: `close` sets the state, then reads
         // `next_seq`; so either close sees this seq and waits for it, or this
         // sees the state and refuses (see `Store::close`).
         if progress.state.load(Ordering::SeqCst) != OPEN {
-            self.cancel(seq, progress, overlay);
-            return Err(refused_closed(progress, &rec));
+            return Err(Refused { seq, rec, why: Why::Closed });
         }
         if self.storage_full.load(Ordering::Relaxed) {
-            self.cancel(seq, progress, overlay);
-            return Err(Error::StorageFull { write: Box::new(rec.to_write()) });
+            return Err(Refused { seq, rec, why: Why::StorageFull });
         }
         rec.seq = seq;
-        let rec = match self.tx.try_send(Msg::Write(rec)) {
-            Ok(()) => {
-                overlay.stage(seq, keyed, &progress.watermark);
-                return Ok(seq);
-            }
-            Err(TrySendError::Full(Msg::Write(r))) => r,
-            Err(TrySendError::Disconnected(Msg::Write(r))) => {
-                self.cancel(seq, progress, overlay);
-                return Err(refused_closed(progress, &r));
-            }
+        match self.tx.try_send(Msg::Write(rec)) {
+            Ok(()) => Ok(seq),
+            Err(TrySendError::Full(Msg::Write(r))) => self.full(progress, seq, r),
+            Err(TrySendError::Disconnected(Msg::Write(rec))) => Err(Refused { seq, rec, why: Why::Closed }),
             Err(_) => unreachable_wake(),
-        };
-        let seq = self.full(progress, overlay, seq, rec)?;
-        overlay.stage(seq, keyed, &progress.watermark);
-        Ok(seq)
+        }
     }
 
     #[cold]
-    fn full(&self, progress: &Progress, overlay: &Overlay, seq: u64, rec: Record) -> Result<u64, Error> {
+    fn full(&self, progress: &Progress, seq: u64, rec: Record) -> Result<u64, Refused> {
         // The worker may be lingering over a partial batch: tell it to commit now.
         progress.hurry(seq);
-        let (back, timeout) = match self.policy {
+        let (back, why) = match self.policy {
             Backpressure::Block => match self.tx.send(Msg::Write(rec)) {
                 Ok(()) => return Ok(seq),
-                Err(e) => (e.0, None),
+                Err(e) => (e.0, Why::Closed),
             },
             Backpressure::Timeout(d) => match self.tx.send_timeout(Msg::Write(rec), d) {
                 Ok(()) => return Ok(seq),
-                Err(SendTimeoutError::Timeout(m)) => (m, Some(d)),
-                Err(SendTimeoutError::Disconnected(m)) => (m, None),
+                Err(SendTimeoutError::Timeout(m)) => (m, Why::Timeout(d)),
+                Err(SendTimeoutError::Disconnected(m)) => (m, Why::Closed),
             },
             Backpressure::DropNewest => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
-                self.cancel(seq, progress, overlay);
-                let write = Box::new(rec.to_write());
-                return Err(Error::QueueFull { write, capacity: self.capacity });
+                return Err(Refused { seq, rec, why: Why::QueueFull });
             }
         };
-        self.cancel(seq, progress, overlay);
         let Msg::Write(rec) = back else { unreachable_wake() };
-        match timeout {
-            Some(timeout) => Err(Error::Timeout { write: Box::new(rec.to_write()), timeout }),
-            None => Err(refused_closed(progress, &rec)),
+        Err(Refused { seq, rec, why })
+    }
+}
+
+/// A write the queue did not take, with the `Seq` it had taken.
+pub(crate) struct Refused {
+    pub(crate) seq: u64,
+    pub(crate) rec: Record,
+    pub(crate) why: Why,
+}
+
+/// Why the queue did not take a write.
+pub(crate) enum Why {
+    Closed,
+    StorageFull,
+    QueueFull,
+    Timeout(Duration),
+}
+
+impl Refused {
+    /// The error that hands the write back.
+    #[cold]
+    pub(crate) fn into_error(self, progress: &Progress, capacity: usize) -> Error {
+        let write = Box::new(self.rec.to_write());
+        match self.why {
+            Why::Closed => refused_closed(progress, write),
+            Why::StorageFull => Error::StorageFull { write },
+            Why::QueueFull => Error::QueueFull { write, capacity },
+            Why::Timeout(timeout) => Error::Timeout { write, timeout },
         }
     }
 }
 
-fn refused_closed(progress: &Progress, rec: &Record) -> Error {
-    let write = Some(Box::new(rec.to_write()));
+fn refused_closed(progress: &Progress, write: Box<crate::value::Write>) -> Error {
+    let write = Some(write);
     match progress.poison_reason() {
         Some(reason) => Error::Poisoned { reason, write },
         None => Error::Closed { write },

@@ -1,0 +1,35 @@
+//! The one submit path of every write: take a `Seq` and a place in the
+//! queue (admission, with its backpressure), stage a keyed write in the
+//! overlay (read-your-writes), and issue the ticket; or, when the queue
+//! refuses, mark the `Seq` refused in the overlay, cancel it, and hand the
+//! write back in the error. The queue knows nothing of the overlay.
+
+use std::sync::Arc;
+
+use super::shared::Shared;
+use super::ticket::Ticket;
+use crate::error::Result;
+use crate::value::KvBuf;
+use crate::write::Record;
+
+impl Shared {
+    /// Submits `rec`; `keyed` is the overlay's view of a put or delete
+    /// (hash, key and value, tombstone).
+    #[inline]
+    pub(crate) fn submit(&self, rec: Record, keyed: Option<(u64, &KvBuf, bool)>) -> Result<Ticket> {
+        let wm = &self.progress.watermark;
+        match self.queue.admit(&self.progress, rec) {
+            Ok(seq) => {
+                self.overlay.stage(seq, keyed, wm);
+                Ok(Ticket::new(seq, Arc::clone(&self.progress)))
+            }
+            Err(refused) => {
+                // Refused in the overlay before the seq is listed as
+                // cancelled: the Intake may pass it as soon as it is listed.
+                self.overlay.refuse(refused.seq, wm);
+                self.queue.cancel(refused.seq, &self.progress);
+                Err(refused.into_error(&self.progress, self.queue.capacity()))
+            }
+        }
+    }
+}
