@@ -1,5 +1,7 @@
 //! Draining at `std::process::exit` (an `atexit` handler) and, opt-in, on
-//! SIGTERM, SIGINT and SIGABRT.
+//! SIGTERM, SIGINT and SIGABRT. Each drain that ends the process goes
+//! through [`end`], which freezes the loggers after draining them, so that
+//! no write is cut by the process's end.
 //!
 //! SIGTERM and SIGINT are handled by a thread (signal-hook's iterator):
 //! it drains every logger, then lets the signal end the process as it
@@ -14,7 +16,24 @@
 use std::sync::{Once, OnceLock};
 
 extern "C" fn at_exit() {
+    end();
+}
+
+/// The end of the process: drains every logger, then freezes them (each
+/// worker's write in flight finishes and no other starts; see
+/// `freeze_all`), so that every line in the file is whole however the
+/// process then ends, with other threads still logging. Runs once: a later
+/// call (the exit handler after a signal's drain) waits for the first to
+/// finish and returns.
+pub(super) fn end() {
+    static ENDED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut ended = ENDED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if *ended {
+        return;
+    }
     super::flush_all();
+    super::freeze_all();
+    *ended = true;
 }
 
 /// Registers the exit handler once per process.
@@ -64,6 +83,10 @@ fn on_abort() {
             let _ = libc::read(p.done_r, b.as_mut_ptr().cast(), 1);
         }
     }
+    // The loggers are frozen: end the process as SIGABRT does (`abort`
+    // would go on to that itself; a SIGABRT sent by `kill` would otherwise
+    // be swallowed by this handler). Async-signal-safe.
+    let _ = signal_hook::low_level::emulate_default_handler(signal_hook::consts::SIGABRT);
 }
 
 /// Starts the signal handling once per process.
@@ -78,7 +101,7 @@ pub(super) fn signals() -> std::io::Result<()> {
     let mut sigs = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
     std::thread::Builder::new().name("backburner-signals".into()).spawn(move || {
         if let Some(sig) = sigs.forever().next() {
-            super::flush_all();
+            end();
             // End the process as the signal would have.
             let _ = signal_hook::low_level::emulate_default_handler(sig);
             std::process::exit(128 + sig);
@@ -92,7 +115,7 @@ pub(super) fn signals() -> std::io::Result<()> {
         let mut b = [0u8];
         // SAFETY: reading one byte into a live buffer from our own pipe.
         while unsafe { libc::read(ask_r, b.as_mut_ptr().cast(), 1) } == 1 {
-            super::flush_all();
+            end();
             let one = [1u8];
             // SAFETY: writing one byte from a live buffer to our own pipe.
             let _ = unsafe { libc::write(done_w, one.as_ptr().cast(), 1) };

@@ -26,12 +26,21 @@
 //! [`Backpressure::DropNewest`] lines are dropped when a queue is full,
 //! counted, and a line saying how many is written when there is room.
 //!
+//! **Whole lines.** Lines reach the file whole or not at all. At the end of
+//! the process (the exit handler, the signal drains), once the drain is
+//! done, the worker finishes the write it is in and starts no other, so a
+//! process that ends while other threads still log leaves no line cut
+//! short; lines logged after the drain may be lost.
+//!
 //! **What `kill -9` can lose.** Lines still in the per-thread queues, and
 //! lines formatted but not yet handed to the operating system (the worker
 //! writes through a 64 KiB buffer, flushed whenever the queues are empty).
 //! Nothing that reached the worker's `write` call is lost: it is in the
 //! operating system's cache. (A machine crash loses what was not synced:
-//! see [`Logger::sync`].)
+//! see [`Logger::sync`].) A write under way can be cut short, leaving a
+//! piece of a line at the end of the file: a logger that opens a file
+//! ending inside a line writes a newline first, so that its first line is
+//! a line of its own.
 
 mod filter;
 mod format;
@@ -241,6 +250,11 @@ struct Shared {
     clock: quanta::Clock,
     /// A raw reading and the wall-clock time at the same moment.
     base: (u64, SystemTime),
+    /// The sink's lock around each write to the OS (see `Sink`): taken and
+    /// kept by the end of the process, which freezes the worker.
+    gate: Arc<Mutex<()>>,
+    /// Set once the gate is kept: no line is written any more.
+    frozen: AtomicBool,
 }
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
@@ -271,6 +285,10 @@ fn shutdown(shared: &Shared, thread: &Mutex<Option<JoinHandle<()>>>) {
     shared.stop.store(true, Ordering::SeqCst);
     if let Some(t) = shared.worker.get() {
         t.unpark();
+    }
+    if shared.frozen.load(Ordering::SeqCst) {
+        // The process is ending and the worker waits for the gate forever.
+        return;
     }
     if let Some(h) = thread.lock().take() {
         let _ = h.join();
@@ -408,6 +426,7 @@ impl Builder {
             Dest::Stdout => Sink::stdout(),
             Dest::Stderr => Sink::stderr(),
         };
+        let gate = sink.gate();
         let clock = quanta::Clock::new();
         let shared = Arc::new(Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -435,6 +454,8 @@ impl Builder {
             rotations: AtomicU64::new(0),
             base: (clock.raw(), SystemTime::now()),
             clock,
+            gate,
+            frozen: AtomicBool::new(false),
         });
         let worker = Worker {
             shared: Arc::clone(&shared),
@@ -603,7 +624,9 @@ impl Logger {
     ///
     /// # Errors
     ///
-    /// [`LogError::Write`] if lines could not be written since the last flush.
+    /// [`LogError::Write`] if lines could not be written since the last
+    /// flush; [`LogError::Closed`] if the worker is gone, or frozen by the
+    /// end of the process (the lines logged since may be lost).
     pub fn flush(&self) -> Result<(), LogError> {
         self.flush_inner(false)
     }
@@ -631,7 +654,7 @@ impl Logger {
         };
         let mut g = s.flush_lock.lock();
         while !done(s) {
-            if s.worker_gone() {
+            if s.worker_gone() || s.frozen.load(Ordering::SeqCst) {
                 return Err(LogError::Closed);
             }
             s.flush_cv.wait_for(&mut g, Duration::from_millis(50));
@@ -792,6 +815,20 @@ impl Drop for Guard {
         if let Err(e) = self.logger.flush() {
             eprintln!("backburner: log flush at exit failed: {e}");
         }
+    }
+}
+
+/// Freezes every live logger at the end of the process: takes each one's
+/// gate and keeps it, once the write in flight (if any) is done, so that no
+/// write is under way when the process ends and none starts after. Lines
+/// logged from then on stay in the rings.
+fn freeze_all() {
+    let loggers: Vec<Arc<Handle>> = registry().lock().iter().filter_map(Weak::upgrade).collect();
+    for h in loggers {
+        std::mem::forget(h.shared.gate.lock());
+        h.shared.frozen.store(true, Ordering::SeqCst);
+        // Not dropped (the last clone would join the frozen worker).
+        std::mem::forget(h);
     }
 }
 

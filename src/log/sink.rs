@@ -5,6 +5,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Where time comes from, for rotation: tests move a clock by hand.
@@ -62,13 +64,31 @@ pub(crate) struct FileSink {
     retry_at: Option<SystemTime>,
 }
 
+/// Opens `path` for appending; if the file ends inside a line (a process
+/// killed in the middle of a write, another program's text), writes a
+/// newline first, so that the first line written is a line of its own.
 fn open_append(path: &PathBuf) -> io::Result<(File, u64)> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let f = OpenOptions::new().create(true).append(true).open(path)?;
-    let size = f.metadata()?.len();
+    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    let mut size = f.metadata()?.len();
+    if size > 0 && ends_inside_a_line(path, size) {
+        f.write_all(b"\n")?;
+        size += 1;
+    }
     Ok((f, size))
+}
+
+/// Whether the last of the `size` bytes of the file at `path` is not a
+/// newline. A file that cannot be read (write-only) is taken as whole.
+fn ends_inside_a_line(path: &PathBuf, size: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut last = [b'\n'];
+    match File::open(path) {
+        Ok(f) => f.read_exact_at(&mut last, size - 1).is_ok() && last[0] != b'\n',
+        Err(_) => false,
+    }
 }
 
 impl FileSink {
@@ -253,6 +273,12 @@ pub(crate) struct Sink {
     buf: String,
     /// Lines in `buf`.
     lines: u64,
+    /// Held for each hand-over to the OS (one per buffer, not per line:
+    /// uncontended). The end of the process takes it and keeps it (see
+    /// `exit::end`), so that no write is in flight when the process ends
+    /// (the kernel cuts a write short when the process is killed during it)
+    /// and none starts after.
+    gate: Arc<Mutex<()>>,
 }
 
 /// Lines handed to the OS, or lost to a write error, by one call.
@@ -283,13 +309,21 @@ const BUF: usize = 64 << 10;
 
 impl Sink {
     pub(crate) fn file(f: FileSink) -> Sink {
-        Sink { out: Out::File(f), buf: String::with_capacity(BUF + 4096), lines: 0 }
+        Sink::new(Out::File(f))
     }
     pub(crate) fn stdout() -> Sink {
-        Sink { out: Out::Stdout(io::stdout()), buf: String::with_capacity(BUF + 4096), lines: 0 }
+        Sink::new(Out::Stdout(io::stdout()))
     }
     pub(crate) fn stderr() -> Sink {
-        Sink { out: Out::Stderr(io::stderr()), buf: String::with_capacity(BUF + 4096), lines: 0 }
+        Sink::new(Out::Stderr(io::stderr()))
+    }
+    fn new(out: Out) -> Sink {
+        Sink { out, buf: String::with_capacity(BUF + 4096), lines: 0, gate: Arc::new(Mutex::new(())) }
+    }
+
+    /// The lock held for each write to the OS.
+    pub(crate) fn gate(&self) -> Arc<Mutex<()>> {
+        Arc::clone(&self.gate)
     }
 
     /// The buffer, to format one line at its end; then call [`Sink::commit`]
@@ -331,7 +365,11 @@ impl Sink {
         if let Out::File(f) = &mut self.out {
             f.size += text.len() as u64;
         }
-        w.add(Wrote::of(self.out.write(text.as_bytes()), ends.len() as u64));
+        let r = {
+            let _gate = self.gate.lock();
+            self.out.write(text.as_bytes())
+        };
+        w.add(Wrote::of(r, ends.len() as u64));
         w
     }
 
@@ -343,7 +381,10 @@ impl Sink {
         if let Out::File(f) = &mut self.out {
             if let Some(now) = f.due(len) {
                 // The lines before this one go to the old file.
-                let wrote = f.write(&self.buf.as_bytes()[..start]);
+                let wrote = {
+                    let _gate = self.gate.lock();
+                    f.write(&self.buf.as_bytes()[..start])
+                };
                 // A failed rotation loses nothing: lines stay on the current file.
                 let rotation = if wrote.is_ok() { f.rotate(now).err() } else { None };
                 rotated = Some((wrote, rotation));
@@ -376,7 +417,10 @@ impl Sink {
         if self.buf.is_empty() {
             return Wrote::default();
         }
-        let r = self.out.write(self.buf.as_bytes());
+        let r = {
+            let _gate = self.gate.lock();
+            self.out.write(self.buf.as_bytes())
+        };
         let n = self.buf.len();
         self.account(r, n)
     }
