@@ -146,7 +146,10 @@ pub enum LogError {
         /// Why.
         source: std::io::Error,
     },
-    /// Writing lines failed since the last flush (a full disk, an I/O error).
+    /// Writing lines failed since the last flush (a full disk, an I/O
+    /// error). The lost lines are not in the file, not even in part: a
+    /// write cut short is cut back to its last whole line (or, where that
+    /// cannot be done, the cut line is finished first by the next write).
     #[error("{lines} log line(s) could not be written since the last flush: {message}; free disk space or check the log destination")]
     Write {
         /// Lines lost.
@@ -179,11 +182,13 @@ pub enum LogError {
 pub struct LogStats {
     /// Lines accepted from log calls.
     pub logged: u64,
-    /// Lines written to the destination.
+    /// Lines written to the destination: exactly the lines it holds (a
+    /// write cut short, on a full disk, leaves no piece of a line; see
+    /// [`LogError::Write`]).
     pub written: u64,
     /// Lines dropped because a queue was full (`DropNewest`).
     pub dropped: u64,
-    /// Lines lost to write errors.
+    /// Lines lost to write errors (not in the destination).
     pub write_errors: u64,
     /// Rotations of the log file.
     pub rotations: u64,
