@@ -231,3 +231,81 @@ fn a_file_left_without_a_newline_gets_its_next_line_on_a_line_of_its_own() {
         assert_eq!(log.stats().written, 1);
     }
 }
+
+fn rows(db: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(db).expect("open the database");
+    conn.query_row("SELECT count(*) FROM backburner_kv", [], |r| r.get(0)).expect("count rows")
+}
+
+/// Lines of `log-child` (`thread T line N`) in the file.
+fn child_lines(file: &std::path::Path) -> u64 {
+    let text = std::fs::read_to_string(file).expect("read the log");
+    assert!(text.is_empty() || text.ends_with('\n'), "a line was cut");
+    text.lines().filter(|l| l.contains("] thread ") && l.contains(" line ")).count() as u64
+}
+
+/// A child that logs, puts rows into a store (lingering 10 minutes: only a
+/// drain commits them) and waits for a signal; returns it with the log
+/// file and the database.
+fn store_child(
+    dir: &std::path::Path,
+    on_signal: &str,
+) -> (std::process::Child, std::path::PathBuf, std::path::PathBuf) {
+    let (file, db) = (dir.join("app.log"), dir.join("t.db"));
+    let mut c = Command::new(env!("CARGO_BIN_EXE_backburner"))
+        .args(["log-child", "--lines", "10000", "--end", "sigterm", "--rows", "3000", "--on-signal", on_signal])
+        .arg("--store")
+        .arg(format!("sqlite://{}", db.display()))
+        .arg("--file")
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn log-child");
+    let mut ready = String::new();
+    BufReader::new(c.stdout.take().expect("stdout")).read_line(&mut ready).expect("ready line");
+    assert_eq!(ready.trim(), "ready");
+    assert_eq!(rows(&db), 0, "nothing is committed before the drain");
+    (c, file, db)
+}
+
+/// `handle_signals`: on SIGTERM every line logged and every row a store
+/// accepted reach the disk (the store is closed, its writes drained,
+/// before the process ends), and the process ends by the signal.
+#[test]
+fn handle_signals_drains_the_stores_before_the_process_ends() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut c, file, db) = store_child(dir.path(), "exit");
+    kill("-TERM", c.id());
+    let status = c.wait().expect("wait");
+    assert_eq!(status.signal(), Some(15), "ended by SIGTERM: {status:?}");
+    assert_eq!(child_lines(&file), 10_000, "lines lost");
+    assert_eq!(rows(&db), 3_000, "rows the store accepted are lost");
+}
+
+/// `OnSignal::Continue`: the first SIGTERM drains the logs (with a warning
+/// line that says so) and the process goes on; the second ends it as
+/// `Exit` does, stores drained.
+#[test]
+fn with_continue_a_second_sigterm_ends_the_process() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut c, file, db) = store_child(dir.path(), "continue");
+    kill("-TERM", c.id());
+    // The signal thread has taken the first signal once its note is in the file.
+    let note = "SIGTERM received: logs drained; the program's own shutdown goes on (OnSignal::Continue)";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&file).expect("read the log").contains(note) {
+        assert!(c.try_wait().expect("try_wait").is_none(), "the first SIGTERM ended the process");
+        assert!(std::time::Instant::now() < deadline, "no note of the first SIGTERM in the log");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(c.try_wait().expect("try_wait").is_none(), "the first SIGTERM ended the process");
+    assert_eq!(child_lines(&file), 10_000, "the first SIGTERM drains the logs");
+    assert_eq!(rows(&db), 0, "the first SIGTERM leaves the stores to the program");
+    kill("-TERM", c.id());
+    let status = c.wait().expect("wait");
+    assert_eq!(status.signal(), Some(15), "ended by the second SIGTERM: {status:?}");
+    assert_eq!(rows(&db), 3_000, "the second SIGTERM drains the stores");
+}

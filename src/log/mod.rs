@@ -22,7 +22,12 @@
 //! [`Guard`] (returning from `main`, or a panic unwinding through it) drains
 //! every queue; [`Logger::install`] also registers an exit handler, so
 //! `std::process::exit` drains too; [`Guard::handle_signals`] drains on
-//! SIGTERM and SIGINT before the process ends. With
+//! SIGTERM and SIGINT (and closes every open [`Store`](crate::Store),
+//! draining its accepted writes) before the process ends. A program that
+//! shuts down on SIGTERM itself (`tokio::signal`, axum's graceful
+//! shutdown) uses [`Guard::handle_signals_with`]`(`[`OnSignal::Continue`]`)`:
+//! the signal drains the logs, the program's shutdown runs and logs, and
+//! the guard's drop drains the rest. With
 //! [`Backpressure::DropNewest`] lines are dropped when a queue is full,
 //! counted, and a line saying how many is written when there is room.
 //!
@@ -132,6 +137,37 @@ pub enum Backpressure {
     /// Drop the line and count it; a line saying how many were dropped is
     /// written once there is room.
     DropNewest,
+}
+
+/// What SIGTERM and SIGINT do once [`Guard::handle_signals_with`] handles
+/// them. Either way SIGABRT drains the loggers, and the process then ends
+/// (an `abort` cannot be survived).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OnSignal {
+    /// Drain and end (the default; what [`Guard::handle_signals`] does):
+    /// drain every logger, close every open [`Store`](crate::Store), which
+    /// drains the writes it accepted, drain the loggers again, then end the
+    /// process as the signal would have (killed by it; exit status
+    /// `128 + signal` if it survives that). What survives: every line
+    /// logged before the signal and every write a store accepted before its
+    /// close. What does not: the program's own shutdown code (it never
+    /// runs), lines logged after the last drain (lost, never cut short),
+    /// and writes refused because the store was closed.
+    #[default]
+    Exit,
+    /// For a program that handles the signal itself (`tokio::signal`,
+    /// axum's `with_graceful_shutdown`, `ctrlc`): drain every logger and
+    /// log a warning that says so; do not close the stores and do not end
+    /// the process. The program's own shutdown runs, the logger keeps
+    /// taking lines meanwhile, and the [`Guard`]'s drop (or the exit
+    /// handler) drains the rest. What survives: every line, and every
+    /// write the program's shutdown lets its stores drain (it closes them,
+    /// or their drop does). A second signal of the same kind does what
+    /// [`OnSignal::Exit`] does (an impatient operator, a stuck shutdown); a
+    /// program that does not handle the signal at all keeps running until
+    /// then.
+    Continue,
 }
 
 /// Errors of the logger.
@@ -804,14 +840,72 @@ impl Guard {
         self.logger.flush()
     }
 
-    /// Drains every logger of the process on SIGTERM and SIGINT, then lets
-    /// the signal end the process as it would have (opt-in).
+    /// On SIGTERM and SIGINT, drains and ends the process (opt-in): drains
+    /// every logger of the process, closes every open
+    /// [`Store`](crate::Store) (draining the writes it accepted), drains the
+    /// loggers again (closing may log), then ends the process as the signal
+    /// would have. Also drains the loggers on SIGABRT (`abort`, a panic with
+    /// `panic = "abort"`), which then ends the process. The same as
+    /// [`handle_signals_with(OnSignal::Exit)`](Guard::handle_signals_with).
+    ///
+    /// For a program that handles SIGTERM itself (a graceful shutdown),
+    /// use [`OnSignal::Continue`].
+    ///
+    /// Ok does not promise that a line logged after the drain reaches the
+    /// file (it is then lost, never cut short), nor that a store's drain
+    /// succeeds (a failure is printed on standard error).
     ///
     /// # Errors
     ///
-    /// When the handler cannot be installed.
+    /// [`LogError::Setup`] when the signal thread, its pipes or the SIGABRT
+    /// handler cannot be set up.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let log = backburner::log::Logger::builder().file("logs/app.log").build()?;
+    /// let guard = log.install()?;
+    /// guard.handle_signals()?; // SIGTERM: logs and stores drained, then the process ends
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn handle_signals(&self) -> Result<(), LogError> {
-        exit::signals().map_err(|source| LogError::Setup { what: "install the signal handlers", source })
+        self.handle_signals_with(OnSignal::Exit)
+    }
+
+    /// Handles SIGTERM and SIGINT as `on` says (see [`OnSignal`]), and
+    /// SIGABRT as [`handle_signals`](Guard::handle_signals) does. Set up
+    /// once per process; a later call only changes what the signals do.
+    ///
+    /// The handlers go through signal-hook's registry, as `tokio::signal`'s
+    /// do, so both are called, in any order of set-up. A handler installed
+    /// with `sigaction` directly (the `ctrlc` crate) replaces this one if it
+    /// is installed after it: call this after installing it.
+    ///
+    /// Ok does not promise more than [`handle_signals`](Guard::handle_signals) does.
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::Setup`] when the signal thread, its pipes or the SIGABRT
+    /// handler cannot be set up.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use backburner::log::{Logger, OnSignal};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let log = Logger::builder().file("logs/app.log").build()?;
+    /// let guard = log.install()?;
+    /// // The program's own SIGTERM handler (axum's graceful shutdown, say)
+    /// // stops the server and closes the store; the logger drains on the
+    /// // signal and keeps taking lines meanwhile.
+    /// guard.handle_signals_with(OnSignal::Continue)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn handle_signals_with(&self, on: OnSignal) -> Result<(), LogError> {
+        exit::signals(on).map_err(|source| LogError::Setup { what: "install the signal handlers", source })
     }
 }
 
@@ -834,6 +928,21 @@ fn freeze_all() {
         h.shared.frozen.store(true, Ordering::SeqCst);
         // Not dropped (the last clone would join the frozen worker).
         std::mem::forget(h);
+    }
+}
+
+/// Logs `msg` as a warning of `backburner::log` to every live logger whose
+/// filter lets it through (the signal thread's notes).
+fn note_all(msg: &'static str) {
+    static SITE: Site = Site { level: Level::Warn, target: "backburner::log", file: file!(), line: line!() };
+    let loggers: Vec<Arc<Handle>> = registry().lock().iter().filter_map(Weak::upgrade).collect();
+    for h in loggers {
+        let l = Logger { handle: h };
+        if l.enabled(&SITE) {
+            l.push_static(&SITE, msg);
+        }
+        // Not dropped here (the last clone would join the worker).
+        std::mem::forget(l);
     }
 }
 

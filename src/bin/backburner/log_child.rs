@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use backburner::log::Logger;
+use backburner::log::{Logger, OnSignal};
+use backburner::Store;
 
 use crate::BoxError;
 
@@ -38,12 +39,28 @@ pub struct LogChildArgs {
     /// Lines each thread's queue holds.
     #[arg(long, default_value_t = 16_384)]
     queue: usize,
+    /// Also opens a store at this URL (e.g. sqlite://DIR/t.db) and puts
+    /// --rows rows into it, after the logging and before the end; it
+    /// lingers for 10 minutes, so only a drain commits them.
+    #[arg(long)]
+    store: Option<String>,
+    /// Rows to put with --store.
+    #[arg(long, default_value_t = 1_000)]
+    rows: u64,
+    /// What SIGTERM and SIGINT do: exit (Guard::handle_signals) or continue
+    /// (Guard::handle_signals_with(OnSignal::Continue)).
+    #[arg(long, default_value = "exit")]
+    on_signal: String,
 }
 
 pub fn child(a: LogChildArgs) -> Result<(), BoxError> {
     let log = Logger::builder().file(&a.file).queue_capacity(a.queue).build()?;
     let guard = log.install()?;
-    guard.handle_signals()?;
+    match a.on_signal.as_str() {
+        "exit" => guard.handle_signals()?,
+        "continue" => guard.handle_signals_with(OnSignal::Continue)?,
+        other => return Err(format!("unknown --on-signal `{other}`: exit or continue").into()),
+    }
     if a.burst {
         burst(&log, &a);
     } else {
@@ -58,6 +75,17 @@ pub fn child(a: LogChildArgs) -> Result<(), BoxError> {
             }
         });
     }
+    // Kept open until the end: only the end's drain closes it.
+    let _store = match &a.store {
+        Some(url) => {
+            let store = Store::builder(url).linger(Duration::from_secs(600)).batch_max(1 << 20).build()?;
+            for i in 0..a.rows {
+                store.put(format!("k{i}"), format!("v{i}"))?;
+            }
+            Some(store)
+        }
+        None => None,
+    };
     match a.end.as_str() {
         "return" => Ok(()),
         "exit" => std::process::exit(0),
