@@ -221,14 +221,14 @@ fn a_cut_line_that_cannot_be_cut_back_is_finished_first() {
     }
     // A new reader gets what is in the pipe, then the rest of the cut line
     // and the next lines.
-    let reader = {
-        let fifo = fifo.clone();
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            std::fs::File::open(&fifo).expect("open the reader").read_to_string(&mut text).expect("read");
-            text
-        })
-    };
+    // Opened here (at once: the logger holds the writing end), so that the
+    // pipe has a reader before the next lines are written.
+    let mut second = std::fs::File::open(&fifo).expect("open the reader");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        second.read_to_string(&mut text).expect("read");
+        text
+    });
     let log2 = log.clone();
     std::thread::Builder::new()
         .name("pipe".into())
