@@ -1,9 +1,14 @@
 //! Draining at `std::process::exit` (an `atexit` handler) and, opt-in, on
-//! SIGTERM, SIGINT and SIGABRT.
+//! SIGTERM, SIGINT and SIGABRT. Each drain that ends the process goes
+//! through [`end`], which freezes the loggers after draining them, so that
+//! no write is cut by the process's end.
 //!
-//! SIGTERM and SIGINT are handled by a thread (signal-hook's iterator):
-//! it drains every logger, then lets the signal end the process as it
-//! would have. SIGABRT (`std::process::abort`, a panic with `panic =
+//! SIGTERM and SIGINT are handled by a thread (signal-hook's iterator).
+//! With `OnSignal::Exit` it drains every logger, closes every open store
+//! (`crate::drain::drain_all`), drains the loggers again, then lets the
+//! signal end the process as it would have. With `OnSignal::Continue` the
+//! first signal of each kind only drains the loggers (the program handles
+//! the signal itself); a second one of the same kind does what `Exit` does. SIGABRT (`std::process::abort`, a panic with `panic =
 //! "abort"`) ends the process as soon as its handler returns, so its
 //! handler asks a flusher thread to drain, through a pipe, and waits for
 //! the answer on another pipe (at most 5 s): `write`, `poll` and `read` are
@@ -11,11 +16,42 @@
 
 #![allow(unsafe_code)] // libc `atexit`, and the SIGABRT handler; see each SAFETY note.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Once, OnceLock};
 
+use super::OnSignal;
+
 extern "C" fn at_exit() {
-    super::flush_all();
+    end(false);
 }
+
+/// The end of the process: drains every logger; with `stores`, closes
+/// every open store (draining its accepted writes; closing may log) and
+/// drains the loggers again; then freezes the loggers (each worker's write
+/// in flight finishes and no other starts; see `freeze_all`), so that
+/// every line in the file is whole however the process then ends, with
+/// other threads still logging. Runs once: a later call (the exit handler
+/// after a signal's drain) waits for the first to finish and returns.
+pub(super) fn end(stores: bool) {
+    static ENDED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut ended = ENDED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if *ended {
+        return;
+    }
+    super::flush_all();
+    if stores {
+        crate::drain::drain_all();
+        super::flush_all();
+    }
+    super::freeze_all();
+    *ended = true;
+}
+
+/// What the signal thread does on the first SIGTERM or SIGINT: an
+/// `OnSignal` as a number (0 `Exit`, 1 `Continue`), set by each
+/// `Guard::handle_signals_with` call.
+static ON_SIGNAL: AtomicU8 = AtomicU8::new(0);
+const CONTINUE: u8 = 1;
 
 /// Registers the exit handler once per process.
 pub(super) fn register() {
@@ -30,6 +66,10 @@ pub(super) fn register() {
         }
     });
 }
+
+/// The line each logger gets on a first SIGTERM or SIGINT with `OnSignal::Continue`.
+const CONTINUE_TERM: &str = "SIGTERM received: logs drained; the program's own shutdown goes on (OnSignal::Continue); a second SIGTERM ends the process";
+const CONTINUE_INT: &str = "SIGINT received: logs drained; the program's own shutdown goes on (OnSignal::Continue); a second SIGINT ends the process";
 
 /// Pipes between the SIGABRT handler and the flusher thread.
 struct AbortPipes {
@@ -64,21 +104,43 @@ fn on_abort() {
             let _ = libc::read(p.done_r, b.as_mut_ptr().cast(), 1);
         }
     }
+    // The loggers are frozen: end the process as SIGABRT does (`abort`
+    // would go on to that itself; a SIGABRT sent by `kill` would otherwise
+    // be swallowed by this handler). Async-signal-safe.
+    let _ = signal_hook::low_level::emulate_default_handler(signal_hook::consts::SIGABRT);
 }
 
-/// Starts the signal handling once per process.
-pub(super) fn signals() -> std::io::Result<()> {
+/// Starts the signal handling once per process; `on` applies from now on
+/// (the last call's choice wins).
+pub(super) fn signals(on: OnSignal) -> std::io::Result<()> {
     use signal_hook::consts::{SIGABRT, SIGINT, SIGTERM};
     // Held for the whole set-up: two callers at once install one set.
     static STARTED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
     let mut started = STARTED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    ON_SIGNAL.store(
+        match on {
+            OnSignal::Exit => 0,
+            OnSignal::Continue => CONTINUE,
+        },
+        Ordering::SeqCst,
+    );
     if *started {
         return Ok(());
     }
     let mut sigs = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
     std::thread::Builder::new().name("backburner-signals".into()).spawn(move || {
-        if let Some(sig) = sigs.forever().next() {
-            super::flush_all();
+        // Whether a SIGTERM, a SIGINT came before.
+        let mut seen = [false; 2];
+        for sig in sigs.forever() {
+            let again = std::mem::replace(&mut seen[usize::from(sig == SIGINT)], true);
+            if !again && ON_SIGNAL.load(Ordering::SeqCst) == CONTINUE {
+                // The program handles the signal: drain the logs, and let
+                // its own shutdown go on (logging as it likes).
+                super::note_all(if sig == SIGINT { CONTINUE_INT } else { CONTINUE_TERM });
+                super::flush_all();
+                continue;
+            }
+            end(true);
             // End the process as the signal would have.
             let _ = signal_hook::low_level::emulate_default_handler(sig);
             std::process::exit(128 + sig);
@@ -92,7 +154,7 @@ pub(super) fn signals() -> std::io::Result<()> {
         let mut b = [0u8];
         // SAFETY: reading one byte into a live buffer from our own pipe.
         while unsafe { libc::read(ask_r, b.as_mut_ptr().cast(), 1) } == 1 {
-            super::flush_all();
+            end(false);
             let one = [1u8];
             // SAFETY: writing one byte from a live buffer to our own pipe.
             let _ = unsafe { libc::write(done_w, one.as_ptr().cast(), 1) };

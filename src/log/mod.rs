@@ -22,16 +22,30 @@
 //! [`Guard`] (returning from `main`, or a panic unwinding through it) drains
 //! every queue; [`Logger::install`] also registers an exit handler, so
 //! `std::process::exit` drains too; [`Guard::handle_signals`] drains on
-//! SIGTERM and SIGINT before the process ends. With
+//! SIGTERM and SIGINT (and closes every open [`Store`](crate::Store),
+//! draining its accepted writes) before the process ends. A program that
+//! shuts down on SIGTERM itself (`tokio::signal`, axum's graceful
+//! shutdown) uses [`Guard::handle_signals_with`]`(`[`OnSignal::Continue`]`)`:
+//! the signal drains the logs, the program's shutdown runs and logs, and
+//! the guard's drop drains the rest. With
 //! [`Backpressure::DropNewest`] lines are dropped when a queue is full,
 //! counted, and a line saying how many is written when there is room.
+//!
+//! **Whole lines.** Lines reach the file whole or not at all. At the end of
+//! the process (the exit handler, the signal drains), once the drain is
+//! done, the worker finishes the write it is in and starts no other, so a
+//! process that ends while other threads still log leaves no line cut
+//! short; lines logged after the drain may be lost.
 //!
 //! **What `kill -9` can lose.** Lines still in the per-thread queues, and
 //! lines formatted but not yet handed to the operating system (the worker
 //! writes through a 64 KiB buffer, flushed whenever the queues are empty).
 //! Nothing that reached the worker's `write` call is lost: it is in the
 //! operating system's cache. (A machine crash loses what was not synced:
-//! see [`Logger::sync`].)
+//! see [`Logger::sync`].) A write under way can be cut short, leaving a
+//! piece of a line at the end of the file: a logger that opens a file
+//! ending inside a line writes a newline first, so that its first line is
+//! a line of its own.
 
 mod filter;
 mod format;
@@ -125,6 +139,37 @@ pub enum Backpressure {
     DropNewest,
 }
 
+/// What SIGTERM and SIGINT do once [`Guard::handle_signals_with`] handles
+/// them. Either way SIGABRT drains the loggers, and the process then ends
+/// (an `abort` cannot be survived).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OnSignal {
+    /// Drain and end (the default; what [`Guard::handle_signals`] does):
+    /// drain every logger, close every open [`Store`](crate::Store), which
+    /// drains the writes it accepted, drain the loggers again, then end the
+    /// process as the signal would have (killed by it; exit status
+    /// `128 + signal` if it survives that). What survives: every line
+    /// logged before the signal and every write a store accepted before its
+    /// close. What does not: the program's own shutdown code (it never
+    /// runs), lines logged after the last drain (lost, never cut short),
+    /// and writes refused because the store was closed.
+    #[default]
+    Exit,
+    /// For a program that handles the signal itself (`tokio::signal`,
+    /// axum's `with_graceful_shutdown`, `ctrlc`): drain every logger and
+    /// log a warning that says so; do not close the stores and do not end
+    /// the process. The program's own shutdown runs, the logger keeps
+    /// taking lines meanwhile, and the [`Guard`]'s drop (or the exit
+    /// handler) drains the rest. What survives: every line, and every
+    /// write the program's shutdown lets its stores drain (it closes them,
+    /// or their drop does). A second signal of the same kind does what
+    /// [`OnSignal::Exit`] does (an impatient operator, a stuck shutdown); a
+    /// program that does not handle the signal at all keeps running until
+    /// then.
+    Continue,
+}
+
 /// Errors of the logger.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -137,7 +182,10 @@ pub enum LogError {
         /// Why.
         source: std::io::Error,
     },
-    /// Writing lines failed since the last flush (a full disk, an I/O error).
+    /// Writing lines failed since the last flush (a full disk, an I/O
+    /// error). The lost lines are not in the file, not even in part: a
+    /// write cut short is cut back to its last whole line (or, where that
+    /// cannot be done, the cut line is finished first by the next write).
     #[error("{lines} log line(s) could not be written since the last flush: {message}; free disk space or check the log destination")]
     Write {
         /// Lines lost.
@@ -170,11 +218,13 @@ pub enum LogError {
 pub struct LogStats {
     /// Lines accepted from log calls.
     pub logged: u64,
-    /// Lines written to the destination.
+    /// Lines written to the destination: exactly the lines it holds (a
+    /// write cut short, on a full disk, leaves no piece of a line; see
+    /// [`LogError::Write`]).
     pub written: u64,
     /// Lines dropped because a queue was full (`DropNewest`).
     pub dropped: u64,
-    /// Lines lost to write errors.
+    /// Lines lost to write errors (not in the destination).
     pub write_errors: u64,
     /// Rotations of the log file.
     pub rotations: u64,
@@ -241,6 +291,11 @@ struct Shared {
     clock: quanta::Clock,
     /// A raw reading and the wall-clock time at the same moment.
     base: (u64, SystemTime),
+    /// The sink's lock around each write to the OS (see `Sink`): taken and
+    /// kept by the end of the process, which freezes the worker.
+    gate: Arc<Mutex<()>>,
+    /// Set once the gate is kept: no line is written any more.
+    frozen: AtomicBool,
 }
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
@@ -271,6 +326,10 @@ fn shutdown(shared: &Shared, thread: &Mutex<Option<JoinHandle<()>>>) {
     shared.stop.store(true, Ordering::SeqCst);
     if let Some(t) = shared.worker.get() {
         t.unpark();
+    }
+    if shared.frozen.load(Ordering::SeqCst) {
+        // The process is ending and the worker waits for the gate forever.
+        return;
     }
     if let Some(h) = thread.lock().take() {
         let _ = h.join();
@@ -408,6 +467,7 @@ impl Builder {
             Dest::Stdout => Sink::stdout(),
             Dest::Stderr => Sink::stderr(),
         };
+        let gate = sink.gate();
         let clock = quanta::Clock::new();
         let shared = Arc::new(Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -435,6 +495,8 @@ impl Builder {
             rotations: AtomicU64::new(0),
             base: (clock.raw(), SystemTime::now()),
             clock,
+            gate,
+            frozen: AtomicBool::new(false),
         });
         let worker = Worker {
             shared: Arc::clone(&shared),
@@ -603,7 +665,9 @@ impl Logger {
     ///
     /// # Errors
     ///
-    /// [`LogError::Write`] if lines could not be written since the last flush.
+    /// [`LogError::Write`] if lines could not be written since the last
+    /// flush; [`LogError::Closed`] if the worker is gone, or frozen by the
+    /// end of the process (the lines logged since may be lost).
     pub fn flush(&self) -> Result<(), LogError> {
         self.flush_inner(false)
     }
@@ -631,7 +695,7 @@ impl Logger {
         };
         let mut g = s.flush_lock.lock();
         while !done(s) {
-            if s.worker_gone() {
+            if s.worker_gone() || s.frozen.load(Ordering::SeqCst) {
                 return Err(LogError::Closed);
             }
             s.flush_cv.wait_for(&mut g, Duration::from_millis(50));
@@ -776,14 +840,72 @@ impl Guard {
         self.logger.flush()
     }
 
-    /// Drains every logger of the process on SIGTERM and SIGINT, then lets
-    /// the signal end the process as it would have (opt-in).
+    /// On SIGTERM and SIGINT, drains and ends the process (opt-in): drains
+    /// every logger of the process, closes every open
+    /// [`Store`](crate::Store) (draining the writes it accepted), drains the
+    /// loggers again (closing may log), then ends the process as the signal
+    /// would have. Also drains the loggers on SIGABRT (`abort`, a panic with
+    /// `panic = "abort"`), which then ends the process. The same as
+    /// [`handle_signals_with(OnSignal::Exit)`](Guard::handle_signals_with).
+    ///
+    /// For a program that handles SIGTERM itself (a graceful shutdown),
+    /// use [`OnSignal::Continue`].
+    ///
+    /// Ok does not promise that a line logged after the drain reaches the
+    /// file (it is then lost, never cut short), nor that a store's drain
+    /// succeeds (a failure is printed on standard error).
     ///
     /// # Errors
     ///
-    /// When the handler cannot be installed.
+    /// [`LogError::Setup`] when the signal thread, its pipes or the SIGABRT
+    /// handler cannot be set up.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let log = backburner::log::Logger::builder().file("logs/app.log").build()?;
+    /// let guard = log.install()?;
+    /// guard.handle_signals()?; // SIGTERM: logs and stores drained, then the process ends
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn handle_signals(&self) -> Result<(), LogError> {
-        exit::signals().map_err(|source| LogError::Setup { what: "install the signal handlers", source })
+        self.handle_signals_with(OnSignal::Exit)
+    }
+
+    /// Handles SIGTERM and SIGINT as `on` says (see [`OnSignal`]), and
+    /// SIGABRT as [`handle_signals`](Guard::handle_signals) does. Set up
+    /// once per process; a later call only changes what the signals do.
+    ///
+    /// The handlers go through signal-hook's registry, as `tokio::signal`'s
+    /// do, so both are called, in any order of set-up. A handler installed
+    /// with `sigaction` directly (the `ctrlc` crate) replaces this one if it
+    /// is installed after it: call this after installing it.
+    ///
+    /// Ok does not promise more than [`handle_signals`](Guard::handle_signals) does.
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::Setup`] when the signal thread, its pipes or the SIGABRT
+    /// handler cannot be set up.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use backburner::log::{Logger, OnSignal};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let log = Logger::builder().file("logs/app.log").build()?;
+    /// let guard = log.install()?;
+    /// // The program's own SIGTERM handler (axum's graceful shutdown, say)
+    /// // stops the server and closes the store; the logger drains on the
+    /// // signal and keeps taking lines meanwhile.
+    /// guard.handle_signals_with(OnSignal::Continue)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn handle_signals_with(&self, on: OnSignal) -> Result<(), LogError> {
+        exit::signals(on).map_err(|source| LogError::Setup { what: "install the signal handlers", source })
     }
 }
 
@@ -792,6 +914,35 @@ impl Drop for Guard {
         if let Err(e) = self.logger.flush() {
             eprintln!("backburner: log flush at exit failed: {e}");
         }
+    }
+}
+
+/// Freezes every live logger at the end of the process: takes each one's
+/// gate and keeps it, once the write in flight (if any) is done, so that no
+/// write is under way when the process ends and none starts after. Lines
+/// logged from then on stay in the rings.
+fn freeze_all() {
+    let loggers: Vec<Arc<Handle>> = registry().lock().iter().filter_map(Weak::upgrade).collect();
+    for h in loggers {
+        std::mem::forget(h.shared.gate.lock());
+        h.shared.frozen.store(true, Ordering::SeqCst);
+        // Not dropped (the last clone would join the frozen worker).
+        std::mem::forget(h);
+    }
+}
+
+/// Logs `msg` as a warning of `backburner::log` to every live logger whose
+/// filter lets it through (the signal thread's notes).
+fn note_all(msg: &'static str) {
+    static SITE: Site = Site { level: Level::Warn, target: "backburner::log", file: file!(), line: line!() };
+    let loggers: Vec<Arc<Handle>> = registry().lock().iter().filter_map(Weak::upgrade).collect();
+    for h in loggers {
+        let l = Logger { handle: h };
+        if l.enabled(&SITE) {
+            l.push_static(&SITE, msg);
+        }
+        // Not dropped here (the last clone would join the worker).
+        std::mem::forget(l);
     }
 }
 

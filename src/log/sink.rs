@@ -5,6 +5,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Where time comes from, for rotation: tests move a clock by hand.
@@ -62,13 +64,31 @@ pub(crate) struct FileSink {
     retry_at: Option<SystemTime>,
 }
 
+/// Opens `path` for appending; if the file ends inside a line (a process
+/// killed in the middle of a write, another program's text), writes a
+/// newline first, so that the first line written is a line of its own.
 fn open_append(path: &PathBuf) -> io::Result<(File, u64)> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let f = OpenOptions::new().create(true).append(true).open(path)?;
-    let size = f.metadata()?.len();
+    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    let mut size = f.metadata()?.len();
+    if size > 0 && ends_inside_a_line(path, size) {
+        f.write_all(b"\n")?;
+        size += 1;
+    }
     Ok((f, size))
+}
+
+/// Whether the last of the `size` bytes of the file at `path` is not a
+/// newline. A file that cannot be read (write-only) is taken as whole.
+fn ends_inside_a_line(path: &PathBuf, size: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut last = [b'\n'];
+    match File::open(path) {
+        Ok(f) => f.read_exact_at(&mut last, size - 1).is_ok() && last[0] != b'\n',
+        Err(_) => false,
+    }
 }
 
 impl FileSink {
@@ -110,10 +130,6 @@ impl FileSink {
         } else {
             None
         }
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file.write_all(bytes)
     }
 
     fn rotate(&mut self, now: SystemTime) -> io::Result<()> {
@@ -234,14 +250,106 @@ enum Out {
 }
 
 impl Out {
-    /// Hands `bytes` to the OS.
-    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+    /// Hands `bytes` to the OS, in as many `write` calls as it takes;
+    /// returns how many bytes it took, and the error that stopped it (a
+    /// write the kernel cuts short, on a full disk, is followed by one that
+    /// fails).
+    fn write(&mut self, bytes: &[u8]) -> (usize, io::Result<()>) {
+        let mut done = 0;
+        while done < bytes.len() {
+            let r = match self {
+                Out::File(f) => f.file.write(&bytes[done..]),
+                Out::Stdout(s) => s.write(&bytes[done..]),
+                Out::Stderr(s) => s.write(&bytes[done..]),
+            };
+            match r {
+                Ok(0) => {
+                    return (done, Err(io::Error::new(io::ErrorKind::WriteZero, "the destination took no more bytes")))
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (done, Err(e)),
+            }
+        }
+        if let Out::Stdout(s) = self {
+            if let Err(e) = s.flush() {
+                return (done, Err(e));
+            }
+        }
+        (done, Ok(()))
+    }
+
+    /// Removes the last `piece` bytes of the file (a piece of a line that a
+    /// failed write left). Standard output and error cannot be cut.
+    fn cut(&mut self, piece: usize) -> io::Result<()> {
         match self {
-            Out::File(f) => f.write(bytes),
-            Out::Stdout(s) => s.write_all(bytes).and_then(|()| s.flush()),
-            Out::Stderr(s) => s.write_all(bytes),
+            Out::File(f) => {
+                let len = f.file.metadata()?.len();
+                let to = len.checked_sub(piece as u64).ok_or_else(|| {
+                    io::Error::other(format!("the file holds {len} bytes, fewer than the {piece} to cut"))
+                })?;
+                f.file.set_len(to)
+            }
+            Out::Stdout(_) | Out::Stderr(_) => {
+                Err(io::Error::new(io::ErrorKind::Unsupported, "standard output and error cannot be cut back"))
+            }
         }
     }
+
+    /// Takes `bytes` that will not reach the file off the size kept for rotation.
+    fn forget(&mut self, bytes: usize) {
+        if let Out::File(f) = self {
+            f.size = f.size.saturating_sub(bytes as u64);
+        }
+    }
+}
+
+/// Hands `bytes`, `lines` whole lines, to the OS under `gate`, after `rest`
+/// (the end of a line whose start is already in the file) if there is one.
+///
+/// Lines reach the file whole or not at all. When a write fails after part
+/// of `bytes` went out (a disk that fills up), the lines that went out
+/// whole count as written and the piece of the next one is cut off the
+/// file; if it cannot be cut, the rest of that line is kept in `rest`, to
+/// be written before anything else, so that the line is finished and
+/// nothing is glued to its piece. The other lines count as lost. The
+/// bytes that will not reach the file come off the size kept for rotation.
+fn hand_over(out: &mut Out, gate: &Mutex<()>, rest: &mut Vec<u8>, bytes: &[u8], lines: u64) -> Wrote {
+    let _gate = gate.lock();
+    let mut w = Wrote::default();
+    if !rest.is_empty() {
+        let (n, r) = out.write(rest);
+        rest.drain(..n);
+        match r {
+            Ok(()) => w.lines += 1,
+            Err(e) => {
+                // The line is still unfinished: nothing may follow it.
+                out.forget(bytes.len());
+                return Wrote { lines: 0, lost: lines, error: Some(e) };
+            }
+        }
+    }
+    let (n, r) = out.write(bytes);
+    let Err(e) = r else {
+        w.lines += lines;
+        return w;
+    };
+    let whole = bytes[..n].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let done = bytes[..whole].iter().filter(|&&b| b == b'\n').count() as u64;
+    // Bytes that will not be in the file.
+    let mut gone = bytes.len() - whole;
+    let mut unfinished = 0;
+    if n > whole && out.cut(n - whole).is_err() {
+        let end = bytes[n..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| n + i + 1);
+        rest.extend_from_slice(&bytes[n..end]);
+        gone = bytes.len() - end;
+        unfinished = 1;
+    }
+    out.forget(gone);
+    w.lines += done;
+    w.lost += lines.saturating_sub(done + unfinished);
+    w.error = Some(e);
+    w
 }
 
 /// A destination with its write buffer: the worker formats each line at
@@ -253,6 +361,15 @@ pub(crate) struct Sink {
     buf: String,
     /// Lines in `buf`.
     lines: u64,
+    /// The end of a line whose start is in the file (a write cut short that
+    /// could not be cut back): written before anything else.
+    rest: Vec<u8>,
+    /// Held for each hand-over to the OS (one per buffer, not per line:
+    /// uncontended). The end of the process takes it and keeps it (see
+    /// `exit::end`), so that no write is in flight when the process ends
+    /// (the kernel cuts a write short when the process is killed during it)
+    /// and none starts after.
+    gate: Arc<Mutex<()>>,
 }
 
 /// Lines handed to the OS, or lost to a write error, by one call.
@@ -264,14 +381,6 @@ pub(crate) struct Wrote {
 }
 
 impl Wrote {
-    /// `lines` handed to the OS, or lost if the write failed.
-    fn of(r: io::Result<()>, lines: u64) -> Wrote {
-        match r {
-            Ok(()) => Wrote { lines, lost: 0, error: None },
-            Err(e) => Wrote { lines: 0, lost: lines, error: Some(e) },
-        }
-    }
-
     fn add(&mut self, other: Wrote) {
         self.lines += other.lines;
         self.lost += other.lost;
@@ -283,13 +392,21 @@ const BUF: usize = 64 << 10;
 
 impl Sink {
     pub(crate) fn file(f: FileSink) -> Sink {
-        Sink { out: Out::File(f), buf: String::with_capacity(BUF + 4096), lines: 0 }
+        Sink::new(Out::File(f))
     }
     pub(crate) fn stdout() -> Sink {
-        Sink { out: Out::Stdout(io::stdout()), buf: String::with_capacity(BUF + 4096), lines: 0 }
+        Sink::new(Out::Stdout(io::stdout()))
     }
     pub(crate) fn stderr() -> Sink {
-        Sink { out: Out::Stderr(io::stderr()), buf: String::with_capacity(BUF + 4096), lines: 0 }
+        Sink::new(Out::Stderr(io::stderr()))
+    }
+    fn new(out: Out) -> Sink {
+        Sink { out, buf: String::with_capacity(BUF + 4096), lines: 0, rest: Vec::new(), gate: Arc::new(Mutex::new(())) }
+    }
+
+    /// The lock held for each write to the OS.
+    pub(crate) fn gate(&self) -> Arc<Mutex<()>> {
+        Arc::clone(&self.gate)
     }
 
     /// The buffer, to format one line at its end; then call [`Sink::commit`]
@@ -331,7 +448,7 @@ impl Sink {
         if let Out::File(f) = &mut self.out {
             f.size += text.len() as u64;
         }
-        w.add(Wrote::of(self.out.write(text.as_bytes()), ends.len() as u64));
+        w.add(hand_over(&mut self.out, &self.gate, &mut self.rest, text.as_bytes(), ends.len() as u64));
         w
     }
 
@@ -339,22 +456,23 @@ impl Sink {
     pub(crate) fn commit(&mut self, start: usize) -> Wrote {
         let len = self.buf.len() - start;
         let mut w = Wrote::default();
-        let mut rotated = None;
-        if let Out::File(f) = &mut self.out {
-            if let Some(now) = f.due(len) {
-                // The lines before this one go to the old file.
-                let wrote = f.write(&self.buf.as_bytes()[..start]);
-                // A failed rotation loses nothing: lines stay on the current file.
-                let rotation = if wrote.is_ok() { f.rotate(now).err() } else { None };
-                rotated = Some((wrote, rotation));
+        let due = match &self.out {
+            Out::File(f) => f.due(len),
+            Out::Stdout(_) | Out::Stderr(_) => None,
+        };
+        if let Some(now) = due {
+            // The lines before this one go to the old file.
+            w = self.hand_over_buf(start);
+            // Not after a failed write (the file may end inside a line).
+            // A failed rotation loses nothing: lines stay on the current file.
+            if let (None, Out::File(f)) = (&w.error, &mut self.out) {
+                if let Err(e) = f.rotate(now) {
+                    w.error = Some(io::Error::new(e.kind(), format!("log rotation failed: {e}")));
+                }
             }
-            f.size += len as u64;
         }
-        if let Some((wrote, rotation)) = rotated {
-            w = self.account(wrote, start);
-            if let Some(e) = rotation {
-                w.error = w.error.or(Some(io::Error::new(e.kind(), format!("log rotation failed: {e}"))));
-            }
+        if let Out::File(f) = &mut self.out {
+            f.size += len as u64;
         }
         self.lines += 1;
         if self.buf.len() >= BUF {
@@ -363,22 +481,21 @@ impl Sink {
         w
     }
 
-    /// Counts the first `upto` bytes of the buffer (all lines but the last
-    /// one when a rotation cuts it) as written or lost, and drops them.
-    fn account(&mut self, r: io::Result<()>, upto: usize) -> Wrote {
-        let lines = self.lines;
+    /// Hands the first `upto` bytes of the buffer (all its lines, or all but
+    /// the last one when a rotation comes before it) to the OS, and drops
+    /// them.
+    fn hand_over_buf(&mut self, upto: usize) -> Wrote {
+        let w = hand_over(&mut self.out, &self.gate, &mut self.rest, &self.buf.as_bytes()[..upto], self.lines);
         self.buf.drain(..upto);
         self.lines = 0;
-        Wrote::of(r, lines)
+        w
     }
 
     fn flush_buf(&mut self) -> Wrote {
-        if self.buf.is_empty() {
+        if self.buf.is_empty() && self.rest.is_empty() {
             return Wrote::default();
         }
-        let r = self.out.write(self.buf.as_bytes());
-        let n = self.buf.len();
-        self.account(r, n)
+        self.hand_over_buf(self.buf.len())
     }
 
     /// Hands the buffer to the OS.
