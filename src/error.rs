@@ -1,9 +1,9 @@
 //! The error type of every fallible operation.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::sink::SinkError;
 use crate::value::Write;
 use crate::Seq;
 
@@ -213,6 +213,14 @@ pub enum Error {
         journal: PathBuf,
     },
 
+    /// `get` or `query` on a store whose sink takes writes only (it offers
+    /// no [`SinkReader`](crate::SinkReader), as an HTTP endpoint cannot).
+    #[error("`{what}` needs a sink that can be read, and this store's sink takes writes only; read from the destination itself, or wait on the write's ticket")]
+    CannotRead {
+        /// The call: `get` or `query`.
+        what: &'static str,
+    },
+
     /// [`Ticket::wait_journaled`](crate::Ticket::wait_journaled) on a store
     /// without a journal.
     #[error("this store has no journal (Durability::Memory); use Ticket::wait for the commit, or open the store with Durability::Journal")]
@@ -248,6 +256,42 @@ impl Error {
             | Error::TooLarge { write, .. } => Some(*write),
             _ => None,
         }
+    }
+}
+
+/// An error from a sink, with a message that says what happened.
+#[derive(Debug)]
+pub struct SinkError {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl SinkError {
+    /// An error with a message.
+    pub fn new(message: impl Into<String>) -> SinkError {
+        SinkError { message: message.into(), source: None }
+    }
+    /// An error with a message and the underlying cause.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> SinkError {
+        SinkError { message: message.into(), source: Some(Box::new(source)) }
+    }
+}
+
+impl fmt::Display for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(s) => write!(f, "{}: {}", self.message, s),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for SinkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as _)
     }
 }
 

@@ -270,23 +270,23 @@ impl Builder {
         if fsync.is_some() && (segment_bytes < 4096 || journal_max_bytes < segment_bytes.saturating_mul(2)) {
             return invalid("journal_limits", "segments must be at least 4 KiB and the cap at least two segments");
         }
-        let (mut sink, base): (Box<dyn Sink>, Option<PathBuf>) = match sink {
-            Some(s) => (s, None),
-            None => open_url(&url)?,
+        let dest = match sink {
+            Some(sink) => crate::sink::Destination { sink, journal: None, dead_letter: None },
+            None => crate::sink::open_url(&url)?,
         };
-        let beside = |suffix: &str| base.as_ref().map(|b| PathBuf::from(format!("{}{suffix}", b.display())));
-        cfg.dead_letter = dead_letter.unwrap_or_else(|| beside(".dead-letter.jsonl"));
+        let mut sink = dest.sink;
+        cfg.dead_letter = dead_letter.unwrap_or(dest.dead_letter);
         let mut lock = None;
         // Without a journal, a journal left by a run with one must not hold
         // writes the sink lacks (checked once the sink's seq is known).
         let leftover = match (fsync, &journal_storage) {
-            (None, None) => journal_dir.clone().or_else(|| beside(".journal")).filter(|d| d.is_dir()),
+            (None, None) => journal_dir.clone().or_else(|| dest.journal.clone()).filter(|d| d.is_dir()),
             _ => None,
         };
         let journal = match fsync {
             None => None,
             Some(fsync) => {
-                let storage: Arc<dyn Storage> = match (journal_storage, journal_dir.or_else(|| beside(".journal"))) {
+                let storage: Arc<dyn Storage> = match (journal_storage, journal_dir.or(dest.journal)) {
                     (Some(s), _) => s,
                     (None, Some(dir)) => {
                         let fs = FsStorage::new(&dir).map_err(|source| crate::journal::dir_error(&dir, source))?;
@@ -483,61 +483,10 @@ fn spawn(name: &str, progress: &Arc<Progress>, f: impl FnOnce() + Send + 'static
         .map_err(|e| Error::Io { path: PathBuf::from(format!("<thread {name}>")), source: e })
 }
 
-/// Opens the sink a URL names; also returns the path beside which the
-/// dead-letter file and the journal go by default.
-fn open_url(url: &str) -> Result<(Box<dyn Sink>, Option<PathBuf>)> {
-    let bad = |reason: String| Error::InvalidUrl { url: url.to_string(), reason };
-    let Some((scheme, rest)) = url.split_once(':') else {
-        return Err(bad("no scheme; write sqlite://PATH (for example sqlite://data/app.db)".into()));
-    };
-    match scheme {
-        "sqlite" => open_sqlite(url, rest),
-        "postgres" | "postgresql" => {
-            Err(bad("the PostgreSQL sink is not available in this version; use sqlite://PATH".into()))
-        }
-        other => Err(bad(format!("unknown scheme `{other}`; supported: sqlite://PATH"))),
-    }
-}
-
-#[cfg(feature = "sqlite")]
-fn open_sqlite(url: &str, rest: &str) -> Result<(Box<dyn Sink>, Option<PathBuf>)> {
-    use crate::sink::sqlite::{SqliteOptions, SqliteSink};
-    let bad = |reason: String| Error::InvalidUrl { url: url.to_string(), reason };
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let (path, query) = match rest.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (rest, None),
-    };
-    if path.is_empty() {
-        return Err(bad("no database path; write sqlite://data/app.db or sqlite:///abs/path/app.db".into()));
-    }
-    if path == ":memory:" {
-        return Err(bad(
-            "in-memory SQLite is not supported: reads use their own connections; use a file (a temporary directory works)"
-                .into(),
-        ));
-    }
-    let mut opts = SqliteOptions::default();
-    for pair in query.into_iter().flat_map(|q| q.split('&')).filter(|p| !p.is_empty()) {
-        let (k, v) =
-            pair.split_once('=').ok_or_else(|| bad(format!("option `{pair}` has no value; write name=value")))?;
-        opts.set(k, v).map_err(bad)?;
-    }
-    let sink = SqliteSink::open(path, opts)?;
-    Ok((Box::new(sink), Some(PathBuf::from(path))))
-}
-
-#[cfg(not(feature = "sqlite"))]
-fn open_sqlite(url: &str, _rest: &str) -> Result<(Box<dyn Sink>, Option<PathBuf>)> {
-    Err(Error::InvalidUrl {
-        url: url.to_string(),
-        reason: "backburner was built without the `sqlite` feature; enable it in Cargo.toml".into(),
-    })
-}
-
 struct Inner {
     shared: Arc<Shared>,
-    reader: Box<dyn SinkReader>,
+    /// `None` for a sink that takes writes only.
+    reader: Option<Box<dyn SinkReader>>,
     url: String,
     /// The journal writer (if any), then the worker: joined in that order.
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -673,6 +622,7 @@ impl Store {
     /// `close`; [`Error::Poisoned`] if the worker stopped.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
         self.inner.check_open()?;
+        self.inner.reader("get")?;
         let key = key.as_ref();
         let s = self.shared();
         // A pending statement may have written this key: let it land first.
@@ -685,7 +635,7 @@ impl Store {
         match s.overlay.get(hash, key, &s.progress.watermark) {
             Lookup::Value(v) => Ok(Some(v)),
             Lookup::Deleted => Ok(None),
-            Lookup::Miss => Ok(self.inner.reader.get(key)?.map(Value::from)),
+            Lookup::Miss => Ok(self.inner.reader("get")?.get(key)?.map(Value::from)),
         }
     }
 
@@ -729,9 +679,10 @@ impl Store {
             return Err(Error::InvalidStatement { write: None, reason });
         }
         self.inner.check_open()?;
+        let reader = self.inner.reader("query")?;
         let upto = self.shared().queue.last_seq();
         self.inner.wait_for(upto)?;
-        Ok(self.inner.reader.query(sql, &params.into_params())?)
+        Ok(reader.query(sql, &params.into_params())?)
     }
 
     /// Blocks until every write accepted before the call is processed.
@@ -820,6 +771,11 @@ impl Store {
 }
 
 impl Inner {
+    /// The sink's reader, or `Error::CannotRead` for a write-only sink.
+    fn reader(&self, what: &'static str) -> Result<&dyn SinkReader> {
+        self.reader.as_deref().ok_or(Error::CannotRead { what })
+    }
+
     /// `Error::Closed` (or the poison) once the store is closed: reads and
     /// flushes after `close` fail like writes do.
     fn check_open(&self) -> Result<()> {

@@ -153,7 +153,7 @@ impl backburner::Sink for Down {
     fn apply(&mut self, _: &backburner::Batch<'_>) -> Result<(), backburner::ApplyError> {
         Err(backburner::ApplyError::Transient(backburner::SinkError::new("database is locked (simulated outage)")))
     }
-    fn reader(&mut self) -> Result<Box<dyn backburner::SinkReader>, backburner::SinkError> {
+    fn reader(&mut self) -> Result<Option<Box<dyn backburner::SinkReader>>, backburner::SinkError> {
         self.0.reader()
     }
 }

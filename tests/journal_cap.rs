@@ -27,7 +27,7 @@ impl Sink for Switch {
         }
         self.inner.apply(b)
     }
-    fn reader(&mut self) -> Result<Box<dyn SinkReader>, SinkError> {
+    fn reader(&mut self) -> Result<Option<Box<dyn SinkReader>>, SinkError> {
         self.inner.reader()
     }
 }

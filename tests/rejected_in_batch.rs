@@ -67,7 +67,7 @@ impl Sink for CommitTimeRefusal {
         }
         self.inner.apply(batch)
     }
-    fn reader(&mut self) -> Result<Box<dyn SinkReader>, SinkError> {
+    fn reader(&mut self) -> Result<Option<Box<dyn SinkReader>>, SinkError> {
         self.inner.reader()
     }
 }

@@ -6,6 +6,10 @@
 //! [`SinkReader`] that callers use from their own threads.
 
 use std::fmt;
+use std::path::PathBuf;
+
+use crate::error::Error;
+pub use crate::error::SinkError;
 
 use crate::value::SqlValue;
 use crate::write::{Op, Record};
@@ -90,42 +94,6 @@ impl fmt::Debug for Batch<'_> {
     }
 }
 
-/// An error from a sink, with a message that says what happened.
-#[derive(Debug)]
-pub struct SinkError {
-    message: String,
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
-
-impl SinkError {
-    /// An error with a message.
-    pub fn new(message: impl Into<String>) -> SinkError {
-        SinkError { message: message.into(), source: None }
-    }
-    /// An error with a message and the underlying cause.
-    pub fn with_source(
-        message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> SinkError {
-        SinkError { message: message.into(), source: Some(Box::new(source)) }
-    }
-}
-
-impl fmt::Display for SinkError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.source {
-            Some(s) => write!(f, "{}: {}", self.message, s),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-impl std::error::Error for SinkError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as _)
-    }
-}
-
 /// Why a batch was not applied. The sink must have rolled back everything
 /// of the batch before returning either.
 #[derive(Debug)]
@@ -181,12 +149,16 @@ pub trait Sink: Send + 'static {
         None
     }
 
-    /// A reader for this sink's data, used by `get` and `query`.
+    /// A reader for this sink's data, used by `get` and `query`, or `None`
+    /// for a sink that takes writes only (the default): a store over it
+    /// answers `get` and `query` with [`Error::CannotRead`](crate::Error::CannotRead).
     ///
     /// # Errors
     ///
-    /// When the sink cannot be read from.
-    fn reader(&mut self) -> Result<Box<dyn SinkReader>, SinkError>;
+    /// When the sink can be read from but the reader cannot be opened.
+    fn reader(&mut self) -> Result<Option<Box<dyn SinkReader>>, SinkError> {
+        Ok(None)
+    }
 }
 
 /// Reads from a sink, from any thread.
@@ -204,4 +176,35 @@ pub trait SinkReader: Send + Sync + 'static {
     ///
     /// When the statement fails or is not a read.
     fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, SinkError>;
+}
+
+/// A sink opened from a URL, with its scheme's default places for the
+/// journal and the dead-letter file (SQLite: beside the database).
+pub(crate) struct Destination {
+    pub(crate) sink: Box<dyn Sink>,
+    /// Where the journal goes unless `Builder::journal` says otherwise.
+    pub(crate) journal: Option<PathBuf>,
+    /// Where the dead-letter file goes unless `Builder::dead_letter` says otherwise.
+    pub(crate) dead_letter: Option<PathBuf>,
+}
+
+/// Opens the sink a URL names (one file per scheme parses its own URLs).
+pub(crate) fn open_url(url: &str) -> Result<Destination, Error> {
+    let bad = |reason: String| Error::InvalidUrl { url: url.to_string(), reason };
+    let Some((scheme, rest)) = url.split_once(':') else {
+        return Err(bad("no scheme; write sqlite://PATH (for example sqlite://data/app.db)".into()));
+    };
+    match scheme {
+        #[cfg(feature = "sqlite")]
+        "sqlite" => sqlite::open_url(url, rest),
+        #[cfg(not(feature = "sqlite"))]
+        "sqlite" => {
+            let _ = rest;
+            Err(bad("backburner was built without the `sqlite` feature; enable it in Cargo.toml".into()))
+        }
+        "postgres" | "postgresql" => {
+            Err(bad("the PostgreSQL sink is not available in this version; use sqlite://PATH".into()))
+        }
+        other => Err(bad(format!("unknown scheme `{other}`; supported: sqlite://PATH"))),
+    }
 }

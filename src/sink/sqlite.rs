@@ -109,6 +109,39 @@ impl SqliteOptions {
     }
 }
 
+/// Opens `sqlite://PATH?options`; the journal and the dead-letter file go
+/// beside the database by default (`PATH.journal/`, `PATH.dead-letter.jsonl`).
+pub(crate) fn open_url(url: &str, rest: &str) -> Result<super::Destination, crate::Error> {
+    use crate::Error;
+    let bad = |reason: String| Error::InvalidUrl { url: url.to_string(), reason };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() {
+        return Err(bad("no database path; write sqlite://data/app.db or sqlite:///abs/path/app.db".into()));
+    }
+    if path == ":memory:" {
+        return Err(bad(
+            "in-memory SQLite is not supported: reads use their own connections; use a file (a temporary directory works)"
+                .into(),
+        ));
+    }
+    let mut opts = SqliteOptions::default();
+    for pair in query.into_iter().flat_map(|q| q.split('&')).filter(|p| !p.is_empty()) {
+        let (k, v) =
+            pair.split_once('=').ok_or_else(|| bad(format!("option `{pair}` has no value; write name=value")))?;
+        opts.set(k, v).map_err(bad)?;
+    }
+    let sink = SqliteSink::open(path, opts)?;
+    Ok(super::Destination {
+        sink: Box::new(sink),
+        journal: Some(PathBuf::from(format!("{path}.journal"))),
+        dead_letter: Some(PathBuf::from(format!("{path}.dead-letter.jsonl"))),
+    })
+}
+
 /// Writes batches into a SQLite database file.
 pub struct SqliteSink {
     conn: Connection,
@@ -450,12 +483,12 @@ impl Sink for SqliteSink {
         usize::try_from(length.min(sql)).ok()
     }
 
-    fn reader(&mut self) -> Result<Box<dyn SinkReader>, SinkError> {
+    fn reader(&mut self) -> Result<Option<Box<dyn SinkReader>>, SinkError> {
         let r = SqliteReader { path: self.path.clone(), busy: self.opts.busy_timeout, pool: Mutex::new(Vec::new()) };
         // Open one connection now so that a bad path fails at open, not at the first read.
         let c = r.connect()?;
         r.pool.lock().push(c);
-        Ok(Box::new(r))
+        Ok(Some(Box::new(r)))
     }
 }
 

@@ -130,7 +130,7 @@ impl Sink for GatedSink {
     fn maintain(&mut self, idle: bool) {
         self.inner.maintain(idle);
     }
-    fn reader(&mut self) -> Result<Box<dyn SinkReader>, SinkError> {
+    fn reader(&mut self) -> Result<Option<Box<dyn SinkReader>>, SinkError> {
         self.inner.reader()
     }
 }
@@ -157,7 +157,7 @@ impl Sink for FlakySink {
     fn maintain(&mut self, idle: bool) {
         self.inner.maintain(idle);
     }
-    fn reader(&mut self) -> Result<Box<dyn SinkReader>, SinkError> {
+    fn reader(&mut self) -> Result<Option<Box<dyn SinkReader>>, SinkError> {
         self.inner.reader()
     }
 }
@@ -173,7 +173,7 @@ impl Sink for Down {
         std::thread::sleep(Duration::from_millis(1));
         Err(ApplyError::Transient(SinkError::new("database is locked (simulated outage)")))
     }
-    fn reader(&mut self) -> Result<Box<dyn SinkReader>, SinkError> {
+    fn reader(&mut self) -> Result<Option<Box<dyn SinkReader>>, SinkError> {
         self.0.reader()
     }
 }
