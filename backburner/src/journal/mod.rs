@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(any(test, feature = "testing"))]
 pub mod fault;
 pub(crate) mod format;
 pub(crate) mod recovery;

@@ -617,7 +617,7 @@ mod tests {
         let n: i64 = sink.conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).expect("count");
         assert_eq!(n, 0, "no part of a refused statement ran");
 
-        let reader = sink.reader().expect("reader");
+        let reader = sink.reader().expect("reader").expect("SQLite can be read");
         let cases: [(&str, Vec<SqlValue>, &str); 4] = [
             ("SELECT count(*) FROM t\0 WHERE 0", vec![], "NUL byte at byte 22"),
             ("SELECT 1; SELECT 2", vec![], "query() takes one statement per call"),
