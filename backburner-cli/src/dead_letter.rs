@@ -35,7 +35,11 @@ pub fn run(cmd: DeadLetterCommand) -> Result<(), BoxError> {
 }
 
 fn replay(file: PathBuf, to: &str, failed: Option<PathBuf>, retries: u32) -> Result<(), BoxError> {
-    let entries = backburner::dead_letter::read(&file)?;
+    let found = backburner::dead_letter::read(&file)?;
+    for (line, why) in &found.unreadable {
+        eprintln!("{}: line {line} is not a dead-letter entry and is skipped: {why}", file.display());
+    }
+    let entries = found.entries;
     let failed = failed.unwrap_or_else(|| PathBuf::from(format!("{}.failed.jsonl", file.display())));
     let store = Store::builder(to)
         .dead_letter(Some(failed.clone()))
@@ -86,6 +90,14 @@ fn replay(file: PathBuf, to: &str, failed: Option<PathBuf>, retries: u32) -> Res
         println!("  … and {} more", again.len() - 10);
     }
     closed?;
+    if !found.unreadable.is_empty() {
+        return Err(format!(
+            "{} line(s) of {} are not dead-letter entries and were not replayed (see above)",
+            found.unreadable.len(),
+            file.display()
+        )
+        .into());
+    }
     if !again.is_empty() {
         let saved = if failed.exists() { format!("saved to {}", failed.display()) } else { "see above".into() };
         return Err(format!(

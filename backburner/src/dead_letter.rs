@@ -63,7 +63,21 @@ impl DeadLetters {
 
     fn append(&mut self, path: &Path) -> std::io::Result<()> {
         if self.file.is_none() {
-            self.file = Some(OpenOptions::new().create(true).append(true).open(path)?);
+            let mut f = OpenOptions::new().create(true).append(true).read(true).open(path)?;
+            // A process killed in the middle of an append left a piece of a
+            // line: start on a line of its own, so the next entry is whole
+            // (`read` reports the piece as an unreadable line).
+            let len = f.metadata()?.len();
+            if len > 0 {
+                use std::io::{Read as _, Seek as _, SeekFrom};
+                let mut last = [0u8];
+                f.seek(SeekFrom::Start(len - 1))?;
+                f.read_exact(&mut last)?;
+                if last[0] != b'\n' {
+                    f.write_all(b"\n")?;
+                }
+            }
+            self.file = Some(f);
         }
         let Some(f) = self.file.as_mut() else {
             return Ok(());
@@ -107,7 +121,11 @@ fn encode(out: &mut String, rec: &Record, error: &str, gave_up: bool) {
                     SqlValue::Real(f) if f.is_finite() => {
                         let _ = write!(out, "{f:?}");
                     }
-                    SqlValue::Real(f) => string(out, &f.to_string()),
+                    SqlValue::Real(f) => {
+                        out.push_str("{\"real\":");
+                        string(out, &f.to_string());
+                        out.push('}');
+                    }
                     SqlValue::Text(s) => string(out, s),
                     SqlValue::Blob(b) => {
                         out.push_str("{\"blob_base64\":\"");
@@ -175,36 +193,48 @@ pub struct DeadLetter {
     pub gave_up: bool,
 }
 
-/// Reads every entry of a dead-letter file, in order.
+/// What [`read`] found in a dead-letter file.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Contents {
+    /// The entries, in the file's order.
+    pub entries: Vec<DeadLetter>,
+    /// Lines that are not entries (line number from 1, and why): the piece
+    /// of a line a killed process left, or a line edited by hand.
+    pub unreadable: Vec<(usize, String)>,
+}
+
+/// Reads every entry of a dead-letter file, in order. A line that is not
+/// an entry does not hide the others: it is listed in
+/// [`Contents::unreadable`].
 ///
 /// # Errors
 ///
-/// [`Error::Io`] when the file cannot be read, or (kind `InvalidData`)
-/// when a line is not a dead-letter entry; the message names the line.
+/// [`Error::Io`] when the file cannot be read (or is not UTF-8).
 ///
 /// # Examples
 ///
 /// ```no_run
-/// for entry in backburner::dead_letter::read("data/app.db.dead-letter.jsonl".as_ref())? {
+/// let found = backburner::dead_letter::read("data/app.db.dead-letter.jsonl".as_ref())?;
+/// for entry in &found.entries {
 ///     println!("seq {}: {:?} ({})", entry.seq, entry.write, entry.error);
+/// }
+/// for (line, why) in &found.unreadable {
+///     eprintln!("line {line} is not an entry: {why}");
 /// }
 /// # Ok::<(), backburner::Error>(())
 /// ```
-pub fn read(path: &Path) -> Result<Vec<DeadLetter>, Error> {
-    let io = |source| Error::Io { path: path.to_path_buf(), source };
-    let text = std::fs::read_to_string(path).map_err(io)?;
-    let mut out = Vec::new();
+pub fn read(path: &Path) -> Result<Contents, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let mut out = Contents::default();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let entry = parse(line).map_err(|e| {
-            io(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("line {} is not a dead-letter entry: {e}", n + 1),
-            ))
-        })?;
-        out.push(entry);
+        match parse(line) {
+            Ok(entry) => out.entries.push(entry),
+            Err(e) => out.unreadable.push((n + 1, e)),
+        }
     }
     Ok(out)
 }
@@ -246,13 +276,18 @@ fn param(p: &serde_json::Value) -> Result<SqlValue, String> {
     Ok(match p {
         J::Null => SqlValue::Null,
         J::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        // Exact for every float written with `{:?}` (serde_json's
+        // `float_roundtrip` parser).
         J::Number(n) => match n.as_i64() {
             Some(i) => SqlValue::Integer(i),
             None => SqlValue::Real(n.as_f64().ok_or("a number out of range")?),
         },
-        // Non-finite floats are written as strings ("NaN", "inf"): read back as text.
         J::String(s) => SqlValue::Text(s.clone()),
-        J::Object(o) => SqlValue::Blob(decode_obj(o, "blob_base64", "blob_hex")?),
+        J::Object(o) => match o.get("real").and_then(|v| v.as_str()) {
+            // A non-finite float: "NaN", "inf", "-inf".
+            Some(r) => SqlValue::Real(r.parse::<f64>().map_err(|e| format!("a real: {e}"))?),
+            None => SqlValue::Blob(decode_obj(o, "blob_base64", "blob_hex")?),
+        },
         J::Array(_) => return Err("a parameter is an array".into()),
     })
 }

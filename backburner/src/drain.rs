@@ -2,8 +2,9 @@
 //! drain them: the logger's signal handler (`Guard::handle_signals`) closes
 //! every open store before it ends the process.
 //!
-//! A store registers itself when it opens and is forgotten when it closes;
-//! the list holds weak references only, so it never keeps a store alive.
+//! A store registers itself when it opens; the list holds weak references
+//! only, so it never keeps a store alive (a dead one is pruned at the next
+//! registration), and a store already closed answers its drain at once.
 
 use std::sync::{Mutex, OnceLock, PoisonError, Weak};
 

@@ -205,12 +205,15 @@ pub enum Error {
     /// the last handle) ran out of time on a store with a journal: the writes
     /// not yet in the sink stay in the journal, nothing is lost, and they are
     /// applied (exactly once) when the store is opened again.
-    #[error("{count} journaled write(s) were not applied to the sink before the close deadline; they stay in the journal {} and are applied when the store is opened again", journal.display())]
+    #[error("{count} journaled write(s) were not applied to the sink before the close deadline; they stay in the journal {} and are applied when the store is opened again{}", journal.display(), also(.failed))]
     Unfinished {
         /// Writes accepted but not yet applied.
         count: u64,
         /// The journal directory that holds them.
         journal: PathBuf,
+        /// Failures since the last report that no ticket saw
+        /// ([`Error::WritesFailed`]), if there were any.
+        failed: Option<Box<Error>>,
     },
 
     /// `get` or `query` on a store whose sink takes writes only (it offers
@@ -234,6 +237,13 @@ pub enum Error {
         /// The error.
         source: std::io::Error,
     },
+}
+
+fn also(failed: &Option<Box<Error>>) -> String {
+    match failed {
+        Some(e) => format!("; besides, {e}"),
+        None => String::new(),
+    }
 }
 
 fn dead_letter_note(path: &Option<PathBuf>) -> String {

@@ -438,6 +438,7 @@ impl Opened {
             limit,
             drain_timeout,
             journal: journal_path,
+            reported: AtomicBool::new(false),
         });
         let weak: std::sync::Weak<dyn crate::drain::Drain> = Arc::downgrade(&inner) as _;
         crate::drain::register(weak);
@@ -497,6 +498,9 @@ struct Inner {
     drain_timeout: Duration,
     /// The journal's directory, if the store has one.
     journal: Option<PathBuf>,
+    /// Set when the close that joined the threads has returned its report:
+    /// later closes (the drop after `close`) do not repeat it.
+    reported: AtomicBool,
 }
 
 /// A write-behind store: writes return at once with a [`Ticket`], a worker
@@ -845,22 +849,45 @@ impl Inner {
             let reason = "a store thread panicked".to_string();
             return Err(p.poisoned().unwrap_or(Error::Poisoned { reason, write: None }));
         }
-        match joined {
-            true => {}
-            // Another handle is closing: wait for the drain.
-            false => self.wait_for(s.close_target.load(Ordering::SeqCst).min(s.queue.last_seq()))?,
+        let abandoned = s.abandon.load(Ordering::SeqCst);
+        if !joined {
+            // Another handle is closing, or closed: wait for the drain.
+            match self.wait_for(s.close_target.load(Ordering::SeqCst).min(s.queue.last_seq())) {
+                Ok(()) => {}
+                // Stopped by a close deadline with writes left in the
+                // journal: said below (or already, by the first close).
+                Err(Error::Closed { .. }) if abandoned && self.journal.is_some() => {}
+                Err(e) => return Err(e),
+            }
+            if self.reported.load(Ordering::SeqCst) {
+                // The close that joined the threads gave the report.
+                return Ok(());
+            }
         }
-        if let Some(e) = p.poisoned() {
+        let r = self.report(abandoned);
+        if joined {
+            self.reported.store(true, Ordering::SeqCst);
+        }
+        r
+    }
+
+    /// What a close reports: the poison, writes left in the journal by a
+    /// close deadline (with the failures nobody saw), or those failures.
+    fn report(&self, abandoned: bool) -> Result<()> {
+        let s = &self.shared;
+        if let Some(e) = s.progress.poisoned() {
             return Err(e);
         }
-        if let (true, Some(journal)) = (s.abandon.load(Ordering::SeqCst), &self.journal) {
+        let failures = s.progress.take_unreported();
+        if let (true, Some(journal)) = (abandoned, &self.journal) {
             let st = s.counters.snapshot();
             let count = s.queue.accepted().saturating_sub(st.committed + st.dead_letters);
             if count > 0 {
-                return Err(Error::Unfinished { count, journal: journal.clone() });
+                let failed = failures.err().map(Box::new);
+                return Err(Error::Unfinished { count, journal: journal.clone(), failed });
             }
         }
-        p.take_unreported()
+        failures
     }
 }
 

@@ -295,7 +295,9 @@ fn binary_values_go_in_compactly_and_read_back() {
     let size = std::fs::metadata(&dead).expect("dead-letter file").len();
     // Three 1 MiB values in base64: about 4.2 MB, not 6 MB (zeros escaped) + 2 MB + 2 MB (hex).
     assert!(size < 4_400_000, "dead-letter file is {size} bytes");
-    let entries = backburner::dead_letter::read(&dead).expect("read back");
+    let found = backburner::dead_letter::read(&dead).expect("read back");
+    assert!(found.unreadable.is_empty(), "{:?}", found.unreadable);
+    let entries = found.entries;
     assert_eq!(entries.len(), 3);
     // In seq order: the statement, then the two puts (no assert_eq on
     // megabyte values: a failure would print them).
@@ -314,4 +316,37 @@ fn binary_values_go_in_compactly_and_read_back() {
     assert!(entries[1..].iter().all(|e| e.error.contains("too big for this table")), "{}", entries[1].error);
     assert!(entries.iter().all(|e| !e.gave_up));
     store.close().expect("every failure was seen");
+}
+
+#[test]
+fn a_torn_last_line_neither_glues_the_next_entry_nor_hides_the_others() {
+    // A process killed in the middle of an append leaves a piece of a line.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dead = dir.path().join("dead.jsonl");
+    let store = open(dir.path(), Some(dead.clone()));
+    let first = store.execute("INSERT INTO t VALUES (-1)", []).expect("execute");
+    expect_rejected(&first, &dead);
+    store.close().expect("close");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&dead).expect("open");
+    std::io::Write::write_all(&mut f, b"{\"seq\":99,\"op\":\"exe").expect("torn piece");
+    drop(f);
+    let url = format!("sqlite://{}/t.db", dir.path().display());
+    let store = Store::builder(&url).dead_letter(Some(dead.clone())).build().expect("reopen");
+    let second = store.execute("INSERT INTO nowhere VALUES (?1)", params![f64::NAN]).expect("execute");
+    let third = store.execute("INSERT INTO nowhere VALUES (?1)", params![0.1 + 0.2]).expect("execute");
+    expect_rejected(&second, &dead);
+    expect_rejected(&third, &dead);
+    store.close().expect("close");
+    let found = backburner::dead_letter::read(&dead).expect("read");
+    assert_eq!(found.unreadable.len(), 1, "the torn piece, alone: {:?}", found.unreadable);
+    assert_eq!(found.unreadable[0].0, 2, "on its own line");
+    let seqs: Vec<u64> = found.entries.iter().map(|e| e.seq.get()).collect();
+    assert_eq!(seqs, vec![first.seq().get(), second.seq().get(), third.seq().get()]);
+    // Reals read back exactly, non-finite ones as reals too.
+    let real = |i: usize| match &found.entries[i].write {
+        backburner::Write::Execute { params, .. } => params[0].as_f64().expect("a real"),
+        other => panic!("{other:?}"),
+    };
+    assert!(real(1).is_nan());
+    assert_eq!(real(2).to_bits(), (0.1f64 + 0.2).to_bits());
 }

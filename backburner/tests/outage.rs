@@ -210,3 +210,48 @@ fn with_a_journal_close_timeout_leaves_the_writes_for_the_next_open() {
     store.close().expect("close");
     assert_eq!(count(&db, "backburner_kv"), 50);
 }
+
+#[test]
+fn a_close_deadline_with_the_journal_at_its_cap_does_not_hang() {
+    // The sink is down long enough for the journal to reach its cap; the
+    // journal thread must not wait for room that the stopped worker will
+    // never free.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("t.db");
+    let journal = dir.path().join("journal");
+    let durability = Durability::Journal { fsync: Fsync::Never };
+    let store = Store::builder("down")
+        .sink(Down(sqlite(&db)))
+        .journal(&journal)
+        .durability(durability)
+        .journal_limits(4096, 8192)
+        .build()
+        .expect("open");
+    let value = vec![7u8; 200];
+    let tickets: Vec<_> = (0..500).map(|i| store.put(format!("k{i}"), &value).expect("put")).collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let closer = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let r = store.close_timeout(Duration::from_millis(300));
+            let _ = tx.send(r.map_err(|e| e.to_string()));
+        })
+    };
+    let r = rx.recv_timeout(common::HANG).expect("close_timeout hung with the journal at its cap");
+    closer.join().expect("closer");
+    match r {
+        Err(msg) => assert!(msg.contains("500 journaled write(s)"), "{msg}"),
+        Ok(()) => panic!("the writes cannot have been applied"),
+    }
+    store.close().expect("a second close does not repeat the report");
+    drop(tickets);
+    drop(store);
+    let store = Store::builder(&format!("sqlite://{}", db.display()))
+        .journal(&journal)
+        .durability(durability)
+        .build()
+        .expect("reopen");
+    store.flush().expect("flush");
+    store.close().expect("close");
+    assert_eq!(count(&db, "backburner_kv"), 500, "every accepted write reached the journal, then the sink");
+}

@@ -240,7 +240,12 @@ impl Writer {
             if self.shared.progress.state.load(Ordering::SeqCst) == POISONED {
                 return Err(self.shared.progress.poison_reason().unwrap_or_default());
             }
-            if self.live_bytes() + size > self.limits.max_bytes && !self.closed.is_empty() {
+            // After a close deadline the worker applies nothing more, so the
+            // cap would never free: go past it (by at most the queue's
+            // capacity) so that every accepted write is journaled, for the
+            // next open.
+            let abandoned = self.shared.abandon.load(Ordering::SeqCst);
+            if !abandoned && self.live_bytes() + size > self.limits.max_bytes && !self.closed.is_empty() {
                 // At the cap: wait for the worker to commit and free segments.
                 if !logged {
                     ::log::info!(
@@ -264,6 +269,16 @@ impl Writer {
                     let meta = SegmentMeta { name, last_seq: first_seq, bytes: size };
                     self.current = Some(Current { meta, file, offset: 0 });
                     return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::StorageFull && abandoned => {
+                    // A close deadline passed and the disk stays full: waiting
+                    // would hang the close. The writes not journaled are lost
+                    // with this process; say which.
+                    let (lo, hi) = (first_seq, self.pending.last().map_or(first_seq, |r| r.seq));
+                    return Err(format!(
+                        "the journal's disk stayed full after the close deadline: {} accepted write(s) (seqs {lo}..={hi}) could not be journaled and were not applied; free disk space",
+                        self.pending.len()
+                    ));
                 }
                 Err(e) if e.kind() == io::ErrorKind::StorageFull => {
                     // New writes are refused with StorageFull until space frees.

@@ -348,7 +348,11 @@ impl Ticket {
     /// dead-letter file), [`Error::GaveUp`] if it was given up while the
     /// sink was unavailable (a retry budget or a close deadline; it is in
     /// the dead-letter file too), [`Error::Poisoned`] if the worker stopped
-    /// before applying it. A failure returned here is not reported again by
+    /// before applying it, [`Error::Closed`] if a close deadline
+    /// ([`Store::close_timeout`](crate::Store::close_timeout), the drop's
+    /// drain timeout) stopped a store with a journal first: the write stays
+    /// in the journal and is applied at the next open. A failure returned
+    /// here is not reported again by
     /// [`Store::flush`](crate::Store::flush) or
     /// [`Store::close`](crate::Store::close).
     pub fn wait(&self) -> Result<()> {

@@ -294,12 +294,19 @@ impl Worker {
         self.rejected.clear();
         let coalesced = self.coalesce();
         let started = Instant::now();
-        let Some(rejected) = self.apply(upto) else {
-            // Stopped by a close deadline (with a journal): not applied.
+        let Some((mut rejected, upto)) = self.apply(upto) else {
+            // Stopped by a close deadline (with a journal) before any of the
+            // batch was applied: the journal keeps it for the next open.
             self.batch.clear();
             return;
         };
         let elapsed = started.elapsed();
+        // Stopped part way through (the one-by-one pass): publish what was
+        // handled, up to `upto`; the rest stays in the journal.
+        let batch = &self.batch;
+        rejected.retain(|r| batch[r.index as usize].seq <= upto);
+        let handled = self.batch.partition_point(|r| r.seq <= upto);
+        self.batch.truncate(handled);
 
         let progress = Arc::clone(&self.shared.progress);
         let counters = &self.shared.counters;
@@ -395,7 +402,10 @@ impl Worker {
     /// A rejected write that had superseded earlier writes of its key brings
     /// them back (coalescing is redone without it), so that each write's
     /// outcome is the one it would have had unbatched.
-    fn apply(&mut self, upto: u64) -> Option<Vec<Rejected>> {
+    /// `None` when a close deadline stopped it (with a journal) before any
+    /// of the batch was applied; else the failed writes and the `Seq` up to
+    /// which the batch was handled (`upto`, or less if it stopped part way).
+    fn apply(&mut self, upto: u64) -> Option<(Vec<Rejected>, u64)> {
         self.rejected.clear();
         self.rejected.resize(self.batch.len(), false);
         let mut out = Vec::new();
@@ -404,7 +414,7 @@ impl Worker {
             let r = self.attempt(&live, upto);
             self.live = live;
             match r {
-                Outcome::Done => return Some(out),
+                Outcome::Done => return Some((out, upto)),
                 Outcome::Stopped => return None,
                 Outcome::Rejected(pos, reason) => {
                     let i = self.live[pos];
@@ -416,14 +426,14 @@ impl Worker {
                         "backburner: a batch of {} write(s) failed for good without naming the write ({reason}); applying them one by one",
                         self.live.len()
                     );
-                    return self.one_by_one(upto, &mut out).then_some(out);
+                    return self.one_by_one(upto, &mut out).map(|reached| (out, reached));
                 }
                 Outcome::GaveUp(reason) => {
                     // Every write not yet rejected fails, superseded ones too:
                     // none of them reached the sink.
                     let all: Vec<u32> = (0..self.batch.len() as u32).filter(|&i| !self.rejected[i as usize]).collect();
                     self.reject_all(&all, &reason, true, &mut out);
-                    return Some(out);
+                    return Some((out, upto));
                 }
             }
         }
@@ -448,8 +458,10 @@ impl Worker {
 
     /// Applies every write not yet rejected in its own transaction (no
     /// coalescing), to find the ones the sink refuses.
-    /// False when a close deadline stopped it (with a journal).
-    fn one_by_one(&mut self, upto: u64, out: &mut Vec<Rejected>) -> bool {
+    /// Returns the `Seq` up to which the batch was handled: `upto`, or, when
+    /// a close deadline stopped it (with a journal) part way, the last write
+    /// handled (`None` if none was).
+    fn one_by_one(&mut self, upto: u64, out: &mut Vec<Rejected>) -> Option<u64> {
         let order: Vec<u32> = (0..self.batch.len() as u32).filter(|&i| !self.rejected[i as usize]).collect();
         let mut stored_upto = false;
         for (k, &i) in order.iter().enumerate() {
@@ -461,9 +473,9 @@ impl Worker {
                 }
                 Outcome::GaveUp(reason) => {
                     self.reject_all(&order[k..], &reason, true, out);
-                    return true;
+                    return Some(upto);
                 }
-                Outcome::Stopped => return false,
+                Outcome::Stopped => return k.checked_sub(1).map(|j| self.batch[order[j] as usize].seq),
             }
         }
         if !stored_upto {
@@ -472,11 +484,12 @@ impl Worker {
                 Outcome::GaveUp(reason) | Outcome::Unattributed(reason) => {
                     ::log::error!("backburner: could not record seq {upto} as applied: {reason}");
                 }
-                Outcome::Stopped => return false,
+                // Every write was handled; only the record of `upto` is missing.
+                Outcome::Stopped => return order.last().map(|&j| self.batch[j as usize].seq),
                 Outcome::Done | Outcome::Rejected(..) => {}
             }
         }
-        true
+        Some(upto)
     }
 
     /// One apply of `live`, with retries of transient errors.

@@ -284,7 +284,18 @@ impl Out {
     fn cut(&mut self, piece: usize) -> io::Result<()> {
         match self {
             Out::File(f) => {
+                use std::io::Seek as _;
                 let len = f.file.metadata()?.len();
+                // In append mode the position is the end of this process's
+                // own last write. If the file is longer, another process
+                // appended after the piece: cutting would take its bytes, so
+                // the piece is finished instead (the caller's other path).
+                let end = f.file.stream_position()?;
+                if end != len {
+                    return Err(io::Error::other(format!(
+                        "another writer appended after the piece (file {len} bytes, ours end at {end})"
+                    )));
+                }
                 let to = len.checked_sub(piece as u64).ok_or_else(|| {
                     io::Error::other(format!("the file holds {len} bytes, fewer than the {piece} to cut"))
                 })?;
