@@ -6,11 +6,9 @@
 mod baseline;
 mod bench;
 mod bench_log;
-mod crash;
 mod dead_letter;
 mod demo;
 mod journal;
-mod log_child;
 mod report;
 
 use std::path::PathBuf;
@@ -45,12 +43,6 @@ enum Command {
     /// Replay the writes of a dead-letter file.
     #[command(subcommand)]
     DeadLetter(dead_letter::DeadLetterCommand),
-    /// (Testing) log lines, then end in a chosen way; used by the logger tests.
-    #[command(hide = true)]
-    LogChild(log_child::LogChildArgs),
-    /// (Testing) write journaled rows until killed; used by the crash test.
-    #[command(hide = true)]
-    CrashChild(crash::ChildArgs),
 }
 
 #[derive(Args, Debug)]
@@ -89,10 +81,8 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Store(a)) => bench::store(a),
         Command::Bench(BenchCommand::Journal(a)) => bench::journal(a),
         Command::Bench(BenchCommand::Log(a)) => bench_log::log(a),
-        Command::CrashChild(a) => crash::child(a),
         Command::Journal(c) => journal::run(c),
         Command::DeadLetter(c) => dead_letter::run(c),
-        Command::LogChild(a) => log_child::child(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

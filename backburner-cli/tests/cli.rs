@@ -58,7 +58,7 @@ fn journal_inspect_and_replay() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("a.db");
     let j = dir.path().join("j");
-    let mut child = bin()
+    let mut child = Command::new(env!("CARGO_BIN_EXE_backburner-test-child"))
         .args(["crash-child", "--db"])
         .arg(&db)
         .arg("--journal")

@@ -43,7 +43,7 @@ fn kill_9_loses_no_journaled_write_and_duplicates_none() {
     let mut start: u64 = 1;
     let (mut acked_total, mut killed_with_unacked) = (0u64, 0u64);
     for round in 0..rounds {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_backburner"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_backburner-test-child"))
             .args(["crash-child", "--db"])
             .arg(&db)
             .arg("--journal")

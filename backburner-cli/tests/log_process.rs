@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 const LINES: u64 = 100_000;
 
 fn child(end: &str, file: &std::path::Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_backburner"))
+    Command::new(env!("CARGO_BIN_EXE_backburner-test-child"))
         .args(["log-child", "--lines", &LINES.to_string(), "--end", end, "--file"])
         .arg(file)
         .stdout(Stdio::piped())
@@ -107,7 +107,7 @@ fn burst_child<T>(
 ) -> T {
     use std::os::unix::process::ExitStatusExt;
     let by_signal = end.starts_with("sig");
-    let mut c = Command::new(env!("CARGO_BIN_EXE_backburner"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_backburner-test-child"))
         .args(["log-child", "--burst", "--end", end])
         .args(args)
         .arg("--delay-us")
@@ -252,7 +252,7 @@ fn store_child(
     on_signal: &str,
 ) -> (std::process::Child, std::path::PathBuf, std::path::PathBuf) {
     let (file, db) = (dir.join("app.log"), dir.join("t.db"));
-    let mut c = Command::new(env!("CARGO_BIN_EXE_backburner"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_backburner-test-child"))
         .args(["log-child", "--lines", "10000", "--end", "sigterm", "--rows", "3000", "--on-signal", on_signal])
         .arg("--store")
         .arg(format!("sqlite://{}", db.display()))
