@@ -127,6 +127,18 @@ fn encode(out: &mut String, rec: &Record, error: &str, gave_up: bool) {
                         out.push('}');
                     }
                     SqlValue::Text(s) => string(out, s),
+                    SqlValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                    SqlValue::Timestamp(t) => {
+                        let (secs, nanos) = crate::journal::format::split_time(*t);
+                        out.push_str("{\"timestamp\":\"");
+                        crate::time::rfc3339_micros(out, *t);
+                        let _ = write!(out, "\",\"unix_secs\":{secs},\"nanos\":{nanos}}}");
+                    }
+                    SqlValue::Json(s) => {
+                        out.push_str("{\"json\":");
+                        string(out, s);
+                        out.push('}');
+                    }
                     SqlValue::Blob(b) => {
                         out.push_str("{\"blob_base64\":\"");
                         B64.encode_string(b, out);
@@ -275,7 +287,7 @@ fn param(p: &serde_json::Value) -> Result<SqlValue, String> {
     use serde_json::Value as J;
     Ok(match p {
         J::Null => SqlValue::Null,
-        J::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        J::Bool(b) => SqlValue::Bool(*b),
         // Exact for every float written with `{:?}` (serde_json's
         // `float_roundtrip` parser).
         J::Number(n) => match n.as_i64() {
@@ -283,11 +295,20 @@ fn param(p: &serde_json::Value) -> Result<SqlValue, String> {
             None => SqlValue::Real(n.as_f64().ok_or("a number out of range")?),
         },
         J::String(s) => SqlValue::Text(s.clone()),
-        J::Object(o) => match o.get("real").and_then(|v| v.as_str()) {
-            // A non-finite float: "NaN", "inf", "-inf".
-            Some(r) => SqlValue::Real(r.parse::<f64>().map_err(|e| format!("a real: {e}"))?),
-            None => SqlValue::Blob(decode_obj(o, "blob_base64", "blob_hex")?),
-        },
+        J::Object(o) => {
+            if let Some(r) = o.get("real").and_then(|v| v.as_str()) {
+                // A non-finite float: "NaN", "inf", "-inf".
+                return Ok(SqlValue::Real(r.parse::<f64>().map_err(|e| format!("a real: {e}"))?));
+            }
+            if let Some(j) = o.get("json").and_then(|v| v.as_str()) {
+                return Ok(SqlValue::Json(j.to_string()));
+            }
+            if let (Some(secs), Some(nanos)) = (o.get("unix_secs").and_then(|v| v.as_i64()), o.get("nanos")) {
+                let nanos = nanos.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or("`nanos` out of range")?;
+                return Ok(SqlValue::Timestamp(crate::journal::format::join_time(secs, nanos)?));
+            }
+            SqlValue::Blob(decode_obj(o, "blob_base64", "blob_hex")?)
+        }
         J::Array(_) => return Err("a parameter is an array".into()),
     })
 }

@@ -46,6 +46,7 @@ pub mod log;
 pub mod sink;
 mod stats;
 mod store;
+mod time;
 mod value;
 mod write;
 

@@ -4,10 +4,19 @@
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::SystemTime;
 
-/// An owned SQL value: a parameter of [`Store::execute`](crate::Store::execute)
+/// An owned value: a parameter of [`Store::execute`](crate::Store::execute)
 /// or a column of a [`Store::query`](crate::Store::query) row.
+///
+/// Neutral across sinks: besides the five storage classes every SQL
+/// database has, booleans, timestamps and JSON are cases of their own, and
+/// each sink maps them to its own types (SQLite: `Bool` as INTEGER 0 or 1,
+/// `Timestamp` as RFC 3339 text in UTC with microseconds, which SQLite's
+/// date functions read, `Json` as TEXT, which its JSON functions read).
+/// Rows read back carry what the sink stores (SQLite: one of the first five).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum SqlValue {
     /// SQL `NULL`.
     Null,
@@ -19,9 +28,33 @@ pub enum SqlValue {
     Text(String),
     /// Bytes.
     Blob(Vec<u8>),
+    /// A boolean.
+    Bool(bool),
+    /// A point in time.
+    Timestamp(SystemTime),
+    /// JSON, as text (not checked: the sink reads it).
+    Json(String),
 }
 
 impl SqlValue {
+    /// A JSON parameter.
+    ///
+    /// ```
+    /// let p = backburner::SqlValue::json(r#"{"plan":"pro"}"#);
+    /// assert!(matches!(p, backburner::SqlValue::Json(_)));
+    /// ```
+    pub fn json(text: impl Into<String>) -> SqlValue {
+        SqlValue::Json(text.into())
+    }
+
+    /// The boolean, if this is one.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            SqlValue::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
     /// The integer, if this is one.
     pub fn as_i64(&self) -> Option<i64> {
         match self {
@@ -37,10 +70,10 @@ impl SqlValue {
             _ => None,
         }
     }
-    /// The text, if this is text.
+    /// The text, if this is text (or JSON).
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            SqlValue::Text(s) => Some(s),
+            SqlValue::Text(s) | SqlValue::Json(s) => Some(s),
             _ => None,
         }
     }
@@ -65,7 +98,18 @@ macro_rules! from_int {
         }
     )*};
 }
-from_int!(i8, i16, i32, i64, u8, u16, u32, bool);
+from_int!(i8, i16, i32, i64, u8, u16, u32);
+
+impl From<bool> for SqlValue {
+    fn from(v: bool) -> Self {
+        SqlValue::Bool(v)
+    }
+}
+impl From<SystemTime> for SqlValue {
+    fn from(v: SystemTime) -> Self {
+        SqlValue::Timestamp(v)
+    }
+}
 
 impl From<f64> for SqlValue {
     fn from(v: f64) -> Self {

@@ -9,6 +9,7 @@
 //!          | 2 key                                 (delete)
 //!          | 3 sql_len:u32 sql n:u32 param*        (execute)
 //! param    = 0 | 1 i64 | 2 f64 | 3 len:u32 utf8 | 4 len:u32 bytes
+//!          | 5 u8 (bool) | 6 secs:i64 nanos:u32 (timestamp, from 1970) | 7 len:u32 utf8 (JSON)
 //! ```
 //!
 //! All integers are little-endian. Segments are preallocated, so the data
@@ -62,8 +63,10 @@ pub(crate) fn encoded_len(op: &Op) -> usize {
                             1 + match p {
                                 SqlValue::Null => 0,
                                 SqlValue::Integer(_) | SqlValue::Real(_) => 8,
-                                SqlValue::Text(s) => 4 + s.len(),
+                                SqlValue::Text(s) | SqlValue::Json(s) => 4 + s.len(),
                                 SqlValue::Blob(b) => 4 + b.len(),
+                                SqlValue::Bool(_) => 1,
+                                SqlValue::Timestamp(_) => 12,
                             }
                         })
                         .sum::<usize>()
@@ -112,6 +115,21 @@ pub(crate) fn encode(out: &mut Vec<u8>, seq: u64, op: &Op) {
                         put_u32(out, len_u32(b.len()));
                         out.extend_from_slice(b);
                     }
+                    SqlValue::Bool(b) => {
+                        out.push(5);
+                        out.push(u8::from(*b));
+                    }
+                    SqlValue::Timestamp(t) => {
+                        out.push(6);
+                        let (secs, nanos) = split_time(*t);
+                        out.extend_from_slice(&secs.to_le_bytes());
+                        out.extend_from_slice(&nanos.to_le_bytes());
+                    }
+                    SqlValue::Json(s) => {
+                        out.push(7);
+                        put_u32(out, len_u32(s.len()));
+                        out.extend_from_slice(s.as_bytes());
+                    }
                 }
             }
         }
@@ -125,6 +143,38 @@ pub(crate) fn encode(out: &mut Vec<u8>, seq: u64, op: &Op) {
 
 fn crc(len: &[u8], seq_and_payload: &[u8]) -> u32 {
     crc32c::crc32c_append(crc32c::crc32c(len), seq_and_payload)
+}
+
+/// A time as whole seconds from 1970 (negative before) and nanoseconds.
+pub(crate) fn split_time(t: std::time::SystemTime) -> (i64, u32) {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => (i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos()),
+        Err(e) => {
+            let d = e.duration();
+            let (s, n) = (i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos());
+            if n == 0 {
+                (-s, 0)
+            } else {
+                (-s - 1, 1_000_000_000 - n)
+            }
+        }
+    }
+}
+
+/// The inverse of [`split_time`].
+pub(crate) fn join_time(secs: i64, nanos: u32) -> Result<std::time::SystemTime, String> {
+    use std::time::{Duration, UNIX_EPOCH};
+    if nanos >= 1_000_000_000 {
+        return Err(format!("timestamp nanoseconds {nanos} out of range"));
+    }
+    let t = if secs >= 0 {
+        UNIX_EPOCH.checked_add(Duration::new(secs.unsigned_abs(), nanos))
+    } else {
+        UNIX_EPOCH
+            .checked_sub(Duration::from_secs(secs.unsigned_abs()))
+            .and_then(|t| t.checked_add(Duration::new(0, nanos)))
+    };
+    t.ok_or_else(|| format!("timestamp {secs}.{nanos:09} s out of range"))
 }
 
 /// A cursor over a payload that never reads out of bounds.
@@ -186,6 +236,22 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Op, String> {
                     4 => {
                         let n = c.u32()?;
                         SqlValue::Blob(c.take(n)?.to_vec())
+                    }
+                    5 => match c.u8()? {
+                        0 => SqlValue::Bool(false),
+                        1 => SqlValue::Bool(true),
+                        b => return Err(format!("boolean parameter is {b}, not 0 or 1")),
+                    },
+                    6 => {
+                        let secs = i64::from_le_bytes(c.u64()?);
+                        let nanos = c.u32()? as u32;
+                        SqlValue::Timestamp(join_time(secs, nanos)?)
+                    }
+                    7 => {
+                        let n = c.u32()?;
+                        let s =
+                            std::str::from_utf8(c.take(n)?).map_err(|e| format!("JSON parameter is not UTF-8: {e}"))?;
+                        SqlValue::Json(s.to_owned())
                     }
                     t => return Err(format!("unknown parameter type {t}")),
                 });
@@ -388,13 +454,17 @@ mod tests {
             Op::Delete(KvBuf::new(b"gone", b"")),
             Op::Put(KvBuf::new(&[3u8; 100], &[4u8; 300])),
             Op::Execute(Box::new(ExecOp {
-                sql: "INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5)".into(),
+                sql: "INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)".into(),
                 params: vec![
                     SqlValue::Null,
                     SqlValue::Integer(-7),
                     SqlValue::Real(1.5),
                     SqlValue::Text("é".into()),
                     SqlValue::Blob(vec![0, 255]),
+                    SqlValue::Bool(true),
+                    SqlValue::Timestamp(std::time::UNIX_EPOCH + std::time::Duration::new(1_764_628_800, 123_456_789)),
+                    SqlValue::Timestamp(std::time::UNIX_EPOCH - std::time::Duration::new(86_400, 1)),
+                    SqlValue::Json(r#"{"a":[1,2]}"#.into()),
                 ],
             })),
         ]

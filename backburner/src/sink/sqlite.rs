@@ -382,14 +382,25 @@ enum Params<'a> {
     Sql(&'a [SqlValue]),
 }
 
+/// How SQLite stores each parameter: the five storage classes as they are;
+/// a boolean as INTEGER 0 or 1; a timestamp as RFC 3339 text in UTC with
+/// microseconds (`2026-12-01T22:40:00.123456Z`, which `datetime()` and the
+/// other date functions read; before 1970 it is clamped to 1970); JSON as
+/// TEXT (which the JSON functions read).
 impl ToSql for SqlValue {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(ToSqlOutput::Borrowed(match self {
             SqlValue::Null => ValueRef::Null,
             SqlValue::Integer(i) => ValueRef::Integer(*i),
             SqlValue::Real(f) => ValueRef::Real(*f),
-            SqlValue::Text(s) => ValueRef::Text(s.as_bytes()),
+            SqlValue::Text(s) | SqlValue::Json(s) => ValueRef::Text(s.as_bytes()),
             SqlValue::Blob(b) => ValueRef::Blob(b),
+            SqlValue::Bool(b) => ValueRef::Integer(i64::from(*b)),
+            SqlValue::Timestamp(t) => {
+                let mut s = String::with_capacity(27);
+                crate::time::rfc3339_micros(&mut s, *t);
+                return Ok(ToSqlOutput::Owned(rusqlite::types::Value::Text(s)));
+            }
         }))
     }
 }
