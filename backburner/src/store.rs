@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::backpressure::Backpressure;
 use crate::engine::intake::Intake;
 use crate::engine::journal_writer::{Limits, Writer};
 use crate::engine::overlay::{Lookup, Overlay};
-use crate::engine::queue::{Backpressure, Queue};
+use crate::engine::queue::Queue;
 use crate::engine::shared::Shared;
 use crate::engine::ticket::{Progress, Ticket, CLOSING, OPEN};
 use crate::engine::worker::{Chunk, Config, Feed, Source, Worker};

@@ -28,7 +28,8 @@
 //! shutdown) uses [`Guard::handle_signals_with`]`(`[`OnSignal::Continue`]`)`:
 //! the signal drains the logs, the program's shutdown runs and logs, and
 //! the guard's drop drains the rest. With
-//! [`Backpressure::DropNewest`] lines are dropped when a queue is full,
+//! [`Backpressure::DropNewest`] lines are dropped when a queue is full
+//! (with [`Backpressure::Timeout`], when it stays full that long),
 //! counted, and a line saying how many is written when there is room.
 //!
 //! **Whole lines.** Lines reach the file whole or not at all. At the end of
@@ -62,11 +63,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::thread::{JoinHandle, Thread};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
 
+pub use crate::backpressure::Backpressure;
 pub use filter::Filter;
 pub use format::Format;
 #[doc(hidden)]
@@ -125,18 +127,6 @@ impl Level {
             ::log::Level::Trace => Level::Trace,
         }
     }
-}
-
-/// What a log call does when its thread's queue is full.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Backpressure {
-    /// Wait for room (the default): lossless.
-    #[default]
-    Block,
-    /// Drop the line and count it; a line saying how many were dropped is
-    /// written once there is room.
-    DropNewest,
 }
 
 /// What SIGTERM and SIGINT do once [`Guard::handle_signals_with`] handles
@@ -588,31 +578,66 @@ impl Logger {
         let s = &self.handle.shared;
         match p.push(entry) {
             Ok(()) => {}
-            Err(rtrb::PushError::Full(mut back)) => match s.policy {
-                Backpressure::DropNewest => {
-                    q.dropped.fetch_add(1, Ordering::Relaxed);
+            Err(rtrb::PushError::Full(back)) => {
+                if !self.full(p, q, back) {
                     return;
                 }
-                Backpressure::Block => loop {
-                    if let Some(t) = s.worker.get() {
-                        t.unpark();
-                    }
-                    std::thread::yield_now();
-                    match p.push(back) {
-                        Ok(()) => break,
-                        Err(rtrb::PushError::Full(b)) => back = b,
-                    }
-                    if s.stop.load(Ordering::SeqCst) && s.worker_gone() {
-                        return;
-                    }
-                },
-            },
+            }
         }
         // Only this thread writes its counter: no read-modify-write needed.
         q.pushed.store(q.pushed.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         if s.sleeping.load(Ordering::Relaxed) {
             if let Some(t) = s.worker.get() {
                 t.unpark();
+            }
+        }
+    }
+
+    /// A line that found its ring full: waits for room, or drops the line
+    /// and counts it, as the policy says. Whether the line went in.
+    #[cold]
+    fn full(&self, p: &mut rtrb::Producer<Entry>, q: &ThreadQueue, mut back: Entry) -> bool {
+        let s = &self.handle.shared;
+        // `None`: wait as long as it takes (also for a wait too long to
+        // have an end).
+        let deadline = match s.policy {
+            Backpressure::Block => None,
+            Backpressure::Timeout(d) if !d.is_zero() => Instant::now().checked_add(d),
+            Backpressure::Timeout(_) | Backpressure::DropNewest => {
+                q.dropped.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+        };
+        let mut round = 0u32;
+        loop {
+            if let Some(t) = s.worker.get() {
+                t.unpark();
+            }
+            match deadline {
+                // Block: yield until there is room (the worker is woken).
+                None => std::thread::yield_now(),
+                // Timeout: yield a few times, then sleep in growing naps
+                // (at most 1 ms, and never past the deadline).
+                Some(end) => {
+                    if round < 16 {
+                        std::thread::yield_now();
+                    } else {
+                        let nap = Duration::from_micros(1 << (round - 16).min(10));
+                        std::thread::sleep(nap.min(end.saturating_duration_since(Instant::now())));
+                    }
+                    round = round.saturating_add(1);
+                }
+            }
+            match p.push(back) {
+                Ok(()) => return true,
+                Err(rtrb::PushError::Full(b)) => back = b,
+            }
+            if s.stop.load(Ordering::SeqCst) && s.worker_gone() {
+                return false;
+            }
+            if deadline.is_some_and(|end| Instant::now() >= end) {
+                q.dropped.fetch_add(1, Ordering::Relaxed);
+                return false;
             }
         }
     }
@@ -1286,8 +1311,9 @@ impl Worker {
 
     fn notice(&mut self, q: &ThreadQueue, dropped: u64) {
         let ts = format::epoch_ns(SystemTime::now());
+        let policy = self.shared.policy;
         let text = format!(
-            "{dropped} log line(s) from this thread were dropped: its queue was full (Backpressure::DropNewest)"
+            "{dropped} log line(s) from this thread were dropped: its queue was full (Backpressure::{policy:?})"
         );
         let msg = |out: &mut String| out.push_str(&text);
         let line =
