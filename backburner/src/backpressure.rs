@@ -22,7 +22,9 @@ pub enum Backpressure {
     ///
     /// Store: lossless; no write is refused while the store is open.
     /// Logger: lossless; the caller yields its core until the worker makes
-    /// room.
+    /// room. (A logger whose worker panicked makes no room: the line is
+    /// then dropped and counted, see
+    /// [`LogError::Poisoned`](crate::log::LogError::Poisoned).)
     #[default]
     Block,
     /// Wait for room at most this long. Survives bursts that the consumer

@@ -43,6 +43,15 @@ pub enum LogError {
     /// The logger was shut down.
     #[error("the logger is shut down")]
     Closed,
+    /// The worker thread panicked: the logger is latched. `flush` and
+    /// `sync` return this at once, every time; the lines not yet written
+    /// when it panicked are lost, and every later log call drops its line
+    /// (counted in [`LogStats::dropped`]). Build a new logger.
+    #[error("the log worker stopped: {reason}; the lines not yet written are lost and later lines are dropped; build a new logger")]
+    Poisoned {
+        /// What stopped the worker (the thread and its panic's message).
+        reason: String,
+    },
 }
 
 /// A snapshot of a logger's counters.
@@ -55,7 +64,9 @@ pub struct LogStats {
     /// write cut short, on a full disk, leaves no piece of a line; see
     /// [`LogError::Write`]).
     pub written: u64,
-    /// Lines dropped because a queue was full (`DropNewest`).
+    /// Lines dropped: a queue was full (`DropNewest`), or stayed full for
+    /// the whole wait (`Timeout`); or the line was logged after the worker
+    /// panicked ([`LogError::Poisoned`]). Not counted in `logged`.
     pub dropped: u64,
     /// Lines lost to write errors (not in the destination).
     pub write_errors: u64,

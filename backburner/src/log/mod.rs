@@ -32,6 +32,13 @@
 //! (with [`Backpressure::Timeout`], when it stays full that long),
 //! counted, and a line saying how many is written when there is room.
 //!
+//! **A worker that panics** (a [`Clock`] that panics, say) latches the
+//! logger: [`Logger::flush`] and [`Logger::sync`] return
+//! [`LogError::Poisoned`] at once, a caller waiting for room in a full
+//! queue stops waiting, and every later log call drops its line and counts
+//! it ([`LogStats::dropped`]). The lines not yet written are lost; build a
+//! new logger.
+//!
 //! **Whole lines.** Lines reach the file whole or not at all. At the end of
 //! the process (the exit handler, the signal drains), once the drain is
 //! done, the worker finishes the write it is in and starts no other, so a
@@ -303,8 +310,9 @@ impl Logger {
     /// # Errors
     ///
     /// [`LogError::Write`] if lines could not be written since the last
-    /// flush; [`LogError::Closed`] if the worker is gone, or frozen by the
-    /// end of the process (the lines logged since may be lost).
+    /// flush; [`LogError::Poisoned`], at once, if the worker panicked;
+    /// [`LogError::Closed`] if the worker is gone, or frozen by the end of
+    /// the process (the lines logged since may be lost).
     pub fn flush(&self) -> Result<(), LogError> {
         self.shared().flush(false)
     }

@@ -1,6 +1,7 @@
 //! The log call's path: each thread's producer halves (one per logger it
-//! has logged to, in a thread-local), the push into its ring, and what a
-//! full ring does ([`Backpressure`]). Methods of [`Shared`], so that the
+//! has logged to, in a thread-local), the push into its ring, what a full
+//! ring does ([`Backpressure`]), and what a call does once the worker has
+//! panicked (it drops its line, counted). Methods of [`Shared`], so that the
 //! front end (`Logger`) and the process-wide notes (`registry`) both push.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,10 +70,27 @@ impl Shared {
         // Only this thread writes its counter: no read-modify-write needed.
         q.pushed.store(q.pushed.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         if self.sleeping.load(Ordering::Relaxed) {
+            self.wake(q);
+        }
+    }
+
+    /// After a push that found the worker asleep: wakes it. Or, once the
+    /// worker panicked (the latch keeps `sleeping` set, so every push comes
+    /// here), takes the line back as dropped and empties the ring, which
+    /// nobody reads any more.
+    #[cold]
+    fn wake(&self, q: &ThreadQueue) {
+        if !self.is_poisoned() {
             if let Some(t) = self.worker.get() {
                 t.unpark();
             }
+            return;
         }
+        // Only this thread writes `pushed`: the line just counted is not logged.
+        q.pushed.store(q.pushed.load(Ordering::Relaxed).saturating_sub(1), Ordering::Relaxed);
+        q.dropped.fetch_add(1, Ordering::Relaxed);
+        let mut c = q.consumer.lock();
+        while c.pop().is_ok() {}
     }
 
     /// A line that found its ring full: waits for room, or drops the line
@@ -114,6 +132,11 @@ impl Shared {
                 Err(rtrb::PushError::Full(b)) => back = b,
             }
             if self.stop.load(Ordering::SeqCst) && self.worker_gone() {
+                return false;
+            }
+            // The worker panicked: no room will come.
+            if self.is_poisoned() {
+                q.dropped.fetch_add(1, Ordering::Relaxed);
                 return false;
             }
             if deadline.is_some_and(|end| Instant::now() >= end) {

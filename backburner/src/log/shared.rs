@@ -75,6 +75,8 @@ pub(super) struct Shared {
     pub(super) gate: Arc<Mutex<()>>,
     /// Set once the gate is kept: no line is written any more.
     pub(super) frozen: AtomicBool,
+    /// Set if the worker panicked (the reason): the latch.
+    poison: OnceLock<String>,
 }
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
@@ -112,6 +114,7 @@ impl Shared {
             clock,
             gate,
             frozen: AtomicBool::new(false),
+            poison: OnceLock::new(),
         }
     }
 
@@ -128,8 +131,12 @@ impl Shared {
     /// # Errors
     ///
     /// [`LogError::Write`] if lines could not be written since the last
-    /// report; [`LogError::Closed`] if the worker is gone or frozen.
+    /// report; [`LogError::Poisoned`] at once if the worker panicked;
+    /// [`LogError::Closed`] if the worker is gone or frozen.
     pub(super) fn flush(&self, sync: bool) -> Result<(), LogError> {
+        if let Some(e) = self.poisoned() {
+            return Err(e);
+        }
         let req = self.flush_req.fetch_add(1, Ordering::SeqCst) + 1;
         if sync {
             self.sync_req.fetch_max(req, Ordering::SeqCst);
@@ -142,6 +149,10 @@ impl Shared {
         };
         let mut g = self.flush_lock.lock();
         while !done(self) {
+            // The latch wakes this wait: no poll for a worker that is gone.
+            if let Some(e) = self.poisoned() {
+                return Err(e);
+            }
             if self.worker_gone() || self.frozen.load(Ordering::SeqCst) {
                 return Err(LogError::Closed);
             }
@@ -152,6 +163,27 @@ impl Shared {
             None => Ok(()),
             Some((lines, message)) => Err(LogError::Write { lines, message }),
         }
+    }
+
+    /// Latches the logger: its worker panicked (`reason` says how). Keeps
+    /// `sleeping` set, so that every log call from now on takes the path
+    /// that wakes the worker, where it finds the latch and drops its line
+    /// (see `push.rs`); wakes the callers waiting in `flush` or `sync`.
+    pub(super) fn poison(&self, reason: String) {
+        let _ = self.poison.set(reason);
+        self.sleeping.store(true, Ordering::SeqCst);
+        self.wake_flushers();
+    }
+
+    /// Whether the worker panicked.
+    #[inline]
+    pub(super) fn is_poisoned(&self) -> bool {
+        self.poison.get().is_some()
+    }
+
+    /// The error of a latched logger, if it is.
+    pub(super) fn poisoned(&self) -> Option<LogError> {
+        self.poison.get().map(|reason| LogError::Poisoned { reason: reason.clone() })
     }
 
     /// Wakes the callers waiting in `flush` or `sync`.

@@ -16,7 +16,13 @@ use super::record::Entry;
 use super::shared::{Shared, ThreadQueue};
 use super::sink::{Sink, Wrote};
 
-/// Starts the worker of `shared` on a thread of its own, writing to `sink`.
+/// Starts the worker of `shared` on a thread of its own, writing to
+/// `sink`; if the worker panics, the logger is latched
+/// ([`Shared::poison`]).
+///
+/// # Errors
+///
+/// When the thread cannot be started.
 pub(super) fn spawn(shared: &Arc<Shared>, sink: Sink, format: Format, merge: bool) -> std::io::Result<JoinHandle<()>> {
     let worker = Worker {
         shared: Arc::clone(shared),
@@ -29,7 +35,16 @@ pub(super) fn spawn(shared: &Arc<Shared>, sink: Sink, format: Format, merge: boo
         par_text: String::new(),
         par_ends: Vec::new(),
     };
-    let t = std::thread::Builder::new().name("backburner-log".into()).spawn(move || worker.run())?;
+    let latch = Arc::clone(shared);
+    let t = crate::thread::spawn(
+        "backburner-log",
+        move || worker.run(),
+        move |ended| {
+            if let Err(reason) = ended {
+                latch.poison(reason);
+            }
+        },
+    )?;
     let _ = shared.worker.set(t.thread().clone());
     Ok(t)
 }
