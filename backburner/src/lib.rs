@@ -37,6 +37,7 @@
 //!
 //! See `docs/design.md` in the repository for the design and its guarantees.
 
+mod backpressure;
 pub mod dead_letter;
 mod drain;
 mod engine;
@@ -46,11 +47,12 @@ pub mod log;
 pub mod sink;
 mod stats;
 mod store;
+mod thread;
 mod time;
 mod value;
 mod write;
 
-pub use engine::queue::Backpressure;
+pub use backpressure::Backpressure;
 pub use engine::ticket::{Ticket, TicketFuture};
 pub use error::{Error, Result};
 pub use journal::{Fsync, RecoveryMode};

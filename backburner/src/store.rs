@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::backpressure::Backpressure;
 use crate::engine::intake::Intake;
 use crate::engine::journal_writer::{Limits, Writer};
 use crate::engine::overlay::{Lookup, Overlay};
-use crate::engine::queue::{Backpressure, Queue};
+use crate::engine::queue::Queue;
 use crate::engine::shared::Shared;
 use crate::engine::ticket::{Progress, Ticket, CLOSING, OPEN};
 use crate::engine::worker::{Chunk, Config, Feed, Source, Worker};
@@ -466,22 +467,12 @@ fn too_large(write: Write, size: usize, limit: Limit) -> Error {
 fn spawn(name: &str, progress: &Arc<Progress>, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
     let progress = Arc::clone(progress);
     let is_worker = name == "backburner-worker";
-    let thread_name = name.to_string();
-    std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-            Ok(()) if is_worker => progress.stop(),
-            Ok(()) => {}
-            Err(p) => {
-                let msg = p
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| p.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
-                progress.poison(format!("the thread {thread_name} panicked: {msg}"));
-            }
-        })
-        .map_err(|e| Error::Io { path: PathBuf::from(format!("<thread {name}>")), source: e })
+    crate::thread::spawn(name, f, move |ended| match ended {
+        Ok(()) if is_worker => progress.stop(),
+        Ok(()) => {}
+        Err(reason) => progress.poison(reason),
+    })
+    .map_err(|e| Error::Io { path: PathBuf::from(format!("<thread {name}>")), source: e })
 }
 
 struct Inner {

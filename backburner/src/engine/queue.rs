@@ -1,5 +1,5 @@
 //! The bounded queue between callers and the worker, and what a full queue
-//! does ([`Backpressure`]).
+//! does (as its [`Backpressure`] says).
 //!
 //! Enqueue is: take a `Seq` (one atomic add), check that the store is open
 //! (one atomic load), and send into a bounded `crossbeam-channel` (no lock,
@@ -14,27 +14,10 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 use parking_lot::Mutex;
 
+use crate::backpressure::Backpressure;
 use crate::engine::ticket::{Progress, OPEN};
 use crate::error::Error;
 use crate::write::Record;
-
-/// What a write does when the queue is full.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Backpressure {
-    /// Wait for room (the default). Lossless: the caller slows down to the
-    /// sink's pace, and no write is refused while the store is open.
-    #[default]
-    Block,
-    /// Wait for room at most this long, then return [`Error::Timeout`] with
-    /// the write handed back. Lossless too: a refused write is never
-    /// accepted, and the caller holds it.
-    Timeout(Duration),
-    /// Never wait: a write that finds the queue full is refused with
-    /// [`Error::QueueFull`] (the write handed back) and counted in
-    /// [`Stats::dropped`](crate::Stats::dropped).
-    DropNewest,
-}
 
 pub(crate) enum Msg {
     Write(Record),

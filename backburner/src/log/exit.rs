@@ -12,14 +12,46 @@
 //! "abort"`) ends the process as soon as its handler returns, so its
 //! handler asks a flusher thread to drain, through a pipe, and waits for
 //! the answer on another pipe (at most 5 s): `write`, `poll` and `read` are
-//! async-signal-safe.
+//! async-signal-safe. [`OnSignal`] (re-exported as `backburner::log::OnSignal`)
+//! is defined here; the loggers are reached through `registry`.
 
 #![allow(unsafe_code)] // libc `atexit`, and the SIGABRT handler; see each SAFETY note.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Once, OnceLock};
 
-use super::OnSignal;
+use super::registry::{flush_all, freeze_all, note_all};
+
+/// What SIGTERM and SIGINT do once [`Guard::handle_signals_with`](crate::log::Guard::handle_signals_with) handles
+/// them. Either way SIGABRT drains the loggers, and the process then ends
+/// (an `abort` cannot be survived).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OnSignal {
+    /// Drain and end (the default; what [`Guard::handle_signals`](crate::log::Guard::handle_signals) does):
+    /// drain every logger, close every open [`Store`](crate::Store), which
+    /// drains the writes it accepted, drain the loggers again, then end the
+    /// process as the signal would have (killed by it; exit status
+    /// `128 + signal` if it survives that). What survives: every line
+    /// logged before the signal and every write a store accepted before its
+    /// close. What does not: the program's own shutdown code (it never
+    /// runs), lines logged after the last drain (lost, never cut short),
+    /// and writes refused because the store was closed.
+    #[default]
+    Exit,
+    /// For a program that handles the signal itself (`tokio::signal`,
+    /// axum's `with_graceful_shutdown`, `ctrlc`): drain every logger and
+    /// log a warning that says so; do not close the stores and do not end
+    /// the process. The program's own shutdown runs, the logger keeps
+    /// taking lines meanwhile, and the [`Guard`](crate::log::Guard)'s drop (or the exit
+    /// handler) drains the rest. What survives: every line, and every
+    /// write the program's shutdown lets its stores drain (it closes them,
+    /// or their drop does). A second signal of the same kind does what
+    /// [`OnSignal::Exit`] does (an impatient operator, a stuck shutdown); a
+    /// program that does not handle the signal at all keeps running until
+    /// then.
+    Continue,
+}
 
 extern "C" fn at_exit() {
     end(false);
@@ -38,12 +70,12 @@ pub(super) fn end(stores: bool) {
     if *ended {
         return;
     }
-    super::flush_all();
+    flush_all();
     if stores {
         crate::drain::drain_all();
-        super::flush_all();
+        flush_all();
     }
-    super::freeze_all();
+    freeze_all();
     *ended = true;
 }
 
@@ -136,8 +168,8 @@ pub(super) fn signals(on: OnSignal) -> std::io::Result<()> {
             if !again && ON_SIGNAL.load(Ordering::SeqCst) == CONTINUE {
                 // The program handles the signal: drain the logs, and let
                 // its own shutdown go on (logging as it likes).
-                super::note_all(if sig == SIGINT { CONTINUE_INT } else { CONTINUE_TERM });
-                super::flush_all();
+                note_all(if sig == SIGINT { CONTINUE_INT } else { CONTINUE_TERM });
+                flush_all();
                 continue;
             }
             end(true);

@@ -1,7 +1,7 @@
 //! Level and target filters in the familiar `RUST_LOG` syntax:
 //! `info`, `warn,my_app=debug,my_app::db=trace`, `off`, `my_app`.
 
-use super::Level;
+use super::level::Level;
 
 /// Which lines to keep: a default level and per-target levels (the longest
 /// matching target prefix wins, matched on `::` boundaries).

@@ -7,7 +7,7 @@ pub(crate) fn epoch_ns(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-use super::Level;
+use super::level::Level;
 
 /// How lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -143,8 +143,8 @@ fn push_escaped_newlines(out: &mut String, s: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use std::time::Duration;
+    use super::rfc3339_micros;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn timestamps() {

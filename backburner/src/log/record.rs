@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::Level;
+use super::level::Level;
 
 /// Most arguments a call may have for deferred formatting; calls with more
 /// are formatted on the caller.
@@ -336,6 +336,19 @@ pub struct Site {
     pub line: u32,
 }
 
+/// The site of records whose target and place come at run time (the `log`
+/// facade, `tracing`): only the level is static.
+pub(crate) fn runtime_site(level: Level) -> &'static Site {
+    static SITES: [Site; 5] = [
+        Site { level: Level::Error, target: "", file: "", line: 0 },
+        Site { level: Level::Warn, target: "", file: "", line: 0 },
+        Site { level: Level::Info, target: "", file: "", line: 0 },
+        Site { level: Level::Debug, target: "", file: "", line: 0 },
+        Site { level: Level::Trace, target: "", file: "", line: 0 },
+    ];
+    &SITES[level as usize - 1]
+}
+
 /// Key-value fields of a record, formatted on the caller.
 pub type Fields = Box<[(Box<str>, Box<str>)]>;
 
@@ -420,7 +433,7 @@ impl Entry {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{ArgVal, Entry};
     use proptest::prelude::*;
 
     fn same_as_display(v: ArgVal, want: String) {

@@ -21,8 +21,9 @@ use tracing_core::field::{Field, Visit};
 use tracing_core::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
 
-use super::record::{Entry, Message};
-use super::{Level, Logger};
+use super::level::Level;
+use super::record::{runtime_site, Entry, Message};
+use super::Logger;
 
 /// The layer; see [`Logger::tracing_layer`].
 #[derive(Debug, Clone)]
@@ -96,6 +97,6 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for TracingLayer {
             })
             .unwrap_or_else(|_| render(&mut String::new()));
         let msg = Message::Event { msg: text, target: meta.target(), fields };
-        self.logger.push(Entry { at, site: super::runtime_site(lvl), msg });
+        self.logger.push(Entry { at, site: runtime_site(lvl), msg });
     }
 }

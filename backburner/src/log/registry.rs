@@ -1,0 +1,107 @@
+//! The loggers of the process: each logger's [`Handle`] (which owns its
+//! worker thread and stops it when the last `Logger` clone goes), and the
+//! process-wide list of live loggers that the end of the process drains
+//! (`flush_all`), freezes (`freeze_all`) and notes a signal in (`note_all`).
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock, Weak};
+use std::thread::JoinHandle;
+
+use parking_lot::Mutex;
+
+use super::level::Level;
+use super::record::{Entry, Message, Site};
+use super::shared::Shared;
+
+/// Owns the worker thread; the last `Logger` clone dropped drains and stops it.
+pub(super) struct Handle {
+    pub(super) shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Handle {
+    /// Registers a logger whose worker is `thread` in the process's list,
+    /// and returns its handle.
+    pub(super) fn register(shared: Arc<Shared>, thread: JoinHandle<()>) -> Arc<Handle> {
+        let handle = Arc::new(Handle { shared, thread: Mutex::new(Some(thread)) });
+        registry().lock().push(Arc::downgrade(&handle));
+        handle
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        shutdown(&self.shared, &self.thread);
+    }
+}
+
+/// Stops the worker (it drains every ring first) and joins it, unless the
+/// end of the process froze it.
+fn shutdown(shared: &Shared, thread: &Mutex<Option<JoinHandle<()>>>) {
+    shared.stop.store(true, Ordering::SeqCst);
+    if let Some(t) = shared.worker.get() {
+        t.unpark();
+    }
+    if shared.frozen.load(Ordering::SeqCst) {
+        // The process is ending and the worker waits for the gate forever.
+        return;
+    }
+    if let Some(h) = thread.lock().take() {
+        let _ = h.join();
+    }
+}
+
+/// Loggers alive in this process, drained by the exit handler.
+fn registry() -> &'static Mutex<Vec<Weak<Handle>>> {
+    static R: OnceLock<Mutex<Vec<Weak<Handle>>>> = OnceLock::new();
+    R.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// The loggers still alive. The caller must not drop them (the last clone
+/// would join a worker, from an exit handler): see [`keep`].
+fn live() -> Vec<Arc<Handle>> {
+    registry().lock().iter().filter_map(Weak::upgrade).collect()
+}
+
+/// Keeps a handle for the rest of the process instead of dropping it.
+fn keep(h: Arc<Handle>) {
+    std::mem::forget(h);
+}
+
+/// Freezes every live logger at the end of the process: takes each one's
+/// gate and keeps it, once the write in flight (if any) is done, so that no
+/// write is under way when the process ends and none starts after. Lines
+/// logged from then on stay in the rings.
+pub(super) fn freeze_all() {
+    for h in live() {
+        std::mem::forget(h.shared.gate.lock());
+        h.shared.frozen.store(true, Ordering::SeqCst);
+        // Not dropped (the last clone would join the frozen worker).
+        keep(h);
+    }
+}
+
+/// Logs `msg` as a warning of `backburner::log` to every live logger whose
+/// filter lets it through (the signal thread's notes).
+pub(super) fn note_all(msg: &'static str) {
+    static SITE: Site = Site { level: Level::Warn, target: "backburner::log", file: file!(), line: line!() };
+    for h in live() {
+        let s = &h.shared;
+        if s.enabled(&SITE) {
+            s.push(Entry { at: s.clock.raw(), site: &SITE, msg: Message::Static(msg) });
+        }
+        // Not dropped here (the last clone would join the worker).
+        keep(h);
+    }
+}
+
+/// Flushes every live logger (exit handler, signals).
+pub(super) fn flush_all() {
+    for h in live() {
+        if let Err(e) = h.shared.flush(false) {
+            eprintln!("backburner: log flush failed: {e}");
+        }
+        // Not dropped here (the last clone would join the worker from an exit handler).
+        keep(h);
+    }
+}
