@@ -2,19 +2,52 @@
 //! them and the SQLite sink stores timestamp parameters.
 
 use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-/// Appends `t` as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+/// Appends `t` as `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC, microseconds,
+/// truncated). Times before 1970 are written as they are (`1969-12-31T…`);
+/// years outside 0000–9999 come out with more digits or a sign, which is
+/// not RFC 3339 (SQLite's date functions read years 0000–9999 only).
 pub(crate) fn rfc3339_micros(out: &mut String, t: SystemTime) {
-    // Before 1970: written as 1970-01-01T00:00:00Z (callers clamp).
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let micros = d.subsec_micros();
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
+    let (secs, nanos) = split_time(t);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let micros = nanos / 1000;
     let (y, m, dd) = civil_from_days(days);
     let _ =
         write!(out, "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}.{micros:06}Z", rem / 3600, (rem % 3600) / 60, rem % 60);
+}
+
+/// A time as whole seconds from 1970 (negative before) and nanoseconds.
+pub(crate) fn split_time(t: std::time::SystemTime) -> (i64, u32) {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => (i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos()),
+        Err(e) => {
+            let d = e.duration();
+            let (s, n) = (i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos());
+            if n == 0 {
+                (-s, 0)
+            } else {
+                (-s - 1, 1_000_000_000 - n)
+            }
+        }
+    }
+}
+
+/// The inverse of [`split_time`].
+pub(crate) fn join_time(secs: i64, nanos: u32) -> Result<std::time::SystemTime, String> {
+    use std::time::{Duration, UNIX_EPOCH};
+    if nanos >= 1_000_000_000 {
+        return Err(format!("timestamp nanoseconds {nanos} out of range"));
+    }
+    let t = if secs >= 0 {
+        UNIX_EPOCH.checked_add(Duration::new(secs.unsigned_abs(), nanos))
+    } else {
+        UNIX_EPOCH
+            .checked_sub(Duration::from_secs(secs.unsigned_abs()))
+            .and_then(|t| t.checked_add(Duration::new(0, nanos)))
+    };
+    t.ok_or_else(|| format!("timestamp {secs}.{nanos:09} s out of range"))
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
@@ -49,5 +82,12 @@ mod tests {
         s.clear();
         rfc3339_micros(&mut s, UNIX_EPOCH + Duration::from_secs(4_102_444_800));
         assert_eq!(s, "2100-01-01T00:00:00.000000Z");
+        s.clear();
+        // Before 1970: the day before the epoch, one microsecond before midnight.
+        rfc3339_micros(&mut s, UNIX_EPOCH - Duration::from_micros(1));
+        assert_eq!(s, "1969-12-31T23:59:59.999999Z");
+        s.clear();
+        rfc3339_micros(&mut s, UNIX_EPOCH - Duration::from_secs(86_400 * 365));
+        assert_eq!(s, "1969-01-01T00:00:00.000000Z");
     }
 }

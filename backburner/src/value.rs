@@ -30,7 +30,8 @@ pub enum SqlValue {
     Blob(Vec<u8>),
     /// A boolean.
     Bool(bool),
-    /// A point in time.
+    /// A point in time. SQLite stores RFC 3339 text (UTC, microseconds,
+    /// truncated); its date functions read years 0000 to 9999.
     Timestamp(SystemTime),
     /// JSON, as text (not checked: the sink reads it).
     Json(String),
@@ -77,11 +78,11 @@ impl SqlValue {
             _ => None,
         }
     }
-    /// The bytes of a blob or of text.
+    /// The bytes of a blob or of text (or JSON).
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {
             SqlValue::Blob(b) => Some(b),
-            SqlValue::Text(s) => Some(s.as_bytes()),
+            SqlValue::Text(s) | SqlValue::Json(s) => Some(s.as_bytes()),
             _ => None,
         }
     }

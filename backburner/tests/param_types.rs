@@ -39,6 +39,12 @@ fn bool_timestamp_and_json_reach_sqlite_as_its_functions_read_them() {
     assert_eq!(r[3].as_i64(), Some(1_764_628_800), "SQLite's date functions read it");
     assert_eq!(r[4].as_str(), Some("pro"), "SQLite's JSON functions read it");
     assert_eq!(r[5].as_i64(), Some(2));
+    // Before 1970, as it is (not clamped to 1970).
+    let before = UNIX_EPOCH - Duration::from_secs(86_400);
+    store.execute("INSERT INTO t VALUES (NULL, ?1, NULL)", params![before]).expect("insert").wait().expect("commit");
+    let rows = store.query("SELECT at, unixepoch(at) FROM t WHERE flag IS NULL", []).expect("query");
+    assert_eq!(rows[0][0].as_str(), Some("1969-12-31T00:00:00.000000Z"));
+    assert_eq!(rows[0][1].as_i64(), Some(-86_400));
     store.close().expect("close");
 }
 

@@ -145,37 +145,7 @@ fn crc(len: &[u8], seq_and_payload: &[u8]) -> u32 {
     crc32c::crc32c_append(crc32c::crc32c(len), seq_and_payload)
 }
 
-/// A time as whole seconds from 1970 (negative before) and nanoseconds.
-pub(crate) fn split_time(t: std::time::SystemTime) -> (i64, u32) {
-    match t.duration_since(std::time::UNIX_EPOCH) {
-        Ok(d) => (i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos()),
-        Err(e) => {
-            let d = e.duration();
-            let (s, n) = (i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos());
-            if n == 0 {
-                (-s, 0)
-            } else {
-                (-s - 1, 1_000_000_000 - n)
-            }
-        }
-    }
-}
-
-/// The inverse of [`split_time`].
-pub(crate) fn join_time(secs: i64, nanos: u32) -> Result<std::time::SystemTime, String> {
-    use std::time::{Duration, UNIX_EPOCH};
-    if nanos >= 1_000_000_000 {
-        return Err(format!("timestamp nanoseconds {nanos} out of range"));
-    }
-    let t = if secs >= 0 {
-        UNIX_EPOCH.checked_add(Duration::new(secs.unsigned_abs(), nanos))
-    } else {
-        UNIX_EPOCH
-            .checked_sub(Duration::from_secs(secs.unsigned_abs()))
-            .and_then(|t| t.checked_add(Duration::new(0, nanos)))
-    };
-    t.ok_or_else(|| format!("timestamp {secs}.{nanos:09} s out of range"))
-}
+pub(crate) use crate::time::{join_time, split_time};
 
 /// A cursor over a payload that never reads out of bounds.
 struct Cursor<'a> {

@@ -52,6 +52,12 @@ pub enum LogError {
         /// What stopped the worker (the thread and its panic's message).
         reason: String,
     },
+    /// `flush` or `sync` was called on the log worker's own thread (from a
+    /// panic hook, a [`Clock`](crate::log::Clock), or a `log` call the
+    /// worker makes): the worker cannot wait for itself, so the call
+    /// returns at once without flushing.
+    #[error("flush or sync was called on the log worker's own thread (a panic hook or a Clock running there); the worker cannot wait for itself, so nothing was flushed")]
+    OnWorker,
 }
 
 /// A snapshot of a logger's counters.

@@ -107,6 +107,12 @@ impl Shared {
                 return false;
             }
         };
+        if self.on_worker() {
+            // The worker logging into its own full ring (a panic hook or a
+            // Clock on its thread): no room can come while it waits here.
+            q.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
         let mut round = 0u32;
         loop {
             if let Some(t) = self.worker.get() {
@@ -121,7 +127,7 @@ impl Shared {
                     if round < 16 {
                         std::thread::yield_now();
                     } else {
-                        let nap = Duration::from_micros(1 << (round - 16).min(10));
+                        let nap = Duration::from_micros(1 << (round - 16).min(10)).min(Duration::from_millis(1));
                         std::thread::sleep(nap.min(end.saturating_duration_since(Instant::now())));
                     }
                     round = round.saturating_add(1);

@@ -137,6 +137,11 @@ impl Shared {
         if let Some(e) = self.poisoned() {
             return Err(e);
         }
+        if self.on_worker() {
+            // A panic hook or a Clock on the worker's thread: waiting for
+            // the worker would wait forever (and keep the latch from setting).
+            return Err(LogError::OnWorker);
+        }
         let req = self.flush_req.fetch_add(1, Ordering::SeqCst) + 1;
         if sync {
             self.sync_req.fetch_max(req, Ordering::SeqCst);
@@ -193,6 +198,12 @@ impl Shared {
     }
 
     /// Whether the worker has stopped (or never started).
+    /// Whether the calling thread is this logger's worker.
+    #[cold]
+    pub(super) fn on_worker(&self) -> bool {
+        self.worker.get().is_some_and(|t| t.id() == std::thread::current().id())
+    }
+
     pub(super) fn worker_gone(&self) -> bool {
         self.worker.get().is_none() || self.flush_done.load(Ordering::SeqCst) == u64::MAX
     }

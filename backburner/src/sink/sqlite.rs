@@ -385,7 +385,7 @@ enum Params<'a> {
 /// How SQLite stores each parameter: the five storage classes as they are;
 /// a boolean as INTEGER 0 or 1; a timestamp as RFC 3339 text in UTC with
 /// microseconds (`2026-12-01T22:40:00.123456Z`, which `datetime()` and the
-/// other date functions read; before 1970 it is clamped to 1970); JSON as
+/// other date functions read for years 0000 to 9999); JSON as
 /// TEXT (which the JSON functions read).
 impl ToSql for SqlValue {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
