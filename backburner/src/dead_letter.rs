@@ -129,7 +129,7 @@ fn encode(out: &mut String, rec: &Record, error: &str, gave_up: bool) {
                     SqlValue::Text(s) => string(out, s),
                     SqlValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
                     SqlValue::Timestamp(t) => {
-                        let (secs, nanos) = crate::journal::format::split_time(*t);
+                        let (secs, nanos) = crate::time::split_time(*t);
                         out.push_str("{\"timestamp\":\"");
                         crate::time::rfc3339_micros(out, *t);
                         let _ = write!(out, "\",\"unix_secs\":{secs},\"nanos\":{nanos}}}");
@@ -305,7 +305,7 @@ fn param(p: &serde_json::Value) -> Result<SqlValue, String> {
             }
             if let (Some(secs), Some(nanos)) = (o.get("unix_secs").and_then(|v| v.as_i64()), o.get("nanos")) {
                 let nanos = nanos.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or("`nanos` out of range")?;
-                return Ok(SqlValue::Timestamp(crate::journal::format::join_time(secs, nanos)?));
+                return Ok(SqlValue::Timestamp(crate::time::join_time(secs, nanos)?));
             }
             SqlValue::Blob(decode_obj(o, "blob_base64", "blob_hex")?)
         }

@@ -617,7 +617,7 @@ impl Store {
     /// `close`; [`Error::Poisoned`] if the worker stopped.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
         self.inner.check_open()?;
-        self.inner.reader("get")?;
+        let reader = self.inner.reader("get")?;
         let key = key.as_ref();
         let s = self.shared();
         // A pending statement may have written this key: let it land first.
@@ -630,7 +630,7 @@ impl Store {
         match s.overlay.get(hash, key, &s.progress.watermark) {
             Lookup::Value(v) => Ok(Some(v)),
             Lookup::Deleted => Ok(None),
-            Lookup::Miss => Ok(self.inner.reader("get")?.get(key)?.map(Value::from)),
+            Lookup::Miss => Ok(reader.get(key)?.map(Value::from)),
         }
     }
 

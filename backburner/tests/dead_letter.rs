@@ -16,12 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backburner::{params, Error, Store, Ticket};
-use common::{count, FlakySink};
-
-fn dead_lines(path: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))).collect()
-}
+use common::{count, dead_lines, FlakySink};
 
 fn expect_rejected(t: &Ticket, dead: &Path) -> String {
     match t.wait() {

@@ -5,38 +5,14 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use backburner::journal::fault::MemStorage;
 use backburner::journal::{scan, End, RECORD_HEADER};
 use backburner::{params, Durability, Error, Fsync, RecoveryMode, Store};
 
-/// Captures log lines so that the warnings can be checked.
-struct Capture(Mutex<Vec<String>>);
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        if let Ok(mut v) = self.0.lock() {
-            v.push(format!("{} {}", r.level(), r.args()));
-        }
-    }
-    fn flush(&self) {}
-}
-
-fn logs() -> &'static Capture {
-    static CAP: OnceLock<&'static Capture> = OnceLock::new();
-    CAP.get_or_init(|| {
-        let cap: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
-        let _ = log::set_logger(cap);
-        log::set_max_level(log::LevelFilter::Warn);
-        cap
-    })
-}
-
 fn warnings_about(needle: &str) -> Vec<String> {
-    logs().0.lock().expect("logs").iter().filter(|l| l.contains(needle)).cloned().collect()
+    common::warnings_about(needle)
 }
 
 /// A journal of 60 inserts (ids 0..60) over several segments, never applied.
@@ -77,7 +53,7 @@ fn open(url: &str, mem: &MemStorage, mode: RecoveryMode) -> Result<Vec<i64>, Err
 
 #[test]
 fn torn_tail_is_truncated_with_a_warning() {
-    logs();
+    common::capture_logs();
     let dir = tempfile::tempdir().expect("tempdir");
     let (url, mem) = journal(dir.path());
     let names = mem.names();
@@ -101,7 +77,7 @@ fn torn_tail_is_truncated_with_a_warning() {
 
 #[test]
 fn corruption_in_the_middle_is_a_hard_error_unless_chosen_otherwise() {
-    logs();
+    common::capture_logs();
     let dir = tempfile::tempdir().expect("tempdir");
     let (url, mem) = journal(dir.path());
     let first = mem.names()[0].clone();
@@ -132,7 +108,7 @@ fn corruption_in_the_middle_is_a_hard_error_unless_chosen_otherwise() {
 
 #[test]
 fn truncate_at_corruption_drops_the_rest_and_says_so() {
-    logs();
+    common::capture_logs();
     let dir = tempfile::tempdir().expect("tempdir");
     let (url, mem) = journal(dir.path());
     let first = mem.names()[0].clone();

@@ -6,41 +6,17 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use backburner::journal::fault::MemStorage;
 use backburner::journal::{scan, End, FsStorage, Storage, RECORD_HEADER};
 use backburner::{params, Durability, Fsync, RecoveryMode, Store};
 
-/// Captures log lines so that the warning can be checked.
-struct Capture(Mutex<Vec<String>>);
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        if let Ok(mut v) = self.0.lock() {
-            v.push(format!("{} {}", r.level(), r.args()));
-        }
-    }
-    fn flush(&self) {}
-}
-
-fn logs() -> &'static Capture {
-    static CAP: OnceLock<&'static Capture> = OnceLock::new();
-    CAP.get_or_init(|| {
-        let cap: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
-        let _ = log::set_logger(cap);
-        log::set_max_level(log::LevelFilter::Warn);
-        cap
-    })
-}
-
 const SEGMENT: u64 = 64 << 20;
 
 #[test]
 fn a_torn_tail_in_a_preallocated_segment_is_truncated_and_the_rest_replayed() {
-    logs();
+    common::capture_logs();
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("t.db");
     let c = rusqlite::Connection::open(&db).expect("open");
@@ -96,7 +72,7 @@ fn a_torn_tail_in_a_preallocated_segment_is_truncated_and_the_rest_replayed() {
     store.close().expect("close");
     let ids: Vec<i64> = rows.iter().map(|r| r[0].as_i64().expect("int")).collect();
     assert_eq!(ids, (0..59).collect::<Vec<_>>());
-    let w: Vec<String> = logs().0.lock().expect("logs").iter().filter(|l| l.contains("torn record")).cloned().collect();
+    let w = common::warnings_about("torn record");
     assert!(
         w.iter().any(|l| l.contains(name.as_str()) && l.contains(&format!("offset {}", last.offset))),
         "no warning naming {name} and offset {}: {w:?}",

@@ -9,18 +9,12 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backburner::{params, Durability, Error, Fsync, Store};
-use common::{count, sqlite, Down, FlakySink};
-
-fn dead_lines(path: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))).collect()
-}
+use common::{count, dead_lines, sqlite, Down, FlakySink};
 
 /// The case: another connection holds SQLite's write lock for
 /// longer than the old retry budget (10 tries, about 5.5 s with a 100 ms

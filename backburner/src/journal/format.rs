@@ -145,7 +145,7 @@ fn crc(len: &[u8], seq_and_payload: &[u8]) -> u32 {
     crc32c::crc32c_append(crc32c::crc32c(len), seq_and_payload)
 }
 
-pub(crate) use crate::time::{join_time, split_time};
+use crate::time::{join_time, split_time};
 
 /// A cursor over a payload that never reads out of bounds.
 struct Cursor<'a> {

@@ -177,3 +177,45 @@ impl Sink for Down {
         self.0.reader()
     }
 }
+
+/// Captures the `log` facade's lines (warnings and above), once per test
+/// binary, so that tests can check what was warned.
+struct Capture(Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(format!("{} {}", r.level(), r.args()));
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn capture() -> &'static Capture {
+    static CAP: std::sync::OnceLock<&'static Capture> = std::sync::OnceLock::new();
+    CAP.get_or_init(|| {
+        let cap: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
+        let _ = log::set_logger(cap);
+        log::set_max_level(log::LevelFilter::Warn);
+        cap
+    })
+}
+
+/// Starts capturing the `log` facade's lines (idempotent).
+pub fn capture_logs() {
+    capture();
+}
+
+/// The captured lines that contain `needle`.
+pub fn warnings_about(needle: &str) -> Vec<String> {
+    capture().0.lock().expect("logs").iter().filter(|l| l.contains(needle)).cloned().collect()
+}
+
+/// The lines of a dead-letter file, parsed (none if it does not exist).
+pub fn dead_lines(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))).collect()
+}
