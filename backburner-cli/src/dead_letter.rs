@@ -52,9 +52,9 @@ fn replay(file: PathBuf, to: &str, failed: Option<PathBuf>, retries: u32) -> Res
     let mut tickets = Vec::with_capacity(entries.len());
     for e in &entries {
         let r = match &e.write {
-            Write::Put { key, value } => store.put(key, value),
-            Write::Delete { key } => store.delete(key),
-            Write::Execute { sql, params } => store.execute(sql, params.clone()),
+            Write::Put(kv) => store.put(kv.key(), kv.value()),
+            Write::Delete(kv) => store.delete(kv.key()),
+            Write::Execute(st) => store.execute(st.sql(), st.params()).map(|t| t.without_outcome()),
             other => return Err(format!("seq {}: a write this version cannot replay: {other:?}", e.seq).into()),
         };
         match r {

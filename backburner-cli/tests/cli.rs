@@ -147,10 +147,10 @@ fn dead_letter_replay_applies_exactly_the_file() {
 struct Down(backburner::sink::sqlite::SqliteSink);
 
 impl backburner::Sink for Down {
-    fn last_applied_seq(&mut self) -> Result<u64, backburner::SinkError> {
-        self.0.last_applied_seq()
+    fn open_writer(&mut self, writer: &str) -> Result<backburner::Resume, backburner::SinkError> {
+        self.0.open_writer(writer)
     }
-    fn apply(&mut self, _: &backburner::Batch<'_>) -> Result<(), backburner::ApplyError> {
+    fn apply(&mut self, _: &backburner::Batch<'_>, _outcomes: &mut backburner::Outcomes<'_>) -> Result<(), backburner::ApplyError> {
         Err(backburner::ApplyError::Transient(backburner::SinkError::new("database is locked (simulated outage)")))
     }
     fn reader(&mut self) -> Result<Option<Box<dyn backburner::SinkReader>>, backburner::SinkError> {

@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 
 use crate::error::Error;
-use crate::value::{SqlValue, Write};
-use crate::write::{Op, Record};
+use crate::value::SqlValue;
+use crate::write::{Record, Write};
 use crate::Seq;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -94,22 +94,22 @@ impl DeadLetters {
 
 fn encode(out: &mut String, rec: &Record, error: &str, gave_up: bool) {
     let _ = write!(out, "{{\"seq\":{}", rec.seq);
-    match &rec.op {
-        Op::Put(kv) => {
+    match &rec.write {
+        Write::Put(kv) => {
             out.push_str(",\"op\":\"put\",\"key\":");
             bytes(out, kv.key());
             out.push_str(",\"value\":");
             bytes(out, kv.value());
         }
-        Op::Delete(kv) => {
+        Write::Delete(kv) => {
             out.push_str(",\"op\":\"delete\",\"key\":");
             bytes(out, kv.key());
         }
-        Op::Execute(e) => {
+        Write::Execute(e) => {
             out.push_str(",\"op\":\"execute\",\"sql\":");
-            string(out, &e.sql);
+            string(out, e.sql());
             out.push_str(",\"params\":[");
-            for (i, p) in e.params.iter().enumerate() {
+            for (i, p) in e.params().iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
@@ -266,8 +266,8 @@ fn parse(line: &str) -> Result<DeadLetter, String> {
         }
     };
     let write = match field("op")?.as_str() {
-        Some("put") => Write::Put { key: bytes("key")?, value: bytes("value")? },
-        Some("delete") => Write::Delete { key: bytes("key")? },
+        Some("put") => Write::put(bytes("key")?, bytes("value")?),
+        Some("delete") => Write::delete(bytes("key")?),
         Some("execute") => {
             let sql = field("sql")?.as_str().ok_or("`sql` is not a string")?.to_string();
             let params = field("params")?
@@ -276,7 +276,7 @@ fn parse(line: &str) -> Result<DeadLetter, String> {
                 .iter()
                 .map(param)
                 .collect::<Result<Vec<_>, _>>()?;
-            Write::Execute { sql, params }
+            Write::execute(sql, params)
         }
         _ => return Err("`op` is not put, delete or execute".into()),
     };

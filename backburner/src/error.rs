@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::value::Write;
+use crate::write::Write;
 use crate::Seq;
 
 /// Everything that can go wrong in a [`Store`](crate::Store).
@@ -151,6 +151,25 @@ pub enum Error {
         write: Option<Box<Write>>,
     },
 
+    /// Another store opened this store's writer (the same writer id, in the
+    /// same sink) since this one opened, so this store's epoch is no longer
+    /// current: it is fenced and applies nothing more (a zombie writer must
+    /// not overwrite its successor's work). Its pending writes were not
+    /// applied; with a journal they stay in it. Give each instance its own
+    /// writer id ([`Builder::writer`](crate::Builder::writer), or
+    /// `?writer=NAME` in the URL), or stop the old one before opening the new.
+    #[error("writer `{writer}` was opened by another store (its epoch is now {current}; this store has {epoch}): this store is fenced and applies nothing more; give each instance its own writer id (Builder::writer or ?writer=NAME) and reopen")]
+    Fenced {
+        /// The writer id.
+        writer: String,
+        /// This store's epoch.
+        epoch: u64,
+        /// The writer's current epoch in the sink.
+        current: u64,
+        /// The write that was refused, for writes.
+        write: Option<Box<Write>>,
+    },
+
     /// The write is larger than the sink takes (SQLite: its length limit,
     /// 1,000,000,000 bytes by default) or than backburner takes
     /// ([`MAX_WRITE`](crate::MAX_WRITE) bytes), whichever is smaller.
@@ -254,12 +273,23 @@ fn dead_letter_note(path: &Option<PathBuf>) -> String {
 }
 
 impl Error {
+    /// This error (of a closed, poisoned or fenced store) handing back `write`.
+    pub(crate) fn with_write(self, w: Box<Write>) -> Error {
+        match self {
+            Error::Closed { .. } => Error::Closed { write: Some(w) },
+            Error::Poisoned { reason, .. } => Error::Poisoned { reason, write: Some(w) },
+            Error::Fenced { writer, epoch, current, .. } => Error::Fenced { writer, epoch, current, write: Some(w) },
+            other => other,
+        }
+    }
+
     /// The write this error hands back, if it refused one.
     pub fn into_write(self) -> Option<Write> {
         match self {
-            Error::Closed { write } | Error::Poisoned { write, .. } | Error::InvalidStatement { write, .. } => {
-                write.map(|w| *w)
-            }
+            Error::Closed { write }
+            | Error::Poisoned { write, .. }
+            | Error::Fenced { write, .. }
+            | Error::InvalidStatement { write, .. } => write.map(|w| *w),
             Error::QueueFull { write, .. }
             | Error::Timeout { write, .. }
             | Error::StorageFull { write }

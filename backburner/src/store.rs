@@ -18,12 +18,14 @@ use crate::engine::shared::Shared;
 use crate::engine::ticket::{Progress, Ticket, CLOSING, OPEN};
 use crate::engine::worker::{Chunk, Config, Feed, Source, Worker};
 use crate::error::{Error, Result};
+use crate::journal::checkpoint::LocalCheckpoint;
 use crate::journal::recovery::{recover, Recovered};
 use crate::journal::{FsStorage, Fsync, JournalConfig, RecoveryMode, Storage};
-use crate::sink::{Sink, SinkReader};
+use crate::outcome::Executed;
+use crate::sink::{Checkpoint, Sink, SinkReader, DEFAULT_WRITER};
 use crate::stats::{Counters, Stats};
-use crate::value::{IntoParams, KvBuf, SqlValue, Value, Write};
-use crate::write::{ExecOp, Op, Record, MAX_SEQ};
+use crate::value::{IntoParams, KvBuf, SqlValue, Value};
+use crate::write::{KeyValue, Record, Write, MAX_SEQ};
 use crate::Seq;
 
 /// What an accepted write survives before it is committed in the sink.
@@ -71,6 +73,7 @@ pub struct Builder {
     journal_max_bytes: u64,
     recovery: RecoveryMode,
     drain_timeout: Duration,
+    writer: Option<String>,
 }
 
 impl fmt::Debug for Builder {
@@ -98,6 +101,8 @@ impl Builder {
                 backoff_base: Duration::from_millis(10),
                 backoff_max: Duration::from_secs(1),
                 dead_letter: None,
+                writer: String::new(),
+                epoch: 0,
             },
             backpressure: Backpressure::Block,
             durability: Durability::Memory,
@@ -108,7 +113,19 @@ impl Builder {
             journal_max_bytes: 1 << 30,
             recovery: RecoveryMode::Strict,
             drain_timeout: Duration::from_secs(10),
+            writer: None,
         }
+    }
+
+    /// The writer id of this store (default `default`, or the URL's
+    /// `?writer=NAME`): the sink keeps one checkpoint per writer, so several
+    /// stores (app instances, each with its own journal) can write into one
+    /// database and each replays exactly its own writes. Opening a writer
+    /// fences the store that had it before ([`Error::Fenced`]): give each
+    /// running instance its own id. 1 to 200 characters, no control characters.
+    pub fn writer(mut self, id: impl Into<String>) -> Builder {
+        self.writer = Some(id.into());
+        self
     }
 
     /// Writes held in the queue at most (default 65,536); see [`Backpressure`].
@@ -247,6 +264,7 @@ impl Builder {
             journal_max_bytes,
             recovery,
             drain_timeout,
+            writer,
         } = self;
         let invalid = |name: &'static str, reason: &str| Err(Error::InvalidOption { name, reason: reason.into() });
         if capacity == 0 {
@@ -272,10 +290,24 @@ impl Builder {
             return invalid("journal_limits", "segments must be at least 4 KiB and the cap at least two segments");
         }
         let dest = match sink {
-            Some(sink) => crate::sink::Destination { sink, journal: None, dead_letter: None },
+            Some(sink) => crate::sink::Destination { sink, journal: None, dead_letter: None, writer: None },
             None => crate::sink::open_url(&url)?,
         };
         let mut sink = dest.sink;
+        let writer = writer.or(dest.writer).unwrap_or_else(|| DEFAULT_WRITER.to_string());
+        if writer.is_empty() || writer.chars().count() > 200 || writer.chars().any(char::is_control) {
+            return Err(Error::InvalidOption {
+                name: "writer",
+                reason: format!("`{}` is not a writer id: use 1 to 200 characters, none of them control characters", writer.escape_debug()),
+            });
+        }
+        let local = sink.checkpoint() == Checkpoint::Local;
+        if local && fsync.is_none() {
+            return invalid(
+                "durability",
+                "this sink cannot store its checkpoint with the writes (Checkpoint::Local): give the store a journal (Builder::durability(Durability::Journal { .. })), which keeps the checkpoint and replays the writes after a crash",
+            );
+        }
         cfg.dead_letter = dead_letter.unwrap_or(dest.dead_letter);
         let mut lock = None;
         // Without a journal, a journal left by a run with one must not hold
@@ -309,7 +341,13 @@ impl Builder {
                 Some(JournalConfig { storage, fsync, segment_bytes, max_bytes: journal_max_bytes, recovery })
             }
         };
-        let last = sink.last_applied_seq()?;
+        let resume = sink.open_writer(&writer)?;
+        let last = match (&journal, local) {
+            (Some(j), true) => LocalCheckpoint::load(j.storage.as_ref())?,
+            _ => resume.last_applied.0,
+        };
+        cfg.writer = writer;
+        cfg.epoch = resume.epoch;
         if let Some(dir) = leftover {
             let pending = FsStorage::new(&dir)
                 .and_then(|fs| crate::journal::inspect(&fs))
@@ -324,7 +362,7 @@ impl Builder {
                 "the sink's last applied seq is {last}, beyond the largest backburner uses ({MAX_SEQ}); its metadata was changed by hand"
             ))));
         }
-        Ok(Opened { url, sink, capacity, cfg, backpressure, journal, lock, last, drain_timeout })
+        Ok(Opened { url, sink, capacity, cfg, backpressure, journal, lock, last, drain_timeout, local })
     }
 }
 
@@ -337,9 +375,11 @@ struct Opened {
     backpressure: Backpressure,
     journal: Option<JournalConfig>,
     lock: Option<std::fs::File>,
-    /// The sink's last applied `Seq`.
+    /// The writer's last applied `Seq`.
     last: u64,
     drain_timeout: Duration,
+    /// The checkpoint lives in the journal's directory (`Checkpoint::Local`).
+    local: bool,
 }
 
 impl Opened {
@@ -355,7 +395,11 @@ impl Opened {
     /// Builds the engine (queue, overlay, progress), stages replayed
     /// records, and starts the journal thread and the worker.
     fn spawn(self, recovered: Option<Recovered>) -> Result<Store> {
-        let Opened { url, mut sink, capacity, cfg, backpressure, journal, lock, last, drain_timeout } = self;
+        let Opened { url, mut sink, capacity, cfg, backpressure, journal, lock, last, drain_timeout, local } = self;
+        let local = match (&journal, local) {
+            (Some(j), true) => Some(LocalCheckpoint::new(Arc::clone(&j.storage), last)),
+            _ => None,
+        };
         let max_seq = recovered.as_ref().map_or(0, |r| r.max_seq);
         let first = last.max(max_seq) + 1;
         let reader = sink.reader()?;
@@ -384,13 +428,13 @@ impl Opened {
                 // first, in order.
                 let mut records = rec.records;
                 for r in &mut records {
-                    match &r.op {
-                        Op::Put(kv) | Op::Delete(kv) => {
+                    match r.key().cloned() {
+                        Some(kv) => {
                             r.hash = shared.overlay.hash(kv.key());
-                            let tomb = matches!(r.op, Op::Delete(_));
-                            shared.overlay.insert(r.hash, r.seq, kv.clone(), tomb, &shared.progress.watermark);
+                            let tomb = matches!(r.write, Write::Delete(_));
+                            shared.overlay.insert(r.hash, r.seq, kv, tomb, &shared.progress.watermark);
                         }
-                        Op::Execute(_) => {
+                        None => {
                             shared.last_exec.fetch_max(r.seq, Ordering::SeqCst);
                         }
                     }
@@ -416,7 +460,7 @@ impl Opened {
             }
             _ => Source::Queue(intake),
         };
-        let worker = Worker::new(source, sink, Arc::clone(&shared), cfg);
+        let worker = Worker::new(source, sink, Arc::clone(&shared), cfg, local);
         let handle = match spawn("backburner-worker", &shared.progress, move || worker.run()) {
             Ok(h) => h,
             Err(e) => {
@@ -574,15 +618,15 @@ impl Store {
         let size = key.len() + value.len();
         if size > self.inner.limit.bytes {
             let write = match tombstone {
-                true => Write::Delete { key: key.to_vec() },
-                false => Write::Put { key: key.to_vec(), value: value.to_vec() },
+                true => Write::delete(key),
+                false => Write::put(key, value),
             };
             return Err(too_large(write, size, self.inner.limit));
         }
         let kv = KvBuf::new(key, value);
         let hash = s.overlay.hash(key);
-        let op = if tombstone { Op::Delete(kv.clone()) } else { Op::Put(kv.clone()) };
-        s.submit(Record { seq: 0, hash, op }, Some((hash, &kv, tombstone)))
+        let write = if tombstone { Write::Delete(KeyValue(kv.clone())) } else { Write::Put(KeyValue(kv.clone())) };
+        s.submit(Record { seq: 0, hash, write, done: None }, Some((hash, &kv, tombstone)))
     }
 
     /// Sets `key` to `value` in the store's key/value table, in the background.
@@ -642,20 +686,17 @@ impl Store {
     /// not one statement (a NUL byte, text after the first statement, no
     /// statement) is refused at once with [`Error::InvalidStatement`], the
     /// write handed back.
-    pub fn execute(&self, sql: &str, params: impl IntoParams) -> Result<Ticket> {
+    pub fn execute(&self, sql: &str, params: impl IntoParams) -> Result<Ticket<Executed>> {
         let s = self.shared();
-        let op = Op::Execute(Box::new(ExecOp { sql: sql.to_string(), params: params.into_params() }));
-        let size = crate::journal::encoded_len(&op) - crate::journal::RECORD_HEADER - 1;
+        let write = Write::execute(sql, params.into_params());
+        let size = crate::journal::encoded_len(&write) - crate::journal::RECORD_HEADER - 1;
         if size > self.inner.limit.bytes {
-            let Op::Execute(e) = op else { unreachable!("built just above") };
-            return Err(too_large(Write::Execute { sql: e.sql, params: e.params }, size, self.inner.limit));
+            return Err(too_large(write, size, self.inner.limit));
         }
         if let Err(reason) = crate::sink::statement::check(sql, crate::sink::statement::Call::Execute) {
-            let Op::Execute(e) = op else { unreachable!("built just above") };
-            let write = Some(Box::new(Write::Execute { sql: e.sql, params: e.params }));
-            return Err(Error::InvalidStatement { write, reason });
+            return Err(Error::InvalidStatement { write: Some(Box::new(write)), reason });
         }
-        let ticket = s.submit(Record { seq: 0, hash: 0, op }, None)?;
+        let ticket = s.submit(Record { seq: 0, hash: 0, write, done: None }, None)?;
         s.last_exec.fetch_max(ticket.seq().get(), Ordering::SeqCst);
         Ok(ticket)
     }

@@ -193,32 +193,6 @@ macro_rules! params {
     ($($v:expr),+ $(,)?) => { [$($crate::SqlValue::from($v)),+] };
 }
 
-/// A write, as handed back by an error that refused it, or as read from a
-/// dead-letter file.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum Write {
-    /// `put(key, value)`.
-    Put {
-        /// The key.
-        key: Vec<u8>,
-        /// The value.
-        value: Vec<u8>,
-    },
-    /// `delete(key)`.
-    Delete {
-        /// The key.
-        key: Vec<u8>,
-    },
-    /// `execute(sql, params)`.
-    Execute {
-        /// The statement.
-        sql: String,
-        /// Its parameters.
-        params: Vec<SqlValue>,
-    },
-}
-
 /// Bytes of key and value stored in place: writes this small take no
 /// allocation on the enqueue path (the queue slot and the overlay entry each
 /// hold a copy).

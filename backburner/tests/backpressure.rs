@@ -41,7 +41,7 @@ fn fill(store: &Store) -> Vec<Ticket> {
 }
 
 fn put_write(i: u32) -> Write {
-    Write::Put { key: format!("k{i}").into_bytes(), value: format!("v{i}").into_bytes() }
+    Write::put(format!("k{i}"), format!("v{i}"))
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn timeout_refuses_and_hands_the_write_back() {
         assert_eq!(store.get(format!("k{i}")).expect("get"), None);
     }
     match store.delete("k1") {
-        Err(e @ Error::Timeout { .. }) => assert_eq!(e.into_write(), Some(Write::Delete { key: b"k1".to_vec() })),
+        Err(e @ Error::Timeout { .. }) => assert_eq!(e.into_write(), Some(Write::delete("k1"))),
         other => panic!("delete: expected Timeout, got {other:?}"),
     }
     assert_eq!(store.get("k1").expect("get").as_deref(), Some(&b"v1"[..]));
@@ -176,7 +176,7 @@ fn drop_newest_refuses_at_once_and_counts_each_drop() {
     }
     match store.execute("CREATE TABLE t(x)", []) {
         Err(e @ Error::QueueFull { .. }) => {
-            assert_eq!(e.into_write(), Some(Write::Execute { sql: "CREATE TABLE t(x)".into(), params: vec![] }))
+            assert_eq!(e.into_write(), Some(Write::execute("CREATE TABLE t(x)", vec![])))
         }
         other => panic!("execute: expected QueueFull, got {other:?}"),
     }

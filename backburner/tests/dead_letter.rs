@@ -18,7 +18,7 @@ use std::time::Duration;
 use backburner::{params, Error, Store, Ticket};
 use common::{count, dead_lines, FlakySink};
 
-fn expect_rejected(t: &Ticket, dead: &Path) -> String {
+fn expect_rejected<T: backburner::TicketOutput + std::fmt::Debug>(t: &Ticket<T>, dead: &Path) -> String {
     match t.wait() {
         Err(Error::Rejected { seq, reason, dead_letter }) => {
             assert_eq!(seq, t.seq());
@@ -221,7 +221,7 @@ fn a_sink_that_keeps_failing_dead_letters_the_batch() {
     let (store, calls) = flaky_store(dir.path(), u64::MAX, 2);
     let a = store.put("a", "1").expect("put");
     let b = store.delete("b").expect("delete");
-    let c = store.execute("INSERT INTO whatever VALUES (?1)", params![1.5]).expect("execute");
+    let c = store.execute("INSERT INTO whatever VALUES (?1)", params![1.5]).expect("execute").without_outcome();
     match store.flush() {
         Err(Error::WritesFailed { count: 3, gave_up: 3, .. }) => {}
         other => panic!("expected WritesFailed, got {other:?}"),
@@ -297,14 +297,14 @@ fn binary_values_go_in_compactly_and_read_back() {
     // In seq order: the statement, then the two puts (no assert_eq on
     // megabyte values: a failure would print them).
     let blob_back = matches!(&entries[0].write,
-        backburner::Write::Execute { params, .. } if params == &vec![backburner::SqlValue::Blob(binary.clone())]);
+        backburner::Write::Execute(st) if st.params() == [backburner::SqlValue::Blob(binary.clone())]);
     assert!(blob_back, "the blob parameter did not read back");
     assert!(
-        entries[1].write == backburner::Write::Put { key: b"zeros".to_vec(), value: zeros },
+        entries[1].write == backburner::Write::put("zeros", zeros),
         "zeros did not read back"
     );
     assert!(
-        entries[2].write == backburner::Write::Put { key: vec![0xff, 0xfe], value: binary },
+        entries[2].write == backburner::Write::put([0xff, 0xfe], binary),
         "binary did not read back"
     );
     assert!(entries[0].error.contains("nowhere"), "{}", entries[0].error);
@@ -339,7 +339,7 @@ fn a_torn_last_line_neither_glues_the_next_entry_nor_hides_the_others() {
     assert_eq!(seqs, vec![first.seq().get(), second.seq().get(), third.seq().get()]);
     // Reals read back exactly, non-finite ones as reals too.
     let real = |i: usize| match &found.entries[i].write {
-        backburner::Write::Execute { params, .. } => params[0].as_f64().expect("a real"),
+        backburner::Write::Execute(st) => st.params()[0].as_f64().expect("a real"),
         other => panic!("{other:?}"),
     };
     assert!(real(1).is_nan());

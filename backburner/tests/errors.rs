@@ -108,14 +108,11 @@ fn writes_after_close_are_refused_and_handed_back() {
         Err(e @ Error::Closed { .. }) => assert_eq!(e.into_write(), Some(want)),
         other => panic!("expected Closed, got {other:?}"),
     };
-    expect_closed(other.put("k", b"\x00value"), Write::Put { key: b"k".to_vec(), value: b"\x00value".to_vec() });
-    expect_closed(store.delete("gone"), Write::Delete { key: b"gone".to_vec() });
+    expect_closed(other.put("k", b"\x00value"), Write::put("k", b"\x00value"));
+    expect_closed(store.delete("gone"), Write::delete("gone"));
     expect_closed(
-        other.execute("INSERT INTO x VALUES (?1, ?2)", params![7, "seven"]),
-        Write::Execute {
-            sql: "INSERT INTO x VALUES (?1, ?2)".into(),
-            params: vec![SqlValue::Integer(7), SqlValue::Text("seven".into())],
-        },
+        other.execute("INSERT INTO x VALUES (?1, ?2)", params![7, "seven"]).map(backburner::Ticket::without_outcome),
+        Write::execute("INSERT INTO x VALUES (?1, ?2)", vec![SqlValue::Integer(7), SqlValue::Text("seven".into())]),
     );
 
     // Reads and flushes after close must return, not wait for the refused

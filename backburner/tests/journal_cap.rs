@@ -17,15 +17,15 @@ struct Switch {
 }
 
 impl Sink for Switch {
-    fn last_applied_seq(&mut self) -> Result<u64, SinkError> {
-        self.inner.last_applied_seq()
+    fn open_writer(&mut self, writer: &str) -> Result<backburner::Resume, SinkError> {
+        self.inner.open_writer(writer)
     }
-    fn apply(&mut self, b: &Batch<'_>) -> Result<(), ApplyError> {
+    fn apply(&mut self, b: &Batch<'_>, outcomes: &mut backburner::Outcomes<'_>) -> Result<(), ApplyError> {
         if !self.up.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(1));
             return Err(ApplyError::Transient(SinkError::new("down")));
         }
-        self.inner.apply(b)
+        self.inner.apply(b, outcomes)
     }
     fn reader(&mut self) -> Result<Option<Box<dyn SinkReader>>, SinkError> {
         self.inner.reader()

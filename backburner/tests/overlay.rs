@@ -30,7 +30,7 @@ fn pending_value_is_served_while_the_sink_holds_the_batch() {
     drop(store.put("gone", "x").expect("put"));
     drop(store.delete("gone").expect("delete"));
     // Waiting (without blocking) tells the worker to cut the batch now.
-    assert!(!old.wait_timeout(Duration::ZERO).expect("wait"));
+    assert!(old.wait_timeout(Duration::ZERO).expect("wait").is_none());
     gate.wait_entered(1);
     // Batch 1 (k=old, gone deleted) is inside `apply`, not committed.
     assert_eq!(committed(&db, b"k"), None);
@@ -45,7 +45,7 @@ fn pending_value_is_served_while_the_sink_holds_the_batch() {
     // Let batch 1 through, and hold batch 2 (k=new).
     gate.allow(1);
     old.wait().expect("old commits");
-    assert!(!new.wait_timeout(Duration::ZERO).expect("wait"));
+    assert!(new.wait_timeout(Duration::ZERO).expect("wait").is_none());
     gate.wait_entered(2);
     assert_eq!(committed(&db, b"k").as_deref(), Some(&b"old"[..]));
     assert!(!new.is_committed());

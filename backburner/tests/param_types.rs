@@ -87,7 +87,7 @@ fn they_survive_the_journal_and_the_dead_letter_file_exactly() {
     assert!(found.unreadable.is_empty(), "{:?}", found.unreadable);
     assert_eq!(found.entries.len(), 1);
     match &found.entries[0].write {
-        Write::Execute { params, .. } => assert_eq!(params, &values),
+        Write::Execute(st) => assert_eq!(st.params(), &values[..]),
         other => panic!("{other:?}"),
     }
 }

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use backburner::{ApplyError, Batch, BatchWrite, Error, Sink, SinkError, SinkReader, Store};
+use backburner::{ApplyError, Batch, Error, Sink, SinkError, SinkReader, Store, Write};
 use common::{committed, count, sqlite};
 
 fn url(db: &std::path::Path) -> String {
@@ -56,16 +56,16 @@ struct CommitTimeRefusal {
 }
 
 impl Sink for CommitTimeRefusal {
-    fn last_applied_seq(&mut self) -> Result<u64, SinkError> {
-        self.inner.last_applied_seq()
+    fn open_writer(&mut self, writer: &str) -> Result<backburner::Resume, SinkError> {
+        self.inner.open_writer(writer)
     }
-    fn apply(&mut self, batch: &Batch<'_>) -> Result<(), ApplyError> {
+    fn apply(&mut self, batch: &Batch<'_>, outcomes: &mut backburner::Outcomes<'_>) -> Result<(), ApplyError> {
         let poisoned =
-            batch.writes().any(|(_, w)| matches!(w, BatchWrite::Execute { sql, .. } if sql.contains("poison")));
+            batch.writes().any(|(_, w)| matches!(w, Write::Execute(st) if st.sql().contains("poison")));
         if poisoned {
             return Err(ApplyError::Unattributed(SinkError::new("deferred constraint failed")));
         }
-        self.inner.apply(batch)
+        self.inner.apply(batch, outcomes)
     }
     fn reader(&mut self) -> Result<Option<Box<dyn SinkReader>>, SinkError> {
         self.inner.reader()
@@ -97,7 +97,7 @@ fn unattributed_refusal_is_narrowed_to_the_culprit() {
     assert_eq!(count(&db, "t"), 9);
     let conn = rusqlite::Connection::open(&db).expect("open");
     let stored: i64 = conn
-        .query_row("SELECT value FROM backburner_meta WHERE name = 'last_applied_seq'", [], |r| r.get(0))
+        .query_row("SELECT last_seq FROM backburner_writers WHERE writer = 'default'", [], |r| r.get(0))
         .expect("last_applied_seq");
     assert_eq!(stored as u64, last.get());
     let dead = std::fs::read_to_string(dir.path().join("dead.jsonl")).expect("dead letters");

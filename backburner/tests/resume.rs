@@ -14,12 +14,12 @@ use common::count;
 fn last_applied(db: &Path) -> u64 {
     let conn = rusqlite::Connection::open(db).expect("rusqlite");
     let v: i64 = conn
-        .query_row("SELECT value FROM backburner_meta WHERE name = 'last_applied_seq'", [], |r| r.get(0))
+        .query_row("SELECT last_seq FROM backburner_writers WHERE writer = 'default'", [], |r| r.get(0))
         .expect("last_applied_seq");
     u64::try_from(v).expect("non-negative")
 }
 
-fn insert_many(store: &Store, from: i64, n: i64) -> Vec<Ticket> {
+fn insert_many(store: &Store, from: i64, n: i64) -> Vec<Ticket<backburner::Executed>> {
     (from..from + n).map(|i| store.execute("INSERT INTO events(n) VALUES (?1)", params![i]).expect("execute")).collect()
 }
 

@@ -13,7 +13,7 @@ use std::thread::Thread;
 
 use backburner::sink::sqlite::{SqliteOptions, SqliteSink, Synchronous};
 use backburner::{
-    ApplyError, Backpressure, Batch, BatchWrite, Builder, Durability, Error, SinkError, SinkReader, SqlValue, Stats,
+    ApplyError, Backpressure, Batch, Builder, Executed, JournaledFuture, KeyValue, Outcome, Outcomes, Statement, Durability, Error, SinkError, SinkReader, SqlValue, Stats,
     Store, Ticket, TicketFuture, Value, Write,
 };
 
@@ -39,7 +39,14 @@ fn public_types_are_send_and_sync() {
     send_sync::<ApplyError>();
     send_sync::<Box<dyn SinkReader>>();
     send_sync::<Batch<'static>>();
-    send_sync::<BatchWrite<'static>>();
+    send_sync::<Ticket<Executed>>();
+    send_sync::<TicketFuture<Executed>>();
+    send_sync::<JournaledFuture<'static>>();
+    send_sync::<Executed>();
+    send_sync::<Outcome>();
+    send_sync::<Outcomes<'static>>();
+    send_sync::<KeyValue>();
+    send_sync::<Statement>();
     send_sync::<SqliteOptions>();
     send_sync::<Synchronous>();
     // A builder holds the custom `Sink`, which the worker thread owns and so

@@ -16,7 +16,7 @@ fn set_last_applied(db: &Path, seq: u64) {
     store.close().expect("close");
     let c = rusqlite::Connection::open(db).expect("sqlite");
     let n = c
-        .execute("UPDATE backburner_meta SET value = ?1 WHERE name = 'last_applied_seq'", [seq as i64])
+        .execute("UPDATE backburner_writers SET last_seq = ?1 WHERE writer = 'default'", [seq as i64])
         .expect("update");
     assert_eq!(n, 1);
 }

@@ -29,7 +29,7 @@ fn refused(store: &Store, sql: &str, params: Vec<SqlValue>) -> String {
             assert!(msg.contains("handed back"), "{msg}");
             let Error::InvalidStatement { reason, .. } = &e else { unreachable!() };
             let reason = reason.clone();
-            assert_eq!(e.into_write(), Some(Write::Execute { sql: sql.to_string(), params }));
+            assert_eq!(e.into_write(), Some(Write::execute(sql, params)));
             reason
         }
         Err(e) => panic!("{sql:?}: expected InvalidStatement, got {e:?}"),

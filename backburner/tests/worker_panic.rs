@@ -14,10 +14,10 @@ const HANG: Duration = Duration::from_secs(30);
 struct Panics;
 
 impl Sink for Panics {
-    fn last_applied_seq(&mut self) -> Result<u64, SinkError> {
-        Ok(0)
+    fn open_writer(&mut self, _: &str) -> Result<backburner::Resume, SinkError> {
+        Ok(backburner::Resume { last_applied: backburner::Seq(0), epoch: 0 })
     }
-    fn apply(&mut self, _batch: &Batch<'_>) -> Result<(), ApplyError> {
+    fn apply(&mut self, _batch: &Batch<'_>, _: &mut backburner::Outcomes<'_>) -> Result<(), ApplyError> {
         panic!("the test sink panics in apply");
     }
 }

@@ -23,7 +23,7 @@ fn a_write_above_the_sinks_limit_is_refused_at_the_call() {
             }
             // Handed back, not lost (compared by length: a failure must not print a gigabyte).
             match e.into_write() {
-                Some(Write::Put { key, value }) => assert!(key == b"k" && value.len() == size - 1, "not the write"),
+                Some(Write::Put(kv)) => assert!(kv.key() == b"k" && kv.value().len() == size - 1, "not the write"),
                 other => panic!("the put is handed back: {:?}", other.is_some()),
             }
         }
@@ -33,7 +33,7 @@ fn a_write_above_the_sinks_limit_is_refused_at_the_call() {
     let text = "x".repeat(size - 30);
     match store.execute("INSERT INTO t VALUES (?1)", params![text]) {
         Err(e @ Error::TooLarge { .. }) => match e.into_write() {
-            Some(Write::Execute { params, .. }) => assert_eq!(params[0].as_str().map(str::len), Some(size - 30)),
+            Some(Write::Execute(st)) => assert_eq!(st.params()[0].as_str().map(str::len), Some(size - 30)),
             other => panic!("the statement is handed back: {:?}", other.is_some()),
         },
         Ok(_) => panic!("a statement with a 1 GB parameter was accepted"),

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use backburner::{ApplyError, Batch, BatchWrite, Error, Sink, SinkError, Store};
+use backburner::{ApplyError, Batch, Error, Outcomes, Resume, Seq, Sink, SinkError, Store, Write};
 
 /// Keeps the keys it was given, and nothing to read them with.
 struct Collect {
@@ -14,12 +14,13 @@ struct Collect {
 }
 
 impl Sink for Collect {
-    fn last_applied_seq(&mut self) -> Result<u64, SinkError> {
-        Ok(self.last)
+    fn open_writer(&mut self, _: &str) -> Result<Resume, SinkError> {
+        Ok(Resume { last_applied: Seq(self.last), epoch: 0 })
     }
-    fn apply(&mut self, batch: &Batch<'_>) -> Result<(), ApplyError> {
+    fn apply(&mut self, batch: &Batch<'_>, _: &mut Outcomes<'_>) -> Result<(), ApplyError> {
         for (_, w) in batch.writes() {
-            if let BatchWrite::Put { key, .. } = w {
+            if let Write::Put(kv) = w {
+                let key = kv.key();
                 self.seen.lock().expect("seen").push(key.to_vec());
             }
         }

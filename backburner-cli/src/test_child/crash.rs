@@ -37,7 +37,7 @@ pub fn child(a: ChildArgs) -> Result<(), BoxError> {
     store.execute("CREATE TABLE IF NOT EXISTS crash(id INTEGER NOT NULL, part TEXT NOT NULL)", [])?;
     // The checker looks rows up by id after every round: keep the long mode fast.
     store.execute("CREATE INDEX IF NOT EXISTS crash_id ON crash(id)", [])?;
-    let (tx, rx) = std::sync::mpsc::channel::<(u64, backburner::Ticket)>();
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, backburner::Ticket<backburner::Executed>)>();
     let reporter = std::thread::spawn(move || {
         let out = std::io::stdout();
         for (id, t) in rx {

@@ -147,7 +147,7 @@ impl Writer {
         let mut start = 0;
         while start < self.pending.len() {
             let first_seq = self.pending[start].seq;
-            let need = format::encoded_len(&self.pending[start].op) as u64;
+            let need = format::encoded_len(&self.pending[start].write) as u64;
             self.ensure_room(first_seq, need)?;
             let Some(cur) = self.current.as_mut() else {
                 return Err("no open segment".into());
@@ -162,11 +162,11 @@ impl Writer {
             let mut end = start;
             while end < self.pending.len() {
                 let r = &self.pending[end];
-                let len = format::encoded_len(&r.op) as u64;
+                let len = format::encoded_len(&r.write) as u64;
                 if pos + len > room {
                     break;
                 }
-                format::encode(&mut self.buf, r.seq, &r.op);
+                format::encode(&mut self.buf, r.seq, &r.write);
                 pos += len;
                 end += 1;
             }

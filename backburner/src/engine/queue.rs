@@ -190,7 +190,10 @@ impl Refused {
     /// The error that hands the write back.
     #[cold]
     pub(crate) fn into_error(self, progress: &Progress, capacity: usize) -> Error {
-        let write = Box::new(self.rec.to_write());
+        let mut rec = self.rec;
+        // No ticket was issued: its slot goes unseen.
+        drop(rec.done.take());
+        let write = Box::new(rec.write);
         match self.why {
             Why::Closed => refused_closed(progress, write),
             Why::StorageFull => Error::StorageFull { write },
@@ -200,11 +203,10 @@ impl Refused {
     }
 }
 
-fn refused_closed(progress: &Progress, write: Box<crate::value::Write>) -> Error {
-    let write = Some(write);
-    match progress.poison_reason() {
-        Some(reason) => Error::Poisoned { reason, write },
-        None => Error::Closed { write },
+fn refused_closed(progress: &Progress, write: Box<crate::write::Write>) -> Error {
+    match progress.poisoned() {
+        Some(e) => e.with_write(write),
+        None => Error::Closed { write: Some(write) },
     }
 }
 

@@ -9,19 +9,27 @@ use std::sync::Arc;
 use super::shared::Shared;
 use super::ticket::Ticket;
 use crate::error::Result;
+use crate::outcome::{Slot, TicketOutput};
 use crate::value::KvBuf;
 use crate::write::Record;
 
 impl Shared {
     /// Submits `rec`; `keyed` is the overlay's view of a put or delete
-    /// (hash, key and value, tombstone).
+    /// (hash, key and value, tombstone). The write's slot is made here and
+    /// its completer goes with the record.
     #[inline]
-    pub(crate) fn submit(&self, rec: Record, keyed: Option<(u64, &KvBuf, bool)>) -> Result<Ticket> {
+    pub(crate) fn submit<T: TicketOutput>(
+        &self,
+        mut rec: Record,
+        keyed: Option<(u64, &KvBuf, bool)>,
+    ) -> Result<Ticket<T>> {
         let wm = &self.progress.watermark;
+        let (slot, completer) = Slot::new();
+        rec.done = Some(completer);
         match self.queue.admit(&self.progress, rec) {
             Ok(seq) => {
                 self.overlay.stage(seq, keyed, wm);
-                Ok(Ticket::new(seq, Arc::clone(&self.progress)))
+                Ok(Ticket::new(seq, slot, Arc::clone(&self.progress)))
             }
             Err(refused) => {
                 // Refused in the overlay before the seq is listed as

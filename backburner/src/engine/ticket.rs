@@ -1,19 +1,20 @@
-//! `Seq`, `Ticket` and the watermark they are measured against.
+//! `Ticket<T>` and the store's progress (the watermark and the state).
 //!
-//! Tickets are cheap: a `Seq` and a shared pointer to the store's
-//! [`Progress`]. The worker advances one watermark per batch; a ticket is
-//! committed once the watermark has passed its `Seq` and it is not among the
-//! (rare) failed writes. Waiting is a condition variable for threads and a
-//! waker list for futures, both touched once per batch by the worker, never
-//! by the enqueue path.
+//! A ticket is its write's `Seq`, the write's one-shot [`Slot`] (see
+//! `outcome`) and a pointer to the store's [`Progress`]. The worker
+//! completes each write's slot after its batch commits, waking only that
+//! write's waiter: no list of waiters is scanned per batch, and no
+//! store-wide map keeps outcomes for tickets. The watermark stays for what
+//! is about the store as a whole: `flush`, `close`, reads that wait for
+//! earlier statements, and the overlay.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::{Future, IntoFuture};
-use std::path::PathBuf;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::task::{Context, Poll, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
+use crate::outcome::{Done, Failure, Slot, TicketOutput, Waiter};
 use crate::write::Seq;
 
 /// Which watermark a waiter waits for.
@@ -34,51 +36,36 @@ pub(crate) const OPEN: u8 = 0;
 pub(crate) const CLOSING: u8 = 1;
 pub(crate) const POISONED: u8 = 2;
 
-/// Why one write failed, kept until its ticket is dropped.
-#[derive(Debug, Clone)]
-pub(crate) struct Failure {
-    pub(crate) reason: String,
-    pub(crate) dead_letter: Option<PathBuf>,
-    /// Given up while the sink was unavailable, not refused by it.
-    pub(crate) gave_up: bool,
-}
-
-impl Failure {
-    fn to_error(&self, seq: u64) -> Error {
-        let (reason, dead_letter) = (self.reason.clone(), self.dead_letter.clone());
-        match self.gave_up {
-            true => Error::GaveUp { seq: Seq(seq), reason, dead_letter },
-            false => Error::Rejected { seq: Seq(seq), reason, dead_letter },
-        }
-    }
-}
-
 /// Progress shared by the store handles, the worker and the tickets.
 pub(crate) struct Progress {
     /// Every write with `seq <= watermark` has been processed (committed, or
-    /// failed and recorded in `failures`).
+    /// failed and its slot completed).
     pub(crate) watermark: AtomicU64,
     /// `OPEN`, `CLOSING` or `POISONED`.
     pub(crate) state: AtomicU8,
     /// The highest seq some waiter wants now: the worker stops lingering.
     pub(crate) urgent: AtomicU64,
-    /// Number of entries in `failures` (a cheap check on the success path).
-    failed_now: AtomicU64,
-    /// Total failed writes since open (for flush reports and stats).
+    /// Total failed writes since open (for stats).
     pub(crate) failed_total: AtomicU64,
-    /// Failed writes whose tickets may still ask. Removed when the ticket drops.
-    failures: Mutex<HashMap<u64, Arc<Failure>>>,
-    /// Failures neither reported by a flush nor seen through their ticket,
-    /// by seq (a flush or close empties it).
-    /// (One shared record per failure: the two maps hold pointers.)
-    unreported: Mutex<std::collections::BTreeMap<u64, Arc<Failure>>>,
+    /// Failures that neither a flush nor a ticket's wait has reported yet,
+    /// in seq order (a flush or close empties it; a ticket's wait marks its
+    /// failure observed).
+    unreported: Mutex<Vec<Arc<Failure>>>,
     lock: Mutex<()>,
     cond: Condvar,
-    wakers: Mutex<Vec<(u64, Waker)>>,
+    /// Slots with a waiter asleep on them, so that a poisoned or stopped
+    /// store can wake them (their writes may never be completed). Touched
+    /// by waits that sleep, never by the enqueue path or per batch.
+    blocked: Mutex<HashMap<u64, Weak<Slot>>>,
+    next_blocked: AtomicU64,
+    /// Tasks awaiting the journal, by the seq they wait for.
+    journal_wakers: Mutex<BTreeMap<u64, Vec<Waker>>>,
     poison: OnceLock<String>,
+    /// Set when another store opened this store's writer: the error calls get.
+    fenced: OnceLock<(String, u64, u64)>,
     /// Set when the worker has stopped after a drain: a seq still above the
-    /// watermark then was taken by a write that `close` refused, and will
-    /// never be processed.
+    /// watermark then was taken by a write that `close` refused, or left in
+    /// the journal by a close deadline, and will not be processed by this run.
     stopped: AtomicBool,
     /// Whether the store journals its writes.
     journal: bool,
@@ -93,14 +80,15 @@ impl Progress {
             watermark: AtomicU64::new(watermark),
             state: AtomicU8::new(OPEN),
             urgent: AtomicU64::new(0),
-            failed_now: AtomicU64::new(0),
             failed_total: AtomicU64::new(0),
-            failures: Mutex::new(HashMap::new()),
-            unreported: Mutex::new(std::collections::BTreeMap::new()),
+            unreported: Mutex::new(Vec::new()),
             lock: Mutex::new(()),
             cond: Condvar::new(),
-            wakers: Mutex::new(Vec::new()),
+            blocked: Mutex::new(HashMap::new()),
+            next_blocked: AtomicU64::new(0),
+            journal_wakers: Mutex::new(BTreeMap::new()),
             poison: OnceLock::new(),
+            fenced: OnceLock::new(),
             stopped: AtomicBool::new(false),
             journal,
             journaled: AtomicU64::new(journaled),
@@ -112,61 +100,57 @@ impl Progress {
         self.watermark.load(Ordering::SeqCst)
     }
 
-    /// Records a failed write. Must happen before the watermark passes `seq`.
-    pub(crate) fn fail(&self, seq: u64, failure: Failure) {
+    /// Records a failed write for `flush` and `close` to report (its slot
+    /// carries it to its ticket). Must happen before the watermark passes it.
+    pub(crate) fn fail(&self, failure: &Arc<Failure>) {
         self.failed_total.fetch_add(1, Ordering::Relaxed);
-        let failure = Arc::new(failure);
-        self.unreported.lock().insert(seq, Arc::clone(&failure));
-        self.failures.lock().insert(seq, failure);
-        self.failed_now.fetch_add(1, Ordering::SeqCst);
+        let mut un = self.unreported.lock();
+        if un.len() >= 4096 {
+            // Keep the list bounded when nobody flushes: drop what tickets saw.
+            un.retain(|f| !f.observed.load(Ordering::Relaxed));
+        }
+        un.push(Arc::clone(failure));
     }
 
-    /// Takes the failures not yet reported by a flush, as an error.
+    /// Takes the failures not yet reported by a flush or a ticket, as an error.
     pub(crate) fn take_unreported(&self) -> Result<()> {
-        let un = std::mem::take(&mut *self.unreported.lock());
-        let gave_up = un.values().filter(|f| f.gave_up).count() as u64;
+        let mut un = std::mem::take(&mut *self.unreported.lock());
+        un.retain(|f| !f.observed.load(Ordering::SeqCst));
+        un.sort_by_key(|f| f.seq);
+        let gave_up = un.iter().filter(|f| f.gave_up).count() as u64;
         let count = un.len() as u64;
-        match un.into_iter().next() {
+        match un.first() {
             None => Ok(()),
-            Some((first, f)) => Err(Error::WritesFailed {
+            Some(f) => Err(Error::WritesFailed {
                 count,
                 gave_up,
-                first: Seq(first),
+                first: Seq(f.seq),
                 reason: f.reason.clone(),
                 dead_letter: f.dead_letter.clone(),
             }),
         }
     }
 
-    /// Publishes a new watermark and wakes whoever waits for it.
+    /// Publishes a new watermark and wakes the store-wide waiters (flush).
     pub(crate) fn advance(&self, watermark: u64) {
         self.watermark.store(watermark, Ordering::SeqCst);
-        self.wake_all(|seq| seq <= watermark);
+        let _g = self.lock.lock();
+        self.cond.notify_all();
     }
 
-    fn wake_all(&self, ready: impl Fn(u64) -> bool) {
+    /// Wakes everyone: store-wide waiters, tickets asleep on their slots,
+    /// tasks awaiting the journal. For a poisoned or stopped store.
+    fn wake_all(&self) {
         {
             let _g = self.lock.lock();
             self.cond.notify_all();
         }
-        // Wakers run executor code: call them with no lock held.
-        let due: Vec<Waker> = {
-            let mut wakers = self.wakers.lock();
-            if wakers.is_empty() {
-                return;
-            }
-            let mut due = Vec::new();
-            let mut i = 0;
-            while i < wakers.len() {
-                if ready(wakers[i].0) {
-                    due.push(wakers.swap_remove(i).1);
-                } else {
-                    i += 1;
-                }
-            }
-            due
-        };
-        for w in due {
+        let slots: Vec<Weak<Slot>> = self.blocked.lock().values().cloned().collect();
+        for s in slots.iter().filter_map(Weak::upgrade) {
+            s.kick();
+        }
+        let wakers = std::mem::take(&mut *self.journal_wakers.lock());
+        for w in wakers.into_values().flatten() {
             w.wake();
         }
     }
@@ -177,17 +161,27 @@ impl Progress {
         self.latch();
     }
 
+    /// Latches the store as fenced: another store opened `writer` with a
+    /// newer epoch.
+    pub(crate) fn fence(&self, writer: &str, epoch: u64, current: u64) {
+        let _ = self.fenced.set((writer.to_string(), epoch, current));
+        let _ = self.poison.set(format!(
+            "fenced: another store opened writer `{writer}` (epoch {current}, this store has {epoch})"
+        ));
+        self.latch();
+    }
+
     /// Latches the store as poisoned without a reason yet (a panicking
     /// thread, whose wrapper then gives the panic's message).
     pub(crate) fn latch(&self) {
         self.state.store(POISONED, Ordering::SeqCst);
-        self.wake_all(|_| true);
+        self.wake_all();
     }
 
     /// Records that the worker drained and stopped, and wakes every waiter.
     pub(crate) fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
-        self.wake_all(|_| true);
+        self.wake_all();
     }
 
     pub(crate) fn poison_reason(&self) -> Option<String> {
@@ -198,7 +192,11 @@ impl Progress {
         }
     }
 
+    /// The error of a poisoned (or fenced) store.
     pub(crate) fn poisoned(&self) -> Option<Error> {
+        if let Some((writer, epoch, current)) = self.fenced.get() {
+            return Some(Error::Fenced { writer: writer.clone(), epoch: *epoch, current: *current, write: None });
+        }
         self.poison_reason().map(|reason| Error::Poisoned { reason, write: None })
     }
 
@@ -211,23 +209,20 @@ impl Progress {
         }
     }
 
-    /// The outcome of `seq`, if it is known.
-    pub(crate) fn outcome(&self, seq: u64) -> Option<Result<()>> {
+    /// Whether every write up to `seq` is processed, if that is known: the
+    /// error of a store that will not get there.
+    fn processed(&self, seq: u64) -> Option<Result<()>> {
         // Loaded before the watermark: the worker publishes its last
         // watermark before it stops.
         let stopped = self.stopped.load(Ordering::SeqCst);
         if self.watermark() >= seq {
-            if self.failed_now.load(Ordering::SeqCst) != 0 {
-                if let Some(f) = self.failures.lock().get(&seq) {
-                    return Some(Err(f.to_error(seq)));
-                }
-            }
             return Some(Ok(()));
         }
         self.unfinished(stopped)
     }
 
-    /// Blocks until `seq` is processed or `deadline` passes.
+    /// Blocks until every write up to `seq` is processed (committed or
+    /// failed), or `deadline` passes.
     pub(crate) fn wait(&self, seq: u64, deadline: Option<Instant>) -> Option<Result<()>> {
         self.wait_for(seq, deadline, Mark::Committed)
     }
@@ -245,7 +240,7 @@ impl Progress {
     }
 
     /// The outcome of a write the worker did not get to: poisoned, or
-    /// closed if the worker had stopped (`stopped` read before the watermark).
+    /// closed if the worker had stopped (`stopped` read before the mark).
     fn unfinished(&self, stopped: bool) -> Option<Result<()>> {
         match self.poisoned() {
             Some(e) => Some(Err(e)),
@@ -257,13 +252,26 @@ impl Progress {
     /// Publishes a new journaled watermark and wakes whoever waits for it.
     pub(crate) fn advance_journaled(&self, seq: u64) {
         self.journaled.fetch_max(seq, Ordering::SeqCst);
-        let _g = self.lock.lock();
-        self.cond.notify_all();
+        {
+            let _g = self.lock.lock();
+            self.cond.notify_all();
+        }
+        let due = {
+            let mut w = self.journal_wakers.lock();
+            if w.is_empty() {
+                return;
+            }
+            let later = w.split_off(&(seq + 1));
+            std::mem::replace(&mut *w, later)
+        };
+        for w in due.into_values().flatten() {
+            w.wake();
+        }
     }
 
     pub(crate) fn wait_for(&self, seq: u64, deadline: Option<Instant>, mark: Mark) -> Option<Result<()>> {
         let outcome = |p: &Progress| match mark {
-            Mark::Committed => p.outcome(seq),
+            Mark::Committed => p.processed(seq),
             Mark::Journaled => p.outcome_journaled(seq),
         };
         if let Some(r) = outcome(self) {
@@ -289,22 +297,30 @@ impl Progress {
         }
     }
 
-    /// A ticket's wait saw its write fail: flush and close no longer
-    /// report that failure (it was reported to whoever waited).
-    pub(crate) fn observed(&self, seq: u64, r: &Result<()>) {
-        if matches!(r, Err(Error::Rejected { .. } | Error::GaveUp { .. })) {
-            self.unreported.lock().remove(&seq);
-        }
+    /// Lists `slot` as having a waiter asleep on it; the id unlists it.
+    fn block(&self, slot: &Arc<Slot>) -> u64 {
+        let id = self.next_blocked.fetch_add(1, Ordering::Relaxed);
+        self.blocked.lock().insert(id, Arc::downgrade(slot));
+        id
     }
 
-    fn forget(&self, seq: u64) {
-        if self.failed_now.load(Ordering::Relaxed) != 0 && self.failures.lock().remove(&seq).is_some() {
-            self.failed_now.fetch_sub(1, Ordering::SeqCst);
+    fn unblock(&self, id: u64) {
+        self.blocked.lock().remove(&id);
+    }
+
+    /// The store-level reason a write that is not done will never be: the
+    /// store is poisoned, or its worker stopped.
+    fn abandoned(&self) -> Option<Error> {
+        match self.unfinished(self.stopped.load(Ordering::SeqCst)) {
+            Some(Err(e)) => Some(e),
+            _ => None,
         }
     }
 }
 
-/// A handle to one accepted write.
+/// A handle to one accepted write, resolving to its outcome `T`: `()` for
+/// [`put`](crate::Store::put) and [`delete`](crate::Store::delete),
+/// [`Executed`](crate::Executed) for [`execute`](crate::Store::execute).
 ///
 /// Dropping a ticket does not cancel the write: it is applied all the same.
 /// Waiting on a ticket (or awaiting it) also tells the worker not to linger
@@ -321,14 +337,16 @@ impl Progress {
 /// assert!(ticket.is_committed());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Ticket {
+pub struct Ticket<T: TicketOutput = ()> {
     seq: u64,
+    slot: Arc<Slot>,
     progress: Arc<Progress>,
+    _out: PhantomData<fn() -> T>,
 }
 
-impl Ticket {
-    pub(crate) fn new(seq: u64, progress: Arc<Progress>) -> Ticket {
-        Ticket { seq, progress }
+impl<T: TicketOutput> Ticket<T> {
+    pub(crate) fn new(seq: u64, slot: Arc<Slot>, progress: Arc<Progress>) -> Ticket<T> {
+        Ticket { seq, slot, progress, _out: PhantomData }
     }
 
     /// The write's sequence number.
@@ -336,11 +354,13 @@ impl Ticket {
         Seq(self.seq)
     }
 
-    /// Blocks until the write is committed in the sink.
+    /// Blocks until the write is committed in the sink, and returns its outcome.
     ///
     /// `Ok` means the batch holding the write was committed: it is visible to
     /// readers of the sink. Whether it also survives a power loss depends on
     /// the sink's settings (see [`Durability`](crate::Durability)).
+    ///
+    /// Blocks the calling thread: in async code, `.await` the ticket instead.
     ///
     /// # Errors
     ///
@@ -348,35 +368,60 @@ impl Ticket {
     /// dead-letter file), [`Error::GaveUp`] if it was given up while the
     /// sink was unavailable (a retry budget or a close deadline; it is in
     /// the dead-letter file too), [`Error::Poisoned`] if the worker stopped
-    /// before applying it, [`Error::Closed`] if a close deadline
+    /// before applying it, [`Error::Fenced`] if another store took over this
+    /// store's writer first, [`Error::Closed`] if a close deadline
     /// ([`Store::close_timeout`](crate::Store::close_timeout), the drop's
     /// drain timeout) stopped a store with a journal first: the write stays
     /// in the journal and is applied at the next open. A failure returned
     /// here is not reported again by
     /// [`Store::flush`](crate::Store::flush) or
     /// [`Store::close`](crate::Store::close).
-    pub fn wait(&self) -> Result<()> {
-        let r = self.progress.wait(self.seq, None).unwrap_or_else(|| Err(self.lost()));
-        self.progress.observed(self.seq, &r);
-        r
+    pub fn wait(&self) -> Result<T> {
+        self.wait_until(None).unwrap_or_else(|| Err(self.lost()))
     }
 
     /// Like [`wait`](Ticket::wait), but gives up after `timeout`:
-    /// `Ok(true)` committed, `Ok(false)` not yet.
+    /// `Ok(Some(outcome))` committed, `Ok(None)` not yet.
     ///
     /// # Errors
     ///
     /// As [`wait`](Ticket::wait).
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<Option<T>> {
         // A timeout too large for an Instant means no deadline.
-        let deadline = Instant::now().checked_add(timeout);
-        match self.progress.wait(self.seq, deadline) {
-            None => Ok(false),
-            Some(r) => {
-                self.progress.observed(self.seq, &r);
-                r.map(|()| true)
-            }
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.wait_until(Some(deadline)).transpose(),
+            None => self.wait().map(Some),
         }
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> Option<Result<T>> {
+        if let Some(d) = self.slot.done() {
+            return Some(self.resolve(d));
+        }
+        self.progress.hurry(self.seq);
+        let id = self.progress.block(&self.slot);
+        let r = loop {
+            if let Some(d) = self.slot.register(Waiter::Thread(std::thread::current())) {
+                break Some(self.resolve(d));
+            }
+            if let Some(e) = self.progress.abandoned() {
+                // Completed just before the store stopped?
+                break Some(self.slot.done().map_or(Err(e), |d| self.resolve(d)));
+            }
+            match deadline {
+                None => std::thread::park(),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        self.slot.unregister_thread();
+                        break self.slot.done().map(|d| self.resolve(d));
+                    }
+                    std::thread::park_timeout(d - now);
+                }
+            }
+        };
+        self.progress.unblock(id);
+        r
     }
 
     /// Blocks until the write is in the local journal: from then on it
@@ -386,6 +431,8 @@ impl Ticket {
     /// if need be.
     ///
     /// `Ok` does not mean the write is in the sink: [`wait`](Ticket::wait) for that.
+    /// Blocks the calling thread: in async code, await
+    /// [`wait_journaled_async`](Ticket::wait_journaled_async).
     ///
     /// # Errors
     ///
@@ -396,30 +443,58 @@ impl Ticket {
         self.progress.wait_for(self.seq, None, Mark::Journaled).unwrap_or_else(|| Err(self.lost()))
     }
 
+    /// The awaitable form of [`wait_journaled`](Ticket::wait_journaled):
+    /// resolves once the write is in the local journal, without blocking a
+    /// thread, under any executor (the journal thread wakes the task).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels only the wait: the write is journaled
+    /// and applied all the same.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_journaled`](Ticket::wait_journaled).
+    pub fn wait_journaled_async(&self) -> JournaledFuture<'_> {
+        JournaledFuture { seq: self.seq, progress: &self.progress }
+    }
+
+    /// The same ticket, resolving to `()` instead of the outcome (to keep
+    /// tickets of statements and keyed writes in one list).
+    pub fn without_outcome(self) -> Ticket {
+        Ticket { seq: self.seq, slot: self.slot, progress: self.progress, _out: PhantomData }
+    }
+
     /// Whether the write is committed in the sink now (never blocks).
     pub fn is_committed(&self) -> bool {
-        matches!(self.progress.outcome(self.seq), Some(Ok(())))
+        matches!(self.slot.done(), Some(Done::Ok(_)))
+    }
+
+    fn resolve(&self, done: Done) -> Result<T> {
+        match done {
+            Done::Ok(o) => Ok(T::from_outcome(&o)),
+            Done::Failed(f) => {
+                f.observed.store(true, Ordering::SeqCst);
+                Err(f.to_error())
+            }
+            Done::Lost => Err(self.lost()),
+        }
     }
 
     fn lost(&self) -> Error {
-        self.progress.poisoned().unwrap_or(Error::Poisoned { reason: "the worker stopped".into(), write: None })
+        self.progress.poisoned().unwrap_or(Error::Closed { write: None })
     }
 }
 
-impl fmt::Debug for Ticket {
+impl<T: TicketOutput> fmt::Debug for Ticket<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ticket").field("seq", &self.seq).field("committed", &self.is_committed()).finish()
     }
 }
 
-impl Drop for Ticket {
-    fn drop(&mut self) {
-        self.progress.forget(self.seq);
-    }
-}
-
-/// Awaiting a ticket waits for the commit without blocking a thread; it works
-/// under any executor (the worker wakes the task's `Waker`).
+/// Awaiting a ticket waits for the commit without blocking a thread, and
+/// resolves to the write's outcome; it works under any executor (the worker
+/// wakes the task's `Waker`).
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
@@ -430,50 +505,95 @@ impl Drop for Ticket {
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-impl IntoFuture for Ticket {
-    type Output = Result<()>;
-    type IntoFuture = TicketFuture;
-    fn into_future(self) -> TicketFuture {
-        TicketFuture { ticket: self }
+///
+/// # Cancel safety
+///
+/// Dropping the future (a `select!` that took another branch, a timeout)
+/// cancels only the wait: the write is applied all the same.
+impl<T: TicketOutput> IntoFuture for Ticket<T> {
+    type Output = Result<T>;
+    type IntoFuture = TicketFuture<T>;
+    fn into_future(self) -> TicketFuture<T> {
+        TicketFuture { ticket: self, blocked: None }
     }
 }
 
 /// The future of an awaited [`Ticket`].
 #[must_use = "futures do nothing unless awaited"]
-pub struct TicketFuture {
-    ticket: Ticket,
+pub struct TicketFuture<T: TicketOutput = ()> {
+    ticket: Ticket<T>,
+    /// The id under which the slot is listed as waited on (see `Progress::block`).
+    blocked: Option<u64>,
 }
 
-impl fmt::Debug for TicketFuture {
+impl<T: TicketOutput> fmt::Debug for TicketFuture<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("TicketFuture").field(&self.ticket).finish()
     }
 }
 
-impl Future for TicketFuture {
+impl<T: TicketOutput> Future for TicketFuture<T> {
+    type Output = Result<T>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let this = &mut *self;
+        let t = &this.ticket;
+        if let Some(d) = t.slot.done() {
+            return Poll::Ready(t.resolve(d));
+        }
+        if this.blocked.is_none() {
+            this.blocked = Some(t.progress.block(&t.slot));
+            t.progress.hurry(t.seq);
+        }
+        if let Some(d) = t.slot.register(Waiter::Task(cx.waker().clone())) {
+            return Poll::Ready(t.resolve(d));
+        }
+        if let Some(e) = t.progress.abandoned() {
+            return Poll::Ready(t.slot.done().map_or(Err(e), |d| t.resolve(d)));
+        }
+        Poll::Pending
+    }
+}
+
+impl<T: TicketOutput> Drop for TicketFuture<T> {
+    fn drop(&mut self) {
+        if let Some(id) = self.blocked.take() {
+            self.ticket.progress.unblock(id);
+        }
+    }
+}
+
+/// The future of [`Ticket::wait_journaled_async`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct JournaledFuture<'a> {
+    seq: u64,
+    progress: &'a Progress,
+}
+
+impl fmt::Debug for JournaledFuture<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JournaledFuture").field("seq", &self.seq).finish()
+    }
+}
+
+impl Future for JournaledFuture<'_> {
     type Output = Result<()>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let t = &self.ticket;
-        let p = &t.progress;
-        if let Some(r) = p.outcome(t.seq) {
-            p.observed(t.seq, &r);
+        let p = self.progress;
+        if let Some(r) = p.outcome_journaled(self.seq) {
             return Poll::Ready(r);
         }
         {
-            let mut wakers = p.wakers.lock();
-            // Checked again under the lock: the worker publishes the watermark
-            // before it takes this lock, so no wake-up is lost.
-            if let Some(r) = p.outcome(t.seq) {
-                drop(wakers);
-                p.observed(t.seq, &r);
+            let mut w = p.journal_wakers.lock();
+            // Checked again under the lock: the journal thread publishes the
+            // mark before it takes this lock, so no wake-up is lost.
+            if let Some(r) = p.outcome_journaled(self.seq) {
                 return Poll::Ready(r);
             }
-            match wakers.iter_mut().find(|(s, w)| *s == t.seq && w.will_wake(cx.waker())) {
-                Some(_) => {}
-                None => wakers.push((t.seq, cx.waker().clone())),
+            let list = w.entry(self.seq).or_default();
+            if !list.iter().any(|x| x.will_wake(cx.waker())) {
+                list.push(cx.waker().clone());
             }
         }
-        p.hurry(t.seq);
         Poll::Pending
     }
 }

@@ -18,8 +18,10 @@ use crate::dead_letter::DeadLetters;
 use crate::engine::intake::Intake;
 use crate::engine::overlay::Overlay;
 use crate::engine::shared::Shared;
-use crate::engine::ticket::{Failure, OPEN, POISONED};
-use crate::sink::{ApplyError, Batch, Sink};
+use crate::engine::ticket::{OPEN, POISONED};
+use crate::journal::checkpoint::LocalCheckpoint;
+use crate::outcome::{Done, Failure, Outcome};
+use crate::sink::{ApplyError, Batch, Outcomes, Sink};
 use crate::value::KvBuf;
 use crate::write::Record;
 
@@ -32,6 +34,9 @@ pub(crate) struct Config {
     pub(crate) backoff_base: Duration,
     pub(crate) backoff_max: Duration,
     pub(crate) dead_letter: Option<PathBuf>,
+    /// The writer whose checkpoint the batches advance, and its epoch.
+    pub(crate) writer: String,
+    pub(crate) epoch: u64,
 }
 
 /// Where the worker takes records from, in `Seq` order.
@@ -149,13 +154,25 @@ pub(crate) struct Worker {
     /// Per record of `batch`: left out of `live` (rejected or superseded).
     skip: Vec<bool>,
     keys: HashTable<u32>,
+    /// Per record of `batch`: what applying it produced.
+    results: Vec<Outcome>,
+    /// Per write of one apply (`live` order), as the sink sets them.
+    outcomes: Vec<Outcome>,
+    /// Where the checkpoint goes for a sink that cannot store it.
+    local: Option<LocalCheckpoint>,
     /// Retries and drops already published (feature `metrics`).
     #[cfg(feature = "metrics")]
     published: (u64, u64),
 }
 
 impl Worker {
-    pub(crate) fn new(source: Source, sink: Box<dyn Sink>, shared: Arc<Shared>, cfg: Config) -> Worker {
+    pub(crate) fn new(
+        source: Source,
+        sink: Box<dyn Sink>,
+        shared: Arc<Shared>,
+        cfg: Config,
+        local: Option<LocalCheckpoint>,
+    ) -> Worker {
         let dead = DeadLetters::new(cfg.dead_letter.clone());
         Worker {
             source,
@@ -169,6 +186,9 @@ impl Worker {
             rejected: Vec::with_capacity(cfg.batch_max.min(1 << 16)),
             skip: Vec::with_capacity(cfg.batch_max.min(1 << 16)),
             keys: HashTable::new(),
+            results: Vec::new(),
+            outcomes: Vec::new(),
+            local,
             #[cfg(feature = "metrics")]
             published: (0, 0),
             cfg,
@@ -243,6 +263,9 @@ impl Worker {
             maintained = false;
         }
         self.sink.maintain(true);
+        if let Some(local) = &mut self.local {
+            local.save(self.shared.progress.watermark());
+        }
     }
 
     /// Publishes one batch through the `metrics` facade (feature `metrics`):
@@ -310,6 +333,7 @@ impl Worker {
 
         let progress = Arc::clone(&self.shared.progress);
         let counters = &self.shared.counters;
+        let mut failed = Vec::with_capacity(rejected.len());
         if !rejected.is_empty() {
             let mut gave_up = 0u64;
             for r in &rejected {
@@ -319,9 +343,15 @@ impl Worker {
                 } else {
                     ::log::warn!("backburner: write {seq} rejected by the sink: {}", r.reason);
                 }
-                let failure =
-                    Failure { reason: r.reason.clone(), dead_letter: r.dead_letter.clone(), gave_up: r.gave_up };
-                progress.fail(seq, failure);
+                let failure = Arc::new(Failure {
+                    seq,
+                    reason: r.reason.clone(),
+                    dead_letter: r.dead_letter.clone(),
+                    gave_up: r.gave_up,
+                    observed: Default::default(),
+                });
+                progress.fail(&failure);
+                failed.push((r.index, failure));
             }
             if gave_up > 0 {
                 // One line per batch, not per write: an outage gives up thousands.
@@ -339,8 +369,23 @@ impl Worker {
         #[cfg(feature = "metrics")]
         self.publish(size, size - rejected.len() as u64, rejected.len() as u64, elapsed);
 
-        // Publish, then trim the overlay (see `overlay` for why this order).
+        // Complete each write's slot (so that a flush that returns finds every
+        // ticket it covers done), publish the watermark, then trim the
+        // overlay (see `overlay` for why this order).
+        for (i, f) in failed {
+            if let Some(done) = self.batch[i as usize].done.take() {
+                done.complete(Done::Failed(f));
+            }
+        }
+        for (rec, outcome) in self.batch.iter_mut().zip(self.results.iter_mut()) {
+            if let Some(done) = rec.done.take() {
+                done.complete(Done::Ok(std::mem::take(outcome)));
+            }
+        }
         progress.advance(upto);
+        if let Some(local) = &mut self.local {
+            local.save_soon(upto);
+        }
         let overlay: &Overlay = &self.shared.overlay;
         // Read after the watermark is published: writes above it were never
         // indexed (small ones wait in the staging ring until a read), so
@@ -408,27 +453,29 @@ impl Worker {
     fn apply(&mut self, upto: u64) -> Option<(Vec<Rejected>, u64)> {
         self.rejected.clear();
         self.rejected.resize(self.batch.len(), false);
+        self.results.clear();
+        self.results.resize(self.batch.len(), Outcome::None);
         let mut out = Vec::new();
         loop {
             let live = std::mem::take(&mut self.live);
             let r = self.attempt(&live, upto);
             self.live = live;
             match r {
-                Outcome::Done => return Some((out, upto)),
-                Outcome::Stopped => return None,
-                Outcome::Rejected(pos, reason) => {
+                Attempt::Done => return Some((out, upto)),
+                Attempt::Stopped => return None,
+                Attempt::Rejected(pos, reason) => {
                     let i = self.live[pos];
                     self.reject_all(&[i], &reason, false, &mut out);
                     self.coalesce();
                 }
-                Outcome::Unattributed(reason) => {
+                Attempt::Unattributed(reason) => {
                     ::log::warn!(
                         "backburner: a batch of {} write(s) failed for good without naming the write ({reason}); applying them one by one",
                         self.live.len()
                     );
                     return self.one_by_one(upto, &mut out).map(|reached| (out, reached));
                 }
-                Outcome::GaveUp(reason) => {
+                Attempt::GaveUp(reason) => {
                     // Every write not yet rejected fails, superseded ones too:
                     // none of them reached the sink.
                     let all: Vec<u32> = (0..self.batch.len() as u32).filter(|&i| !self.rejected[i as usize]).collect();
@@ -467,55 +514,72 @@ impl Worker {
         for (k, &i) in order.iter().enumerate() {
             let last = if k + 1 == order.len() { upto } else { self.batch[i as usize].seq };
             match self.attempt(&[i], last) {
-                Outcome::Done => stored_upto = last == upto,
-                Outcome::Rejected(_, reason) | Outcome::Unattributed(reason) => {
+                Attempt::Done => stored_upto = last == upto,
+                Attempt::Rejected(_, reason) | Attempt::Unattributed(reason) => {
                     self.reject_all(&[i], &reason, false, out)
                 }
-                Outcome::GaveUp(reason) => {
+                Attempt::GaveUp(reason) => {
                     self.reject_all(&order[k..], &reason, true, out);
                     return Some(upto);
                 }
-                Outcome::Stopped => return k.checked_sub(1).map(|j| self.batch[order[j] as usize].seq),
+                Attempt::Stopped => return k.checked_sub(1).map(|j| self.batch[order[j] as usize].seq),
             }
         }
         if !stored_upto {
             // Record that the batch was handled, so a reopened store resumes after it.
             match self.attempt(&[], upto) {
-                Outcome::GaveUp(reason) | Outcome::Unattributed(reason) => {
+                Attempt::GaveUp(reason) | Attempt::Unattributed(reason) => {
                     ::log::error!("backburner: could not record seq {upto} as applied: {reason}");
                 }
                 // Every write was handled; only the record of `upto` is missing.
-                Outcome::Stopped => return order.last().map(|&j| self.batch[j as usize].seq),
-                Outcome::Done | Outcome::Rejected(..) => {}
+                Attempt::Stopped => return order.last().map(|&j| self.batch[j as usize].seq),
+                Attempt::Done | Attempt::Rejected(..) => {}
             }
         }
         Some(upto)
     }
 
     /// One apply of `live`, with retries of transient errors.
-    fn attempt(&mut self, live: &[u32], last_seq: u64) -> Outcome {
+    fn attempt(&mut self, live: &[u32], last_seq: u64) -> Attempt {
         let mut attempt = 0u32;
         let mut last_error = None;
         loop {
             if self.shared.abandon.load(Ordering::SeqCst) {
                 if matches!(self.source, Source::Journal(_)) {
-                    return Outcome::Stopped;
+                    return Attempt::Stopped;
                 }
                 let last = last_error.map_or(String::new(), |e| format!("; the sink's last error: {e}"));
-                return Outcome::GaveUp(format!(
+                return Attempt::GaveUp(format!(
                     "the store was closed with a deadline (Store::close_timeout, or the drop's drain timeout) before the sink took it{last}"
                 ));
             }
-            let batch = Batch { records: &self.batch, live, last_seq };
-            let error = match self.sink.apply(&batch) {
-                Ok(()) => return Outcome::Done,
+            let batch = Batch { records: &self.batch, live, last_seq, writer: &self.cfg.writer, epoch: self.cfg.epoch };
+            self.outcomes.clear();
+            self.outcomes.resize(live.len(), Outcome::None);
+            let error = match self.sink.apply(&batch, &mut Outcomes { outcomes: &mut self.outcomes }) {
+                Ok(()) => {
+                    for (&i, o) in live.iter().zip(self.outcomes.drain(..)) {
+                        self.results[i as usize] = o;
+                    }
+                    return Attempt::Done;
+                }
                 Err(ApplyError::Rejected { position, error }) if position < live.len() => {
-                    return Outcome::Rejected(position, error.to_string())
+                    return Attempt::Rejected(position, error.to_string())
                 }
                 Err(ApplyError::Unattributed(error)) if live.len() == 1 => {
-                    return Outcome::Rejected(0, error.to_string())
+                    return Attempt::Rejected(0, error.to_string())
                 }
-                Err(ApplyError::Unattributed(error)) => return Outcome::Unattributed(error.to_string()),
+                Err(ApplyError::Unattributed(error)) => return Attempt::Unattributed(error.to_string()),
+                Err(ApplyError::Fenced { current }) => {
+                    // Another store took this writer over: apply nothing more.
+                    ::log::error!(
+                        "backburner: writer `{}` was opened by another store (epoch {current}, this store has {}); this store is fenced and stops",
+                        self.cfg.writer,
+                        self.cfg.epoch
+                    );
+                    self.shared.progress.fence(&self.cfg.writer, self.cfg.epoch, current);
+                    return Attempt::Stopped;
+                }
                 // A position outside the batch is a sink bug: treat it as transient.
                 Err(ApplyError::Rejected { error, .. }) | Err(ApplyError::Transient(error)) => error,
             };
@@ -523,7 +587,7 @@ impl Worker {
             self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
             if self.cfg.max_retries != u32::MAX && attempt > self.cfg.max_retries {
                 let reason = format!("the sink kept failing ({attempt} attempts, the retry budget): {error}");
-                return Outcome::GaveUp(reason);
+                return Attempt::GaveUp(reason);
             }
             let backoff = self.cfg.backoff_base.saturating_mul(1 << (attempt - 1).min(20)).min(self.cfg.backoff_max);
             ::log::warn!("backburner: batch failed (attempt {attempt}), retrying in {backoff:?}: {error}");
@@ -551,13 +615,13 @@ struct Rejected {
 }
 
 /// What one apply (with its retries) came to.
-enum Outcome {
+enum Attempt {
     Done,
     Rejected(usize, String),
     Unattributed(String),
     GaveUp(String),
-    /// A close deadline passed on a store with a journal: nothing of the
-    /// batch is applied or failed; the journal keeps it for the next open.
+    /// A close deadline passed on a store with a journal, or the store was
+    /// fenced: nothing of the batch is applied or failed; a journal keeps it.
     Stopped,
 }
 

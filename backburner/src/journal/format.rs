@@ -17,7 +17,7 @@
 //! whole length lies in the file and its CRC matches.
 
 use crate::value::{KvBuf, SqlValue};
-use crate::write::{ExecOp, Op};
+use crate::write::{KeyValue, Write};
 
 /// First bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"BBJRNL\x00\x01";
@@ -49,15 +49,15 @@ fn len_u32(n: usize) -> u32 {
 }
 
 /// Bytes `op` takes in the journal, header included.
-pub(crate) fn encoded_len(op: &Op) -> usize {
+pub(crate) fn encoded_len(op: &Write) -> usize {
     RECORD_HEADER
         + 1
         + match op {
-            Op::Put(kv) => 4 + kv.key().len() + kv.value().len(),
-            Op::Delete(kv) => kv.key().len(),
-            Op::Execute(e) => {
-                8 + e.sql.len()
-                    + e.params
+            Write::Put(kv) => 4 + kv.key().len() + kv.value().len(),
+            Write::Delete(kv) => kv.key().len(),
+            Write::Execute(e) => {
+                8 + e.sql().len()
+                    + e.params()
                         .iter()
                         .map(|p| {
                             1 + match p {
@@ -75,26 +75,26 @@ pub(crate) fn encoded_len(op: &Op) -> usize {
 }
 
 /// Appends one record to `out`.
-pub(crate) fn encode(out: &mut Vec<u8>, seq: u64, op: &Op) {
+pub(crate) fn encode(out: &mut Vec<u8>, seq: u64, op: &Write) {
     let start = out.len();
     out.extend_from_slice(&[0u8; RECORD_HEADER]);
     match op {
-        Op::Put(kv) => {
+        Write::Put(kv) => {
             out.push(1);
             put_u32(out, len_u32(kv.key().len()));
             out.extend_from_slice(kv.key());
             out.extend_from_slice(kv.value());
         }
-        Op::Delete(kv) => {
+        Write::Delete(kv) => {
             out.push(2);
             out.extend_from_slice(kv.key());
         }
-        Op::Execute(e) => {
+        Write::Execute(e) => {
             out.push(3);
-            put_u32(out, len_u32(e.sql.len()));
-            out.extend_from_slice(e.sql.as_bytes());
-            put_u32(out, len_u32(e.params.len()));
-            for p in &e.params {
+            put_u32(out, len_u32(e.sql().len()));
+            out.extend_from_slice(e.sql().as_bytes());
+            put_u32(out, len_u32(e.params().len()));
+            for p in e.params() {
                 match p {
                     SqlValue::Null => out.push(0),
                     SqlValue::Integer(i) => {
@@ -177,15 +177,15 @@ impl<'a> Cursor<'a> {
 }
 
 /// Decodes a record's payload (whose CRC has been checked).
-pub(crate) fn decode(payload: &[u8]) -> Result<Op, String> {
+pub(crate) fn decode(payload: &[u8]) -> Result<Write, String> {
     let mut c = Cursor { b: payload };
     let op = match c.u8()? {
         1 => {
             let klen = c.u32()?;
             let key = c.take(klen)?;
-            Op::Put(KvBuf::new(key, c.b))
+            Write::Put(KeyValue(KvBuf::new(key, c.b)))
         }
-        2 => Op::Delete(KvBuf::new(c.b, &[])),
+        2 => Write::Delete(KeyValue(KvBuf::new(c.b, &[]))),
         3 => {
             let n = c.u32()?;
             let sql = std::str::from_utf8(c.take(n)?).map_err(|e| format!("statement is not UTF-8: {e}"))?;
@@ -229,7 +229,7 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Op, String> {
             if !c.b.is_empty() {
                 return Err(format!("{} bytes after the last parameter", c.b.len()));
             }
-            Op::Execute(Box::new(ExecOp { sql: sql.to_owned(), params }))
+            Write::execute(sql.to_owned(), params)
         }
         k => return Err(format!("unknown record kind {k}")),
     };
@@ -418,14 +418,14 @@ mod tests {
         pub(super) static PROBES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     }
 
-    fn ops() -> Vec<Op> {
+    fn ops() -> Vec<Write> {
         vec![
-            Op::Put(KvBuf::new(b"k", b"v")),
-            Op::Delete(KvBuf::new(b"gone", b"")),
-            Op::Put(KvBuf::new(&[3u8; 100], &[4u8; 300])),
-            Op::Execute(Box::new(ExecOp {
-                sql: "INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)".into(),
-                params: vec![
+            Write::put(b"k", b"v"),
+            Write::delete(b"gone"),
+            Write::put([3u8; 100], [4u8; 300]),
+            Write::execute(
+                "INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                vec![
                     SqlValue::Null,
                     SqlValue::Integer(-7),
                     SqlValue::Real(1.5),
@@ -436,7 +436,7 @@ mod tests {
                     SqlValue::Timestamp(std::time::UNIX_EPOCH - std::time::Duration::new(86_400, 1)),
                     SqlValue::Json(r#"{"a":[1,2]}"#.into()),
                 ],
-            })),
+            ),
         ]
     }
 
@@ -557,7 +557,7 @@ mod tests {
         }
         // A last record that ends in zero bytes ends the data after it, not at its last non-zero byte.
         let mut buf = header(1).to_vec();
-        encode(&mut buf, 1, &Op::Put(KvBuf::new(b"k", &[7, 0, 0, 0])));
+        encode(&mut buf, 1, &Write::put(b"k", &[7, 0, 0, 0]));
         let end = buf.len() as u64;
         buf.resize(64 << 20, 0);
         let s = scan(&buf).expect("scan");
@@ -596,8 +596,8 @@ mod tests {
         // Short records last, ending in zeros: a record whose kind byte is
         // its last non-zero byte is the edge of the bounded search.
         let mut full = segment();
-        encode(&mut full, 30, &Op::Put(KvBuf::new(b"z", &[0, 0])));
-        encode(&mut full, 31, &Op::Delete(KvBuf::new(b"", b"")));
+        encode(&mut full, 30, &Write::put(b"z", &[0, 0]));
+        encode(&mut full, 31, &Write::delete(b""));
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         for i in 0..3000 {
             let mut b = full.clone();

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod fault;
+pub(crate) mod checkpoint;
 pub(crate) mod format;
 pub(crate) mod recovery;
 mod storage;

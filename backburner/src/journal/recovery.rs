@@ -158,7 +158,7 @@ pub(crate) fn recover(storage: &dyn Storage, last_applied: u64, mode: RecoveryMo
                     offset: r.offset,
                     reason,
                 })?;
-                out.records.push(Record { seq: r.seq, hash: 0, op });
+                out.records.push(Record { seq: r.seq, hash: 0, write: op, done: None });
             }
         }
         let seg_last = found.last().map_or(0, |r| r.seq);

@@ -1,8 +1,16 @@
-//! The `Sink` trait: where batches go.
+//! The `Sink` trait: where batches go, and what a sink can do besides
+//! taking writes (its capabilities).
 //!
-//! A sink applies one batch atomically together with the batch's last `Seq`,
-//! and reports that `Seq` back when the store is opened again, so a write is
-//! applied once. The worker owns the sink; reads go through a separate
+//! A sink applies one batch of [`Write`]s, the crate's one write type, and
+//! reports an [`Outcome`] per write where it has one (an inserted row's id).
+//! Its checkpoint is a capability ([`Checkpoint`]): a transactional sink
+//! stores the batch's last `Seq` in the batch's own transaction, in one row
+//! per **writer** (one writing instance: many stores can write into one
+//! database, each replaying exactly once), with an **epoch** bumped at every
+//! open that fences a zombie writer; a sink that cannot (an HTTP endpoint)
+//! leaves the checkpoint to the store's local journal, and gets at-least-once
+//! delivery with an idempotency key per write. Reading is a capability too
+//! ([`Sink::reader`]). The worker owns the sink; reads go through a separate
 //! [`SinkReader`] that callers use from their own threads.
 
 use std::fmt;
@@ -11,38 +19,18 @@ use std::path::PathBuf;
 use crate::error::Error;
 pub use crate::error::SinkError;
 
+pub use crate::outcome::{Executed, Outcome};
 use crate::value::SqlValue;
-use crate::write::{Op, Record};
+use crate::write::{Record, Write};
 use crate::Seq;
 
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub(crate) mod statement;
 
-/// One write of a batch, as the sink sees it.
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub enum BatchWrite<'a> {
-    /// Set `key` to `value` in the managed key/value table.
-    Put {
-        /// The key.
-        key: &'a [u8],
-        /// The value.
-        value: &'a [u8],
-    },
-    /// Remove `key` from the managed key/value table.
-    Delete {
-        /// The key.
-        key: &'a [u8],
-    },
-    /// Run a write statement.
-    Execute {
-        /// The statement.
-        sql: &'a str,
-        /// Its parameters.
-        params: &'a [SqlValue],
-    },
-}
+/// The writer id a store uses unless told otherwise
+/// ([`Builder::writer`](crate::Builder::writer), or `?writer=` in the URL).
+pub const DEFAULT_WRITER: &str = "default";
 
 /// A batch of writes, in enqueue order, to apply in one transaction.
 ///
@@ -53,6 +41,8 @@ pub struct Batch<'a> {
     pub(crate) records: &'a [Record],
     pub(crate) live: &'a [u32],
     pub(crate) last_seq: u64,
+    pub(crate) writer: &'a str,
+    pub(crate) epoch: u64,
 }
 
 impl<'a> Batch<'a> {
@@ -60,6 +50,25 @@ impl<'a> Batch<'a> {
     /// to this one has been handled.
     pub fn last_seq(&self) -> Seq {
         Seq(self.last_seq)
+    }
+
+    /// The writer whose checkpoint this batch advances.
+    pub fn writer(&self) -> &str {
+        self.writer
+    }
+
+    /// The writer's epoch, as [`Sink::open_writer`] returned it: a
+    /// transactional sink stores the checkpoint only if the epoch is still
+    /// the writer's current one, and answers [`ApplyError::Fenced`] if not.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// A key that names the write `seq` of this writer for good, the same
+    /// on every delivery (`writer:seq`): a sink without a transactional
+    /// checkpoint sends it so that the receiver can drop a repeated delivery.
+    pub fn idempotency_key(&self, seq: Seq) -> String {
+        format!("{}:{}", self.writer, seq.0)
     }
 
     /// Number of writes to apply.
@@ -73,29 +82,53 @@ impl<'a> Batch<'a> {
     }
 
     /// The writes, in order. A sink that rejects one reports its position in
-    /// this iteration ([`ApplyError::Rejected`]).
-    pub fn writes(&self) -> impl ExactSizeIterator<Item = (Seq, BatchWrite<'a>)> + 'a {
+    /// this iteration ([`ApplyError::Rejected`]), and sets its outcome at the
+    /// same position ([`Outcomes::set`]).
+    pub fn writes(&self) -> impl ExactSizeIterator<Item = (Seq, &'a Write)> + 'a {
         let records = self.records;
         self.live.iter().map(move |&i| {
             let r = &records[i as usize];
-            let w = match &r.op {
-                Op::Put(kv) => BatchWrite::Put { key: kv.key(), value: kv.value() },
-                Op::Delete(kv) => BatchWrite::Delete { key: kv.key() },
-                Op::Execute(e) => BatchWrite::Execute { sql: &e.sql, params: &e.params },
-            };
-            (Seq(r.seq), w)
+            (Seq(r.seq), &r.write)
         })
     }
 }
 
 impl fmt::Debug for Batch<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Batch").field("len", &self.len()).field("last_seq", &self.last_seq).finish()
+        f.debug_struct("Batch")
+            .field("len", &self.len())
+            .field("last_seq", &self.last_seq)
+            .field("writer", &self.writer)
+            .field("epoch", &self.epoch)
+            .finish()
+    }
+}
+
+/// The outcome of each write of a batch, filled in by [`Sink::apply`]
+/// (every write starts as [`Outcome::None`]). Outcomes of a batch that
+/// fails are thrown away.
+pub struct Outcomes<'a> {
+    pub(crate) outcomes: &'a mut [Outcome],
+}
+
+impl Outcomes<'_> {
+    /// Sets the outcome of the write at `position` (in [`Batch::writes`]
+    /// order). A position outside the batch is ignored.
+    pub fn set(&mut self, position: usize, outcome: Outcome) {
+        if let Some(o) = self.outcomes.get_mut(position) {
+            *o = outcome;
+        }
+    }
+}
+
+impl fmt::Debug for Outcomes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outcomes").field("len", &self.outcomes.len()).finish()
     }
 }
 
 /// Why a batch was not applied. The sink must have rolled back everything
-/// of the batch before returning either.
+/// of the batch before returning any of these.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ApplyError {
@@ -116,24 +149,67 @@ pub enum ApplyError {
     /// is to blame (SQLite reports a deferred foreign-key violation only at
     /// `COMMIT`): the worker applies the writes one at a time to find out.
     Unattributed(SinkError),
+    /// The writer's epoch is no longer [`Batch::epoch`]: another store opened
+    /// the same writer since. This store is fenced: it applies nothing more
+    /// and its calls fail with [`Error::Fenced`](crate::Error::Fenced).
+    Fenced {
+        /// The writer's current epoch in the sink.
+        current: u64,
+    },
+}
+
+/// Where a sink's checkpoint (the last applied `Seq` of each writer) lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Checkpoint {
+    /// In the sink, stored by [`Sink::apply`] in the batch's own
+    /// transaction: a write is applied exactly once, across crashes.
+    InTransaction,
+    /// The sink cannot store it with the writes (an HTTP endpoint): the
+    /// store keeps it in its journal's directory, after each batch, and a
+    /// store over such a sink needs a journal. After a crash the writes since
+    /// the last saved checkpoint are delivered again: at-least-once, each
+    /// with the same [`Batch::idempotency_key`].
+    Local,
+}
+
+/// What [`Sink::open_writer`] found for a writer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resume {
+    /// The writer's last applied `Seq` (0 for a new writer, or for a sink
+    /// whose checkpoint is [`Checkpoint::Local`]).
+    pub last_applied: Seq,
+    /// The writer's epoch from now on (0 for a sink that does not fence).
+    pub epoch: u64,
 }
 
 /// A destination for batches. The worker thread owns it.
 pub trait Sink: Send + 'static {
-    /// The last `Seq` stored by [`apply`](Sink::apply), or 0 if none.
+    /// Claims `writer` for this store: bumps its epoch (so a store that
+    /// holds the previous epoch is fenced at its next batch) and returns its
+    /// last applied `Seq` with the new epoch. Called once, at open.
     ///
     /// # Errors
     ///
-    /// When the sink cannot be read.
-    fn last_applied_seq(&mut self) -> Result<u64, SinkError>;
+    /// When the sink cannot be read or written.
+    fn open_writer(&mut self, writer: &str) -> Result<Resume, SinkError>;
 
-    /// Applies every write of `batch` and stores `batch.last_seq()`, all in one
-    /// atomic step: either all of it is visible afterwards, or none of it.
+    /// Where the checkpoint lives: [`Checkpoint::InTransaction`] (the
+    /// default) or [`Checkpoint::Local`].
+    fn checkpoint(&self) -> Checkpoint {
+        Checkpoint::InTransaction
+    }
+
+    /// Applies every write of `batch`, setting each write's outcome in
+    /// `outcomes`, and (for [`Checkpoint::InTransaction`]) stores
+    /// `batch.last_seq()` as the checkpoint of `batch.writer()` if its epoch
+    /// is still `batch.epoch()`, all in one atomic step: either all of it is
+    /// visible afterwards, or none of it.
     ///
     /// # Errors
     ///
     /// See [`ApplyError`].
-    fn apply(&mut self, batch: &Batch<'_>) -> Result<(), ApplyError>;
+    fn apply(&mut self, batch: &Batch<'_>, outcomes: &mut Outcomes<'_>) -> Result<(), ApplyError>;
 
     /// Called by the worker between batches, at most once per batch, so the
     /// sink can do maintenance (SQLite checkpoints its WAL here). `idle` is
@@ -186,6 +262,8 @@ pub(crate) struct Destination {
     pub(crate) journal: Option<PathBuf>,
     /// Where the dead-letter file goes unless `Builder::dead_letter` says otherwise.
     pub(crate) dead_letter: Option<PathBuf>,
+    /// The writer id the URL names (`?writer=`), if it does.
+    pub(crate) writer: Option<String>,
 }
 
 /// Opens the sink a URL names (one file per scheme parses its own URLs).

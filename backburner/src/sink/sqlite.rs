@@ -5,8 +5,14 @@
 //!   lost on power loss until the next checkpoint. `synchronous=FULL` syncs
 //!   the WAL on every commit (once per batch, never per write).
 //! * Keyed writes go to a managed table `backburner_kv(key BLOB PRIMARY KEY,
-//!   value BLOB)`; `last_applied_seq` lives in `backburner_meta` and is
-//!   updated in the batch's own transaction.
+//!   value BLOB)`; each writer's checkpoint is a row of
+//!   `backburner_writers(writer, epoch, last_seq)`, updated in the batch's
+//!   own transaction only while the row's epoch is the store's (a store
+//!   whose writer was opened again elsewhere is fenced). A database written
+//!   by an older version, with `backburner_meta.last_applied_seq`, gives that
+//!   seq to the writer `default` the first time it opens.
+//! * A statement's outcome is its `changes()` and, for an `INSERT` or
+//!   `REPLACE` (or a `WITH` that inserted), `last_insert_rowid()`.
 //! * Automatic checkpoints are off; the worker checkpoints between batches
 //!   (every `checkpoint_rows` rows, and when idle), and `journal_size_limit`
 //!   truncates the WAL after a checkpoint, so the WAL stays bounded.
@@ -19,18 +25,28 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql};
 
 use super::statement::{self, Call};
-use super::{ApplyError, Batch, BatchWrite, Sink, SinkError, SinkReader};
+use super::{ApplyError, Batch, Executed, Outcome, Outcomes, Resume, Sink, SinkError, SinkReader};
 use crate::value::SqlValue;
+use crate::write::Write;
+
+/// A statement that counts changes without inserting a row: a `WITH`, or
+/// an upsert (`ON CONFLICT ... DO UPDATE`).
+fn may_not_insert(sql: &str) -> bool {
+    statement::first_word(sql).as_deref() == Some("WITH") || sql.to_ascii_uppercase().contains("DO UPDATE")
+}
 
 /// The managed key/value table.
 pub const KV_TABLE: &str = "backburner_kv";
-/// The table that holds `last_applied_seq`.
+/// The table that held `last_applied_seq` before writers had their own
+/// rows (read once, to migrate it to the writer `default`).
 pub const META_TABLE: &str = "backburner_meta";
+/// The table of writers: one row per writer id, with its epoch and last applied seq.
+pub const WRITERS_TABLE: &str = "backburner_writers";
 
 const UPSERT: &str = "INSERT INTO backburner_kv(key, value) VALUES (?1, ?2) \
                       ON CONFLICT(key) DO UPDATE SET value = excluded.value";
 const DELETE: &str = "DELETE FROM backburner_kv WHERE key = ?1";
-const SET_SEQ: &str = "UPDATE backburner_meta SET value = ?1 WHERE name = 'last_applied_seq'";
+const SET_SEQ: &str = "UPDATE backburner_writers SET last_seq = ?1 WHERE writer = ?2 AND epoch = ?3";
 const GET: &str = "SELECT value FROM backburner_kv WHERE key = ?1";
 
 /// SQLite's `synchronous` setting: what a commit survives.
@@ -101,7 +117,7 @@ impl SqliteOptions {
             "checkpoint_rows" => self.checkpoint_rows = num(value)?.max(1),
             _ => {
                 return Err(format!(
-                    "unknown option `{name}`; SQLite takes synchronous, busy_timeout_ms, wal_limit_mb, checkpoint_rows"
+                    "unknown option `{name}`; SQLite takes synchronous, busy_timeout_ms, wal_limit_mb, checkpoint_rows, writer"
                 ))
             }
         }
@@ -129,16 +145,21 @@ pub(crate) fn open_url(url: &str, rest: &str) -> Result<super::Destination, crat
         ));
     }
     let mut opts = SqliteOptions::default();
+    let mut writer = None;
     for pair in query.into_iter().flat_map(|q| q.split('&')).filter(|p| !p.is_empty()) {
         let (k, v) =
             pair.split_once('=').ok_or_else(|| bad(format!("option `{pair}` has no value; write name=value")))?;
-        opts.set(k, v).map_err(bad)?;
+        match k {
+            "writer" => writer = Some(v.to_string()),
+            _ => opts.set(k, v).map_err(bad)?,
+        }
     }
     let sink = SqliteSink::open(path, opts)?;
     Ok(super::Destination {
         sink: Box::new(sink),
         journal: Some(PathBuf::from(format!("{path}.journal"))),
         dead_letter: Some(PathBuf::from(format!("{path}.dead-letter.jsonl"))),
+        writer,
     })
 }
 
@@ -267,8 +288,7 @@ impl SqliteSink {
              PRAGMA journal_size_limit={};
              PRAGMA wal_autocheckpoint=0;
              CREATE TABLE IF NOT EXISTS {KV_TABLE} (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS {META_TABLE} (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
-             INSERT OR IGNORE INTO {META_TABLE}(name, value) VALUES ('last_applied_seq', 0);",
+             CREATE TABLE IF NOT EXISTS {WRITERS_TABLE} (writer TEXT PRIMARY KEY NOT NULL, epoch INTEGER NOT NULL, last_seq INTEGER NOT NULL) WITHOUT ROWID;",
             opts.synchronous.pragma(),
             opts.wal_limit_bytes,
         );
@@ -282,15 +302,16 @@ impl SqliteSink {
         &self.path
     }
 
-    fn apply_writes(&mut self, batch: &Batch<'_>) -> Result<(), ApplyError> {
+    fn apply_writes(&mut self, batch: &Batch<'_>, outcomes: &mut Outcomes<'_>) -> Result<(), ApplyError> {
         let conn = &self.conn;
         // Consecutive writes of one kind reuse one prepared statement.
         let mut current: Option<(&str, rusqlite::CachedStatement<'_>)> = None;
+        let mut inserts = false;
         for (pos, (_, w)) in batch.writes().enumerate() {
             let (sql, params): (&str, Params<'_>) = match w {
-                BatchWrite::Put { key, value } => (UPSERT, Params::Kv(key, Some(value))),
-                BatchWrite::Delete { key } => (DELETE, Params::Kv(key, None)),
-                BatchWrite::Execute { sql, params } => (sql, Params::Sql(params)),
+                Write::Put(kv) => (UPSERT, Params::Kv(kv.key(), Some(kv.value()))),
+                Write::Delete(kv) => (DELETE, Params::Kv(kv.key(), None)),
+                Write::Execute(st) => (st.sql(), Params::Sql(st.params())),
             };
             let same = matches!(&current, Some((p, _)) if *p == sql);
             if !same {
@@ -318,6 +339,8 @@ impl SqliteSink {
                         )),
                     });
                 }
+                inserts = matches!(params, Params::Sql(_))
+                    && matches!(statement::first_word(sql).as_deref(), Some("INSERT" | "REPLACE" | "WITH"));
                 current = Some((sql, stmt));
             }
             let Some((_, stmt)) = current.as_mut() else {
@@ -328,13 +351,22 @@ impl SqliteSink {
                     return Err(ApplyError::Rejected { position: pos, error: SinkError::new(reason) });
                 }
             }
+            let before = if inserts { conn.last_insert_rowid() } else { 0 };
             let r = match params {
                 Params::Kv(key, Some(value)) => stmt.execute((key, value)),
                 Params::Kv(key, None) => stmt.execute([key]),
                 Params::Sql(p) => stmt.execute(rusqlite::params_from_iter(p.iter())),
             };
-            if let Err(e) = r {
-                return Err(classify(e, Some(pos)));
+            let changes = match r {
+                Ok(n) => n as u64,
+                Err(e) => return Err(classify(e, Some(pos))),
+            };
+            if let Params::Sql(_) = params {
+                // A WITH, or an upsert (which may have updated instead), inserted
+                // only if the rowid moved; a plain INSERT that wrote a row did.
+                let id = conn.last_insert_rowid();
+                let inserted = inserts && changes > 0 && (id != before || !may_not_insert(sql));
+                outcomes.set(pos, Outcome::Executed(Executed::new(changes, inserted.then_some(id))));
             }
             if conn.is_autocommit() {
                 // A statement ended the transaction anyway (none should).
@@ -345,8 +377,52 @@ impl SqliteSink {
         }
         drop(current);
         let seq = i64::try_from(batch.last_seq().get()).unwrap_or(i64::MAX);
-        conn.prepare_cached(SET_SEQ).and_then(|mut s| s.execute([seq])).map_err(|e| classify(e, None))?;
+        let epoch = i64::try_from(batch.epoch()).unwrap_or(i64::MAX);
+        let stored = conn
+            .prepare_cached(SET_SEQ)
+            .and_then(|mut s| s.execute(rusqlite::params![seq, batch.writer(), epoch]))
+            .map_err(|e| classify(e, None))?;
+        if stored == 0 {
+            let current: i64 = conn
+                .query_row("SELECT epoch FROM backburner_writers WHERE writer = ?1", [batch.writer()], |r| r.get(0))
+                .map_err(|e| classify(e, None))?;
+            return Err(ApplyError::Fenced { current: u64::try_from(current).unwrap_or(0) });
+        }
         Ok(())
+    }
+
+    /// Claims `writer` in one transaction: creates its row (from the old
+    /// single checkpoint for `default`), bumps its epoch, reads it back.
+    fn claim(&mut self, writer: &str) -> rusqlite::Result<(i64, i64)> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let old: i64 = if writer == crate::sink::DEFAULT_WRITER {
+            let meta: bool = tx.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'backburner_meta'",
+                [],
+                |r| r.get(0),
+            )?;
+            match meta {
+                true => tx
+                    .query_row("SELECT value FROM backburner_meta WHERE name = 'last_applied_seq'", [], |r| r.get(0))
+                    .or_else(|e| match e {
+                        rusqlite::Error::QueryReturnedNoRows => Ok(0),
+                        e => Err(e),
+                    })?,
+                false => 0,
+            }
+        } else {
+            0
+        };
+        tx.execute(
+            "INSERT OR IGNORE INTO backburner_writers(writer, epoch, last_seq) VALUES (?1, 0, ?2)",
+            rusqlite::params![writer, old],
+        )?;
+        tx.execute("UPDATE backburner_writers SET epoch = epoch + 1 WHERE writer = ?1", [writer])?;
+        let row = tx.query_row("SELECT epoch, last_seq FROM backburner_writers WHERE writer = ?1", [writer], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        tx.commit()?;
+        Ok(row)
     }
 
     fn checkpoint(&mut self) {
@@ -447,23 +523,22 @@ fn classify(e: rusqlite::Error, pos: Option<usize>) -> ApplyError {
 }
 
 impl Sink for SqliteSink {
-    fn last_applied_seq(&mut self) -> Result<u64, SinkError> {
-        let v: i64 = self
-            .conn
-            .query_row("SELECT value FROM backburner_meta WHERE name = 'last_applied_seq'", [], |r| r.get(0))
-            .map_err(|e| open_err(&self.path, Step::ReadSeq, e))?;
-        u64::try_from(v).map_err(|_| {
+    fn open_writer(&mut self, writer: &str) -> Result<Resume, SinkError> {
+        let (epoch, last) = self.claim(writer).map_err(|e| open_err(&self.path, Step::ReadSeq, e))?;
+        let last = u64::try_from(last).map_err(|_| {
             SinkError::new(format!(
-                "backburner_meta.last_applied_seq in {} is {v}, below 0: the table was changed by hand; fix it before opening",
+                "backburner_writers.last_seq of writer `{writer}` in {} is {last}, below 0: the table was changed by hand; fix it before opening",
                 self.path.display()
             ))
-        })
+        })?;
+        Ok(Resume { last_applied: crate::Seq(last), epoch: u64::try_from(epoch).unwrap_or(0) })
     }
 
-    fn apply(&mut self, batch: &Batch<'_>) -> Result<(), ApplyError> {
+    fn apply(&mut self, batch: &Batch<'_>, outcomes: &mut Outcomes<'_>) -> Result<(), ApplyError> {
         self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| classify(e, None))?;
-        let r =
-            self.apply_writes(batch).and_then(|()| self.conn.execute_batch("COMMIT").map_err(|e| classify(e, None)));
+        let r = self
+            .apply_writes(batch, outcomes)
+            .and_then(|()| self.conn.execute_batch("COMMIT").map_err(|e| classify(e, None)));
         if r.is_err() && !self.conn.is_autocommit() {
             if let Err(e) = self.conn.execute_batch("ROLLBACK") {
                 ::log::warn!("backburner: rollback on {} failed: {e}", self.path.display());
@@ -582,7 +657,7 @@ mod tests {
     use rusqlite::fallible_iterator::FallibleIterator;
 
     use super::*;
-    use crate::write::{ExecOp, Op, Record};
+    use crate::write::{Record, Write};
 
     fn open(dir: &Path) -> SqliteSink {
         let sink = SqliteSink::open(dir.join("t.db"), SqliteOptions::default()).expect("open");
@@ -591,9 +666,11 @@ mod tests {
     }
 
     fn apply(sink: &mut SqliteSink, seq: u64, sql: &str, params: Vec<SqlValue>) -> Result<(), ApplyError> {
-        let op = Op::Execute(Box::new(ExecOp { sql: sql.to_string(), params }));
-        let records = [Record { seq, hash: 0, op }];
-        sink.apply(&Batch { records: &records, live: &[0], last_seq: seq })
+        let records = [Record { seq, hash: 0, write: Write::execute(sql, params), done: None }];
+        let epoch = sink.open_writer("default").expect("writer").epoch;
+        let mut outcomes = [Outcome::None];
+        let batch = Batch { records: &records, live: &[0], last_seq: seq, writer: "default", epoch };
+        sink.apply(&batch, &mut Outcomes { outcomes: &mut outcomes })
     }
 
     #[test]

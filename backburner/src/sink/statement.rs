@@ -117,6 +117,15 @@ fn empty(sql: &str, call: Call) -> String {
     )
 }
 
+/// The first keyword of `sql` (after whitespace and comments), upper-cased,
+/// if it starts with a word: `INSERT`, `REPLACE`, `WITH`, `UPDATE`...
+pub(crate) fn first_word(sql: &str) -> Option<String> {
+    let b = sql.as_bytes();
+    let i = rest(b, 0)?;
+    let n = b[i..].iter().take_while(|&&c| c.is_ascii_alphabetic()).count();
+    (n > 0).then(|| sql[i..i + n].to_ascii_uppercase())
+}
+
 /// Where the first token other than whitespace, a comment or a semicolon
 /// starts at or after `from`, if there is one.
 fn rest(b: &[u8], from: usize) -> Option<usize> {

@@ -120,12 +120,12 @@ pub struct GatedSink {
 }
 
 impl Sink for GatedSink {
-    fn last_applied_seq(&mut self) -> Result<u64, SinkError> {
-        self.inner.last_applied_seq()
+    fn open_writer(&mut self, writer: &str) -> Result<backburner::Resume, SinkError> {
+        self.inner.open_writer(writer)
     }
-    fn apply(&mut self, batch: &Batch<'_>) -> Result<(), ApplyError> {
+    fn apply(&mut self, batch: &Batch<'_>, outcomes: &mut backburner::Outcomes<'_>) -> Result<(), ApplyError> {
         self.gate.pass();
-        self.inner.apply(batch)
+        self.inner.apply(batch, outcomes)
     }
     fn maintain(&mut self, idle: bool) {
         self.inner.maintain(idle);
@@ -144,15 +144,15 @@ pub struct FlakySink {
 }
 
 impl Sink for FlakySink {
-    fn last_applied_seq(&mut self) -> Result<u64, SinkError> {
-        self.inner.last_applied_seq()
+    fn open_writer(&mut self, writer: &str) -> Result<backburner::Resume, SinkError> {
+        self.inner.open_writer(writer)
     }
-    fn apply(&mut self, batch: &Batch<'_>) -> Result<(), ApplyError> {
+    fn apply(&mut self, batch: &Batch<'_>, outcomes: &mut backburner::Outcomes<'_>) -> Result<(), ApplyError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         if n < self.fail_first {
             return Err(ApplyError::Transient(SinkError::new(format!("injected transient failure #{}", n + 1))));
         }
-        self.inner.apply(batch)
+        self.inner.apply(batch, outcomes)
     }
     fn maintain(&mut self, idle: bool) {
         self.inner.maintain(idle);
@@ -166,10 +166,10 @@ impl Sink for FlakySink {
 pub struct Down(pub SqliteSink);
 
 impl Sink for Down {
-    fn last_applied_seq(&mut self) -> Result<u64, SinkError> {
-        self.0.last_applied_seq()
+    fn open_writer(&mut self, writer: &str) -> Result<backburner::Resume, SinkError> {
+        self.0.open_writer(writer)
     }
-    fn apply(&mut self, _: &Batch<'_>) -> Result<(), ApplyError> {
+    fn apply(&mut self, _: &Batch<'_>, _outcomes: &mut backburner::Outcomes<'_>) -> Result<(), ApplyError> {
         std::thread::sleep(Duration::from_millis(1));
         Err(ApplyError::Transient(SinkError::new("database is locked (simulated outage)")))
     }
