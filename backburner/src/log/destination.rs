@@ -16,8 +16,10 @@ use std::io;
 /// decides) is made under a lock that the end of the process takes and
 /// keeps once the call under way returns (see "Whole lines" in the
 /// [module docs](crate::log)), so no write is under way when the process
-/// ends and none starts after. The logger makes these guarantees whatever
-/// the destination does:
+/// ends and none starts after. A call that blocks holds up the worker
+/// (the rings fill, and [`Backpressure`](crate::log::Backpressure) decides
+/// what callers do), and a drain at the end of the process waits for it.
+/// The logger makes these guarantees whatever the destination does:
 ///
 /// * **Whole lines.** If [`write`](Destination::write) takes fewer bytes
 ///   than it was given, the logger calls it again with the rest. If it
@@ -50,9 +52,10 @@ use std::io;
 ///
 /// # Errors
 ///
-/// An error from [`write`](Destination::write), [`flush`](Destination::flush)
-/// or [`sync`](Destination::sync) loses the lines of that hand-over that
-/// did not go out whole, and is reported as above. An error from
+/// An error from [`write`](Destination::write) loses the lines of that
+/// hand-over that had not gone out whole, and is reported as above; one
+/// from [`flush`](Destination::flush) or [`sync`](Destination::sync) loses
+/// no line (`write` took them) and is reported the same way. An error from
 /// [`cut_back`](Destination::cut_back) only makes the logger finish the cut
 /// line instead; an error from [`rotate`](Destination::rotate) loses
 /// nothing (the lines go on to the current part) and is reported as a
