@@ -1,8 +1,9 @@
-//! Guards the auto traits of the public types: handles, tickets, errors and
-//! values must cross threads (`Send + Sync`) and futures must be `Unpin`, so
-//! that a `Store` can be cloned into worker threads and a `Ticket` awaited
-//! under any executor. Also guards that a `Ticket` can be awaited without
-//! tokio, under a hand-written `block_on`.
+//! Guards the auto traits of the public types: handles (the store's and
+//! the logger's), tickets, errors and values must cross threads (`Send +
+//! Sync`) and futures must be `Unpin`, so that a `Store` can be cloned into
+//! worker threads and a `Ticket` awaited under any executor. Also guards
+//! that a `Ticket` can be awaited without tokio, under a hand-written
+//! `block_on`.
 
 use std::future::{Future, IntoFuture};
 use std::pin::pin;
@@ -56,6 +57,12 @@ fn public_types_are_send_and_sync() {
     send::<Builder>();
     send::<SqliteSink>();
     send::<Box<dyn backburner::Sink>>();
+    // The logger: the same for its `Destination`, which its worker owns.
+    send_sync::<backburner::log::Logger>();
+    send_sync::<backburner::log::Guard>();
+    send_sync::<backburner::log::LogError>();
+    send::<backburner::log::Builder>();
+    send::<Box<dyn backburner::log::Destination>>();
 }
 
 #[test]

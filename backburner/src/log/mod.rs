@@ -64,11 +64,16 @@
 //   worker.rs                     the worker thread
 //   push.rs                       the log call's path into the rings
 //   shared.rs                     `ThreadQueue`, `Shared`: flush, sync, stats
-//   sink.rs, record.rs, format.rs, filter.rs, error.rs, prefault.rs
+//   sink.rs                       the line handling over any destination
+//   file.rs, stdio.rs             the destinations of the crate
+//   destination.rs                the `Destination` trait
+//   record.rs, format.rs, filter.rs, error.rs, prefault.rs
 //   level.rs                      `Level`
+mod destination;
 mod error;
 mod exit;
 mod facade;
+mod file;
 mod filter;
 mod format;
 mod level;
@@ -80,6 +85,7 @@ mod record;
 mod registry;
 mod shared;
 mod sink;
+mod stdio;
 #[cfg(feature = "tracing")]
 mod tracing_layer;
 mod worker;
@@ -89,21 +95,23 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use crate::backpressure::Backpressure;
+pub use destination::Destination;
 pub use error::{LogError, LogStats};
 pub use exit::OnSignal;
+pub use file::{Clock, Period, SystemClock};
 pub use filter::Filter;
 pub use format::Format;
 pub use level::Level;
 #[doc(hidden)]
 pub use record::{ArgVal, Capture, CaptureCheap, CaptureFallback, Site, MAX_ARGS};
-pub use sink::{Clock, Period, SystemClock};
 #[cfg(feature = "tracing")]
 pub use tracing_layer::TracingLayer;
 
+use self::file::FileDestination;
 use self::record::{Entry, Message, Render};
 use self::registry::Handle;
 use self::shared::Shared;
-use self::sink::{FileSink, Sink};
+use self::sink::Sink;
 
 /// A non-blocking logger. Cheap to clone; see the [module docs](self).
 #[derive(Clone)]
@@ -137,6 +145,7 @@ enum Dest {
     File(PathBuf),
     Stdout,
     Stderr,
+    Own(Box<dyn Destination>),
 }
 
 impl fmt::Debug for Builder {
@@ -147,6 +156,9 @@ impl fmt::Debug for Builder {
 
 impl Builder {
     /// Writes to `path` (appending; parent directories are created).
+    /// Replaces an earlier choice of destination, as do
+    /// [`stdout`](Builder::stdout), [`stderr`](Builder::stderr) and
+    /// [`destination`](Builder::destination).
     pub fn file(mut self, path: impl Into<PathBuf>) -> Builder {
         self.dest = Dest::File(path.into());
         self
@@ -159,6 +171,38 @@ impl Builder {
     /// Writes to standard error (the default).
     pub fn stderr(mut self) -> Builder {
         self.dest = Dest::Stderr;
+        self
+    }
+    /// Writes to a destination of your own (see [`Destination`]: the
+    /// logger keeps its lines whole, counts them and reports its errors as
+    /// for a file). The file's settings ([`rotate_bytes`](Builder::rotate_bytes),
+    /// [`rotate_every`](Builder::rotate_every), [`keep`](Builder::keep),
+    /// [`clock`](Builder::clock), `gzip`) do not apply to it; it rotates if
+    /// it says so itself ([`Destination::rotation_due`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use backburner::log::{Destination, Logger};
+    ///
+    /// /// Lines to nowhere, counted.
+    /// struct Count(usize);
+    ///
+    /// impl Destination for Count {
+    ///     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+    ///         self.0 += bytes.iter().filter(|&&b| b == b'\n').count();
+    ///         Ok(bytes.len())
+    ///     }
+    /// }
+    ///
+    /// let log = Logger::builder().destination(Count(0)).build()?;
+    /// backburner::info!(log, "counted");
+    /// log.flush()?;
+    /// assert_eq!(log.stats().written, 1);
+    /// # Ok::<(), backburner::log::LogError>(())
+    /// ```
+    pub fn destination(mut self, dest: impl Destination) -> Builder {
+        self.dest = Dest::Own(Box::new(dest));
         self
     }
     /// Text (default) or JSON lines.
@@ -228,14 +272,16 @@ impl Builder {
     /// for a bad filter, [`LogError::Setup`] when the worker thread cannot start.
     pub fn build(self) -> Result<Logger, LogError> {
         let filter = self.filter.map_err(LogError::Filter)?;
-        let sink = match self.dest {
-            Dest::File(path) => Sink::file(
-                FileSink::open(path.clone(), self.rotate_bytes, self.period, self.keep, self.clock, self.gzip)
+        let dest: Box<dyn Destination> = match self.dest {
+            Dest::File(path) => Box::new(
+                FileDestination::open(path.clone(), self.rotate_bytes, self.period, self.keep, self.clock, self.gzip)
                     .map_err(|source| LogError::Open { path, source })?,
             ),
-            Dest::Stdout => Sink::stdout(),
-            Dest::Stderr => Sink::stderr(),
+            Dest::Stdout => Box::new(stdio::Stdout::new()),
+            Dest::Stderr => Box::new(stdio::Stderr::new()),
+            Dest::Own(dest) => dest,
         };
+        let sink = Sink::new(dest);
         let shared = Arc::new(Shared::new(filter, self.policy, self.per_thread, sink.gate()));
         let t = self::worker::spawn(&shared, sink, self.format, self.merge)
             .map_err(|source| LogError::Setup { what: "start the log worker thread", source })?;

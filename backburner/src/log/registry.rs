@@ -74,7 +74,12 @@ fn keep(h: Arc<Handle>) {
 /// logged from then on stay in the rings.
 pub(super) fn freeze_all() {
     for h in live() {
-        std::mem::forget(h.shared.gate.lock());
+        // On the worker's own thread (a destination, a clock or a panic
+        // hook there ends the process), the gate may be held by this very
+        // thread, and the worker makes no other call: waiting would hang.
+        if !h.shared.on_worker() {
+            std::mem::forget(h.shared.gate.lock());
+        }
         h.shared.frozen.store(true, Ordering::SeqCst);
         // Not dropped (the last clone would join the frozen worker).
         keep(h);
