@@ -6,6 +6,7 @@
 mod baseline;
 mod bench;
 mod bench_log;
+mod bench_waiters;
 mod dead_letter;
 mod demo;
 mod journal;
@@ -72,6 +73,9 @@ enum BenchCommand {
     /// A log call's cost to the caller and lines/s to disk, against a
     /// synchronous BufWriter, the timer's floor and a raw copy.
     Log(bench_log::LogArgs),
+    /// Time per batch against the number of tasks awaiting their tickets at
+    /// once (one slot per ticket: it should not grow with the waiters).
+    Waiters(bench_waiters::WaitersArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Store(a)) => bench::store(a),
         Command::Bench(BenchCommand::Journal(a)) => bench::journal(a),
         Command::Bench(BenchCommand::Log(a)) => bench_log::log(a),
+        Command::Bench(BenchCommand::Waiters(a)) => bench_waiters::waiters(a),
         Command::Journal(c) => journal::run(c),
         Command::DeadLetter(c) => dead_letter::run(c),
     };

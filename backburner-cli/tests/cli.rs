@@ -150,7 +150,11 @@ impl backburner::Sink for Down {
     fn open_writer(&mut self, writer: &str) -> Result<backburner::Resume, backburner::SinkError> {
         self.0.open_writer(writer)
     }
-    fn apply(&mut self, _: &backburner::Batch<'_>, _outcomes: &mut backburner::Outcomes<'_>) -> Result<(), backburner::ApplyError> {
+    fn apply(
+        &mut self,
+        _: &backburner::Batch<'_>,
+        _outcomes: &mut backburner::Outcomes<'_>,
+    ) -> Result<(), backburner::ApplyError> {
         Err(backburner::ApplyError::Transient(backburner::SinkError::new("database is locked (simulated outage)")))
     }
     fn reader(&mut self) -> Result<Option<Box<dyn backburner::SinkReader>>, backburner::SinkError> {

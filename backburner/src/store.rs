@@ -298,7 +298,10 @@ impl Builder {
         if writer.is_empty() || writer.chars().count() > 200 || writer.chars().any(char::is_control) {
             return Err(Error::InvalidOption {
                 name: "writer",
-                reason: format!("`{}` is not a writer id: use 1 to 200 characters, none of them control characters", writer.escape_debug()),
+                reason: format!(
+                    "`{}` is not a writer id: use 1 to 200 characters, none of them control characters",
+                    writer.escape_debug()
+                ),
             });
         }
         let local = sink.checkpoint() == Checkpoint::Local;

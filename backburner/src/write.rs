@@ -135,9 +135,13 @@ impl Write {
 impl fmt::Debug for Write {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Write::Put(kv) => f.debug_struct("Put").field("key", &Bytes(kv.key())).field("value", &Bytes(kv.value())).finish(),
+            Write::Put(kv) => {
+                f.debug_struct("Put").field("key", &Bytes(kv.key())).field("value", &Bytes(kv.value())).finish()
+            }
             Write::Delete(kv) => f.debug_struct("Delete").field("key", &Bytes(kv.key())).finish(),
-            Write::Execute(st) => f.debug_struct("Execute").field("sql", &st.sql()).field("params", &st.params()).finish(),
+            Write::Execute(st) => {
+                f.debug_struct("Execute").field("sql", &st.sql()).field("params", &st.params()).finish()
+            }
         }
     }
 }

@@ -299,14 +299,8 @@ fn binary_values_go_in_compactly_and_read_back() {
     let blob_back = matches!(&entries[0].write,
         backburner::Write::Execute(st) if st.params() == [backburner::SqlValue::Blob(binary.clone())]);
     assert!(blob_back, "the blob parameter did not read back");
-    assert!(
-        entries[1].write == backburner::Write::put("zeros", zeros),
-        "zeros did not read back"
-    );
-    assert!(
-        entries[2].write == backburner::Write::put([0xff, 0xfe], binary),
-        "binary did not read back"
-    );
+    assert!(entries[1].write == backburner::Write::put("zeros", zeros), "zeros did not read back");
+    assert!(entries[2].write == backburner::Write::put([0xff, 0xfe], binary), "binary did not read back");
     assert!(entries[0].error.contains("nowhere"), "{}", entries[0].error);
     assert!(entries[1..].iter().all(|e| e.error.contains("too big for this table")), "{}", entries[1].error);
     assert!(entries.iter().all(|e| !e.gave_up));

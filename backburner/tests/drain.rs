@@ -34,7 +34,8 @@ fn dropping_the_last_handle_drains() {
         tickets.push(store.put(format!("k{i}"), format!("v{i}")).expect("put"));
     }
     tickets.push(store.execute("CREATE TABLE t(x INTEGER)", []).expect("execute").without_outcome());
-    tickets.push(store.execute("INSERT INTO t VALUES (?1)", backburner::params![7]).expect("execute").without_outcome());
+    tickets
+        .push(store.execute("INSERT INTO t VALUES (?1)", backburner::params![7]).expect("execute").without_outcome());
     assert_eq!(store.stats().queue_depth, N as u64 + 2);
     assert_eq!(count(&db, "backburner_kv"), 0, "nothing committed yet");
 

@@ -71,7 +71,12 @@ fn journaled_writes_survive_the_process_and_replay_once() {
         .expect("open during the outage");
     let mut tickets = Vec::new();
     for i in 100..600 {
-        tickets.push(store.execute("INSERT INTO ev VALUES (?1, 'during')", backburner::params![i]).expect("insert").without_outcome());
+        tickets.push(
+            store
+                .execute("INSERT INTO ev VALUES (?1, 'during')", backburner::params![i])
+                .expect("insert")
+                .without_outcome(),
+        );
     }
     tickets.push(store.put("key", "journaled value").expect("put"));
     for t in &tickets {

@@ -60,8 +60,7 @@ impl Sink for CommitTimeRefusal {
         self.inner.open_writer(writer)
     }
     fn apply(&mut self, batch: &Batch<'_>, outcomes: &mut backburner::Outcomes<'_>) -> Result<(), ApplyError> {
-        let poisoned =
-            batch.writes().any(|(_, w)| matches!(w, Write::Execute(st) if st.sql().contains("poison")));
+        let poisoned = batch.writes().any(|(_, w)| matches!(w, Write::Execute(st) if st.sql().contains("poison")));
         if poisoned {
             return Err(ApplyError::Unattributed(SinkError::new("deferred constraint failed")));
         }

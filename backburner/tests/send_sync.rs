@@ -14,8 +14,8 @@ use std::thread::Thread;
 
 use backburner::sink::sqlite::{SqliteOptions, SqliteSink, Synchronous};
 use backburner::{
-    ApplyError, Backpressure, Batch, Builder, Executed, JournaledFuture, KeyValue, Outcome, Outcomes, Statement, Durability, Error, SinkError, SinkReader, SqlValue, Stats,
-    Store, Ticket, TicketFuture, Value, Write,
+    ApplyError, Backpressure, Batch, Builder, Durability, Error, Executed, JournaledFuture, KeyValue, Outcome,
+    Outcomes, SinkError, SinkReader, SqlValue, Statement, Stats, Store, Ticket, TicketFuture, Value, Write,
 };
 
 fn send<T: Send>() {}

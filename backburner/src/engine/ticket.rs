@@ -165,9 +165,9 @@ impl Progress {
     /// newer epoch.
     pub(crate) fn fence(&self, writer: &str, epoch: u64, current: u64) {
         let _ = self.fenced.set((writer.to_string(), epoch, current));
-        let _ = self.poison.set(format!(
-            "fenced: another store opened writer `{writer}` (epoch {current}, this store has {epoch})"
-        ));
+        let _ = self
+            .poison
+            .set(format!("fenced: another store opened writer `{writer}` (epoch {current}, this store has {epoch})"));
         self.latch();
     }
 

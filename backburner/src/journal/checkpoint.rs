@@ -33,7 +33,8 @@ fn encode(seq: u64) -> [u8; 20] {
 fn decode(b: &[u8]) -> Option<u64> {
     let b: &[u8; 20] = b.get(..20)?.try_into().ok()?;
     let crc = u32::from_le_bytes(b[16..].try_into().ok()?);
-    (&b[..8] == MAGIC && crc32c::crc32c(&b[..16]) == crc).then(|| u64::from_le_bytes(b[8..16].try_into().unwrap_or_default()))
+    (&b[..8] == MAGIC && crc32c::crc32c(&b[..16]) == crc)
+        .then(|| u64::from_le_bytes(b[8..16].try_into().unwrap_or_default()))
 }
 
 /// Saves the checkpoint of a `Checkpoint::Local` sink.

@@ -11,9 +11,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(crate) mod checkpoint;
 #[cfg(any(test, feature = "testing"))]
 pub mod fault;
-pub(crate) mod checkpoint;
 pub(crate) mod format;
 pub(crate) mod recovery;
 mod storage;
