@@ -25,10 +25,17 @@ pub struct ChildArgs {
     /// Pause between writes, in microseconds.
     #[arg(long, default_value_t = 20)]
     pace_us: u64,
+    /// The writer id (default: the store's default writer).
+    #[arg(long)]
+    writer: Option<String>,
 }
 
 pub fn child(a: ChildArgs) -> Result<(), BoxError> {
-    let store = Store::builder(&format!("sqlite://{}", a.db.display()))
+    let mut builder = Store::builder(&format!("sqlite://{}", a.db.display()));
+    if let Some(w) = &a.writer {
+        builder = builder.writer(w.as_str());
+    }
+    let store = builder
         .durability(Durability::Journal { fsync: Fsync::EveryBatch })
         .journal(&a.journal)
         .journal_limits(256 << 10, 64 << 20)
