@@ -47,6 +47,7 @@ pub mod log;
 pub mod sink;
 mod stats;
 mod store;
+mod sync;
 mod thread;
 mod time;
 mod value;
