@@ -48,6 +48,7 @@ mod outcome;
 pub mod sink;
 mod stats;
 mod store;
+mod sync;
 mod thread;
 mod time;
 mod value;

@@ -28,16 +28,55 @@
 //!
 //! So an entry is either present while its write is pending, or its write is
 //! already visible in the sink; never both absent.
+//!
+//! The ring, the scan and the index are model-checked under `loom`
+//! (`loom_tests` below, run by `.ci/run`): every atomic and lock here comes
+//! from `crate::sync`.
 
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use hashbrown::HashTable;
-use parking_lot::Mutex;
 
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{hint, thread, Mutex};
 use crate::value::{KvBuf, Value};
 
-const SHARDS: usize = 1024;
+/// Under loom, two: each shard is a lock the model tracks.
+const SHARDS: usize = if cfg!(loom) { 2 } else { 1024 };
+
+/// foldhash with a random per-store seed: a few ns per key (SipHash took a
+/// sixth of the put path), and the seed keeps keys chosen by an attacker
+/// from colliding on purpose across runs.
+#[cfg(not(loom))]
+type Hasher = hashbrown::DefaultHashBuilder;
+/// A fixed hash under loom: a model must run the same way every time it
+/// replays a schedule, and the hash picks the shard.
+#[cfg(loom)]
+type Hasher = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+
+/// The watermark as the overlay reads it: always `SeqCst` (see `claim`).
+/// A trait so that the engine's `Progress::watermark` (a `std` atomic) and
+/// a model's loom atomic both fit; in a normal build they are one type.
+pub(crate) trait Watermark {
+    /// Every write with a seq up to this one is processed.
+    fn get(&self) -> u64;
+}
+
+impl Watermark for AtomicU64 {
+    #[inline]
+    fn get(&self) -> u64 {
+        self.load(Ordering::SeqCst)
+    }
+}
+
+/// The engine's own watermark in a loom build (which runs no engine; it
+/// only has to compile).
+#[cfg(loom)]
+impl Watermark for std::sync::atomic::AtomicU64 {
+    fn get(&self) -> u64 {
+        self.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
 
 /// 72 bytes: the hash is recomputed from the key when a table grows, and
 /// the tombstone flag lives in the top bit of the seq, so that more entries
@@ -94,10 +133,7 @@ struct Slot {
 
 pub(crate) struct Overlay {
     shards: Box<[Mutex<HashTable<Entry>>]>,
-    /// foldhash with a random per-store seed: a few ns per key (SipHash took
-    /// a sixth of the put path), and the seed keeps keys chosen by an
-    /// attacker from colliding on purpose across runs.
-    hasher: hashbrown::DefaultHashBuilder,
+    hasher: Hasher,
     ring: Box<[Slot]>,
     mask: u64,
     /// The first seq of this run: slots are fresh until it has gone round once.
@@ -126,13 +162,19 @@ impl Overlay {
     /// An overlay for a store whose first seq is `first`, with a staging
     /// ring of at least `capacity` slots.
     pub(crate) fn new(capacity: usize, first: u64) -> Overlay {
+        // At most 65,536 slots (8 MiB): with more writes pending than slots, a
+        // producer indexes a quarter of the ring before it reuses a slot.
+        Overlay::with_ring(capacity.clamp(64, 1 << 16).next_power_of_two(), first)
+    }
+
+    /// An overlay with a ring of exactly `size` slots, a power of two (the
+    /// loom models use two, so that slots are reused).
+    fn with_ring(size: usize, first: u64) -> Overlay {
+        debug_assert!(size.is_power_of_two() && first > 0);
         // Tables start empty and grow: a table sized for the whole queue up
         // front was sparse, and its cache misses doubled the put and get
         // times (measured: put p50 258 ns against 157 ns).
         let shards = (0..SHARDS).map(|_| Mutex::new(HashTable::new())).collect();
-        // At most 65,536 slots (8 MiB): with more writes pending than slots, a
-        // producer indexes a quarter of the ring before it reuses a slot.
-        let size = capacity.clamp(64, 1 << 16).next_power_of_two();
         let ring = (0..size)
             .map(|_| Slot { stamp: AtomicU64::new(0), hash: AtomicU64::new(0), words: Default::default() })
             .collect();
@@ -168,10 +210,10 @@ impl Overlay {
     /// Records a pending write in the index unless the watermark has already
     /// passed it.
     #[inline]
-    pub(crate) fn insert(&self, hash: u64, seq: u64, kv: KvBuf, tombstone: bool, watermark: &AtomicU64) {
+    pub(crate) fn insert(&self, hash: u64, seq: u64, kv: KvBuf, tombstone: bool, watermark: &impl Watermark) {
         let hasher = &self.hasher;
         let mut shard = self.shard(hash).lock();
-        let wm = watermark.load(Ordering::SeqCst);
+        let wm = watermark.get();
         if wm >= seq {
             return;
         }
@@ -200,7 +242,7 @@ impl Overlay {
     /// in the ring if it is small (`packed`), else straight into the index.
     /// `None` for a statement, so the slot can be reused.
     #[inline]
-    pub(crate) fn stage(&self, seq: u64, write: Option<(u64, &KvBuf, bool)>, watermark: &AtomicU64) {
+    pub(crate) fn stage(&self, seq: u64, write: Option<(u64, &KvBuf, bool)>, watermark: &impl Watermark) {
         let slot = self.claim(seq, watermark);
         match write {
             Some((hash, kv, tombstone)) => match kv.pack() {
@@ -221,14 +263,14 @@ impl Overlay {
     }
 
     /// Marks `seq`, taken by a write that was then refused: nothing to index.
-    pub(crate) fn refuse(&self, seq: u64, watermark: &AtomicU64) {
+    pub(crate) fn refuse(&self, seq: u64, watermark: &impl Watermark) {
         self.stage(seq, None, watermark);
     }
 
     /// Takes the slot of `seq` for writing, once the write before it in the
     /// slot is indexed or committed (indexing it if need be).
     #[inline]
-    fn claim(&self, seq: u64, watermark: &AtomicU64) -> &Slot {
+    fn claim(&self, seq: u64, watermark: &impl Watermark) -> &Slot {
         let slot = self.slot(seq);
         let size = self.mask + 1;
         let prev = if seq - self.first < size { 0 } else { seq - size };
@@ -239,7 +281,7 @@ impl Overlay {
             let free = if prev == 0 {
                 cur == 0
             } else {
-                held == prev && (state == DONE || (state == READY && prev <= watermark.load(Ordering::SeqCst)))
+                held == prev && (state == DONE || (state == READY && prev <= watermark.get()))
             };
             if free {
                 if slot
@@ -264,9 +306,9 @@ impl Overlay {
             // The previous writer of this slot is still staging it.
             spins += 1;
             if spins < 64 {
-                std::hint::spin_loop();
+                hint::spin_loop();
             } else {
-                std::thread::yield_now();
+                thread::yield_now();
             }
         }
     }
@@ -274,7 +316,7 @@ impl Overlay {
     /// Indexes every staged write up to `last` (the last seq handed out),
     /// so that a read sees every write that returned before it.
     #[inline]
-    pub(crate) fn sync(&self, last: u64, watermark: &AtomicU64) {
+    pub(crate) fn sync(&self, last: u64, watermark: &impl Watermark) {
         if self.scanned.load(Ordering::SeqCst) >= last && self.skipped.load(Ordering::SeqCst) == 0 {
             return;
         }
@@ -285,8 +327,8 @@ impl Overlay {
     /// out), if any wait. Returns whether there were some. For the worker
     /// while it lingers (its core is idle then); it does not retry skipped
     /// seqs, which reads do.
-    pub(crate) fn index_some(&self, last: u64, max: u64, watermark: &AtomicU64) -> bool {
-        let from = self.scanned.load(Ordering::SeqCst).max(watermark.load(Ordering::SeqCst));
+    pub(crate) fn index_some(&self, last: u64, max: u64, watermark: &impl Watermark) -> bool {
+        let from = self.scanned.load(Ordering::SeqCst).max(watermark.get());
         if from >= last {
             return false;
         }
@@ -306,9 +348,9 @@ impl Overlay {
     /// Indexes the staged writes up to `target` (no higher than the last seq
     /// handed out).
     #[cold]
-    fn catch_up(&self, target: u64, watermark: &AtomicU64) {
+    fn catch_up(&self, target: u64, watermark: &impl Watermark) {
         let mut skipped = self.scan.lock();
-        let wm = watermark.load(Ordering::SeqCst);
+        let wm = watermark.get();
         skipped.retain(|&t| t > wm && !self.index_one(t, watermark));
         let scanned = self.scanned.load(Ordering::SeqCst);
         // Seqs at or below the watermark are in the sink: nothing to index.
@@ -323,7 +365,7 @@ impl Overlay {
 
     /// Moves the staged write of `t` into the index. False if it is not
     /// staged yet (its producer is between taking the seq and staging).
-    fn index_one(&self, t: u64, watermark: &AtomicU64) -> bool {
+    fn index_one(&self, t: u64, watermark: &impl Watermark) -> bool {
         let slot = self.slot(t);
         loop {
             let cur = slot.stamp.load(Ordering::SeqCst);
@@ -358,11 +400,11 @@ impl Overlay {
     /// batch is committed, and a later `execute` in that batch may have
     /// changed the key): it is a miss even before the worker trims it.
     #[inline]
-    pub(crate) fn get(&self, hash: u64, key: &[u8], watermark: &AtomicU64) -> Lookup {
+    pub(crate) fn get(&self, hash: u64, key: &[u8], watermark: &impl Watermark) -> Lookup {
         let shard = self.shard(hash).lock();
         match shard.find(hash, |e| e.kv.key() == key) {
             None => Lookup::Miss,
-            Some(e) if e.seq() <= watermark.load(Ordering::SeqCst) => Lookup::Miss,
+            Some(e) if e.seq() <= watermark.get() => Lookup::Miss,
             Some(e) if e.tagged & TOMBSTONE != 0 => Lookup::Deleted,
             Some(e) => Lookup::Value(Value::from_kv(&e.kv)),
         }
@@ -380,15 +422,18 @@ impl Overlay {
 
     /// Number of keys with a pending write (entries above the watermark;
     /// the worker trims the others just after it publishes the watermark).
-    pub(crate) fn len(&self, last: u64, watermark: &AtomicU64) -> usize {
+    pub(crate) fn len(&self, last: u64, watermark: &impl Watermark) -> usize {
         self.sync(last, watermark);
         self.shards
             .iter()
             .map(|s| {
                 let shard = s.lock();
-                let wm = watermark.load(Ordering::SeqCst);
+                let wm = watermark.get();
                 shard.iter().filter(|e| e.seq() > wm).count()
             })
             .sum()
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_tests;

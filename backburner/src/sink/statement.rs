@@ -91,6 +91,7 @@ pub(crate) fn check(sql: &str, call: Call) -> Result<(), String> {
 /// # Errors
 ///
 /// As [`check`].
+#[cfg(feature = "sqlite")]
 pub(crate) fn nul_or_empty(sql: &str, call: Call) -> Result<(), String> {
     nul(sql)?;
     match rest(sql.as_bytes(), 0) {
