@@ -113,8 +113,8 @@ pub fn waiters(a: WaitersArgs) -> Result<(), BoxError> {
         "\nwall time per batch, from the first put to the last ticket resolved (median (min–max) over {rounds} rounds)"
     );
     println!(
-        "  {:>8}  {:<24} {:<24} {}",
-        "tasks", "each awaits its ticket", "fire-and-forget", "ratio (median of per-round)"
+        "  {:>8}  {:<24} {:<24} ratio (median of per-round)",
+        "tasks", "each awaits its ticket", "fire-and-forget"
     );
     let mut ratios = Vec::new();
     for (i, n) in a.counts.iter().enumerate() {

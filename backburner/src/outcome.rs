@@ -24,12 +24,14 @@
 //! completer's does (the waiter sees `DONE`): no wake-up is lost.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+// The slot's `Arc` is std's in every build: loom checks the state byte, the
+// lock and the waiters' wake-ups, which go through the shim.
 use std::sync::Arc;
 use std::task::Waker;
-use std::thread::Thread;
 
-use parking_lot::Mutex;
+use crate::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use crate::sync::thread::Thread;
+use crate::sync::Mutex;
 
 use crate::error::Error;
 use crate::write::Seq;
@@ -225,7 +227,7 @@ impl Slot {
 
     /// Forgets the waiters of the current thread (a timed-out wait).
     pub(crate) fn unregister_thread(&self) {
-        let me = std::thread::current().id();
+        let me = crate::sync::thread::current().id();
         self.inner.lock().waiters.retain(|w| !matches!(w, Waiter::Thread(t) if t.id() == me));
     }
 
@@ -287,7 +289,7 @@ impl Drop for Completer {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
@@ -323,5 +325,87 @@ mod tests {
             Some(Done::Ok(Outcome::Executed(e))) => assert_eq!(e.last_insert_id(), Some(7)),
             _ => panic!("no outcome"),
         }
+    }
+}
+
+/// Model checks of the slot's protocol under loom (`.ci/run`): every
+/// interleaving of a waiter's registration with the completion, up to the
+/// preemption bound, wakes the waiter with the right outcome, and a
+/// completer dropped unused wakes it with `Lost`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sync::thread;
+
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(std::env::var("LOOM_MAX_PREEMPTIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(3));
+        b.check(f);
+    }
+
+    /// What a blocking `Ticket::wait` does: register, park, until done.
+    fn wait(slot: &Slot) -> Done {
+        loop {
+            if let Some(d) = slot.register(Waiter::Thread(thread::current())) {
+                return d;
+            }
+            thread::park();
+        }
+    }
+
+    #[test]
+    fn loom_a_waiter_is_woken_by_the_plain_success() {
+        model(|| {
+            let (slot, c) = Slot::new();
+            let w = thread::spawn(move || matches!(wait(&slot), Done::Ok(Outcome::None)));
+            c.complete(Done::Ok(Outcome::None));
+            assert!(w.join().expect("waiter"));
+        });
+    }
+
+    #[test]
+    fn loom_a_waiter_gets_the_outcome_stored_with_the_completion() {
+        model(|| {
+            let (slot, c) = Slot::new();
+            let s = Arc::clone(&slot);
+            let w = thread::spawn(move || match wait(&s) {
+                Done::Ok(Outcome::Executed(e)) => e.last_insert_id(),
+                _ => None,
+            });
+            c.complete(Done::Ok(Outcome::Executed(Executed::new(1, Some(9)))));
+            assert_eq!(w.join().expect("waiter"), Some(9), "the outcome was lost");
+            // Read again after the wait: the same outcome.
+            assert!(matches!(slot.done(), Some(Done::Ok(Outcome::Executed(_)))));
+        });
+    }
+
+    #[test]
+    fn loom_a_dropped_completer_wakes_the_waiter_with_lost() {
+        model(|| {
+            let (slot, c) = Slot::new();
+            let w = thread::spawn(move || matches!(wait(&slot), Done::Lost));
+            drop(c);
+            assert!(w.join().expect("waiter"));
+        });
+    }
+
+    #[test]
+    fn loom_two_waiters_are_both_woken() {
+        // The waiters are the spawned threads and the main thread completes:
+        // loom's `join` does not tolerate the stray unpark a woken waiter
+        // may still hold (harmless with std's threads).
+        model(|| {
+            let (slot, c) = Slot::new();
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let s = Arc::clone(&slot);
+                    thread::spawn(move || matches!(wait(&s), Done::Ok(_)))
+                })
+                .collect();
+            c.complete(Done::Ok(Outcome::None));
+            for w in waiters {
+                assert!(w.join().expect("waiter"));
+            }
+        });
     }
 }

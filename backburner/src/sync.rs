@@ -6,13 +6,13 @@
 //! costs nothing.
 //!
 //! Loom sees only what goes through these types: the overlay's staging ring
-//! and index (`engine::overlay`) do. Anything else, and every other type of
+//! and index (`engine::overlay`) and the ticket slot (`outcome`) do. Anything else, and every other type of
 //! a model, runs as in a normal build, unobserved. Under `cfg(loom)` these
 //! types work only inside `loom::model`: a loom build runs its model tests
 //! and nothing else.
 
-// The set that lock-free code needs, not only what uses it today: the
-// ticket slot (`engine::ticket`) is to move onto the same shim.
+// The set that lock-free code needs, not only what uses it today (the
+// overlay's staging ring and the ticket slot in `outcome`).
 #![allow(unused_imports, dead_code)]
 
 /// `std::sync::atomic`, or loom's.

@@ -127,6 +127,10 @@ impl Queue {
     /// write comes back with its `Seq` (which the caller must
     /// [`cancel`](Queue::cancel)) and the reason.
     #[inline]
+    // The refused write comes back by value: boxing it would allocate on a
+    // path that must hand the write back even when memory is short, and the
+    // accepted path writes only the seq.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn admit(&self, progress: &Progress, mut rec: Record) -> Result<u64, Refused> {
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
         // Checked after taking the seq: `close` sets the state, then reads
@@ -148,6 +152,7 @@ impl Queue {
     }
 
     #[cold]
+    #[allow(clippy::result_large_err)] // as `admit`
     fn full(&self, progress: &Progress, seq: u64, rec: Record) -> Result<u64, Refused> {
         // The worker may be lingering over a partial batch: tell it to commit now.
         progress.hurry(seq);

@@ -401,7 +401,7 @@ impl<T: TicketOutput> Ticket<T> {
         self.progress.hurry(self.seq);
         let id = self.progress.block(&self.slot);
         let r = loop {
-            if let Some(d) = self.slot.register(Waiter::Thread(std::thread::current())) {
+            if let Some(d) = self.slot.register(Waiter::Thread(crate::sync::thread::current())) {
                 break Some(self.resolve(d));
             }
             if let Some(e) = self.progress.abandoned() {
@@ -409,14 +409,18 @@ impl<T: TicketOutput> Ticket<T> {
                 break Some(self.slot.done().map_or(Err(e), |d| self.resolve(d)));
             }
             match deadline {
-                None => std::thread::park(),
+                None => crate::sync::thread::park(),
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
                         self.slot.unregister_thread();
                         break self.slot.done().map(|d| self.resolve(d));
                     }
+                    // (loom has no timed park; its builds run only the models.)
+                    #[cfg(not(loom))]
                     std::thread::park_timeout(d - now);
+                    #[cfg(loom)]
+                    crate::sync::thread::yield_now();
                 }
             }
         };

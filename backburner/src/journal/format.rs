@@ -557,7 +557,7 @@ mod tests {
         }
         // A last record that ends in zero bytes ends the data after it, not at its last non-zero byte.
         let mut buf = header(1).to_vec();
-        encode(&mut buf, 1, &Write::put(b"k", &[7, 0, 0, 0]));
+        encode(&mut buf, 1, &Write::put(b"k", [7, 0, 0, 0]));
         let end = buf.len() as u64;
         buf.resize(64 << 20, 0);
         let s = scan(&buf).expect("scan");
@@ -596,7 +596,7 @@ mod tests {
         // Short records last, ending in zeros: a record whose kind byte is
         // its last non-zero byte is the edge of the bounded search.
         let mut full = segment();
-        encode(&mut full, 30, &Write::put(b"z", &[0, 0]));
+        encode(&mut full, 30, &Write::put(b"z", [0, 0]));
         encode(&mut full, 31, &Write::delete(b""));
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         for i in 0..3000 {
