@@ -943,7 +943,13 @@ impl Inner {
     /// Closes within the drain timeout; what went wrong goes to standard
     /// error, as nobody else can hear it (a drop, a process ending).
     fn close_and_tell(&self, when: &str) {
+        // A close that already returned its report to the caller (an explicit
+        // `close`) is not told again on stderr.
+        let told = self.reported.load(Ordering::SeqCst);
         if let Err(e) = self.close(Some(Bound::Stall(self.drain_timeout))) {
+            if told {
+                return;
+            }
             eprintln!("backburner: closing the store {} {when}: {e}", self.url);
             ::log::error!("backburner: closing the store {} {when}: {e}", self.url);
         }

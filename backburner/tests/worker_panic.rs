@@ -4,6 +4,8 @@
 //! the waiting ticket, `flush` and a later write fail with
 //! `Error::Poisoned`, whose reason comes to name the thread and the panic.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use backburner::{ApplyError, Batch, Error, Sink, SinkError, Store};
@@ -51,4 +53,16 @@ fn a_panicking_store_worker_latches_the_store_with_the_panic_message() {
     }
     let r = reason(store.put("b", "2"), "a later put");
     assert!(r.contains("the test sink panics in apply"), "{r:?}");
+}
+
+#[test]
+fn a_close_that_returned_the_poison_is_not_told_again_by_the_drop() {
+    common::capture_logs();
+    let store = Store::builder("panics-close").sink(Panics).build().expect("open");
+    let ticket = store.put("a", "1").expect("put");
+    reason(ticket.wait(), "wait");
+    reason(store.close(), "close");
+    drop(store);
+    let told = common::warnings_about("closing the store panics-close");
+    assert!(told.is_empty(), "the drop repeated what close returned: {told:?}");
 }
