@@ -28,6 +28,9 @@ pub enum DeadLetterCommand {
     },
 }
 
+/// The writer id of `dead-letter replay` unless its URL names one.
+const REPLAY_WRITER: &str = "dead-letter-replay";
+
 pub fn run(cmd: DeadLetterCommand) -> Result<(), BoxError> {
     match cmd {
         DeadLetterCommand::Replay { file, to, failed, retries } => replay(file, &to, failed, retries),
@@ -41,7 +44,14 @@ fn replay(file: PathBuf, to: &str, failed: Option<PathBuf>, retries: u32) -> Res
     }
     let entries = found.entries;
     let failed = failed.unwrap_or_else(|| PathBuf::from(format!("{}.failed.jsonl", file.display())));
-    let store = Store::builder(to)
+    // New writes, under a writer of their own unless the URL names one: a
+    // replay must not take over (fence) the writer of an application that
+    // is running on the same database.
+    let mut builder = Store::builder(to);
+    if !to.contains("writer=") {
+        builder = builder.writer(REPLAY_WRITER);
+    }
+    let store = builder
         .dead_letter(Some(failed.clone()))
         .retries(retries, Duration::from_millis(10), Duration::from_secs(1))
         .build()?;

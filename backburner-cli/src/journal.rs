@@ -100,7 +100,17 @@ fn replay(dir: PathBuf, to: &str, skip_corrupt: bool) -> Result<(), BoxError> {
     for s in &segs {
         std::fs::copy(dir.join(&s.name), copy.path().join(&s.name))?;
     }
-    let store = Store::builder(to)
+    // The journal holds one writer's writes: replay them as that writer,
+    // unless the URL names one (then the store checks that it is the same).
+    let owner = backburner::journal::journal_writer(&storage(&dir)?)?;
+    if let Some(w) = &owner {
+        std::fs::write(copy.path().join("WRITER"), format!("{w}\n"))?;
+    }
+    let mut builder = Store::builder(to);
+    if let (Some(w), false) = (&owner, to.contains("writer=")) {
+        builder = builder.writer(w.as_str());
+    }
+    let store = builder
         .durability(Durability::Journal { fsync: Fsync::EveryBatch })
         .journal(copy.path())
         .recovery(if skip_corrupt { RecoveryMode::SkipCorrupt } else { RecoveryMode::Strict })

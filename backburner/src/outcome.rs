@@ -33,9 +33,6 @@ use crate::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use crate::sync::thread::Thread;
 use crate::sync::Mutex;
 
-use crate::error::Error;
-use crate::write::Seq;
-
 /// What a statement run by [`Store::execute`](crate::Store::execute) did:
 /// the outcome its [`Ticket`](crate::Ticket) resolves to.
 ///
@@ -129,16 +126,6 @@ pub(crate) struct Failure {
     pub(crate) observed: AtomicBool,
 }
 
-impl Failure {
-    pub(crate) fn to_error(&self) -> Error {
-        let (seq, reason, dead_letter) = (Seq(self.seq), self.reason.clone(), self.dead_letter.clone());
-        match self.gave_up {
-            true => Error::GaveUp { seq, reason, dead_letter },
-            false => Error::Rejected { seq, reason, dead_letter },
-        }
-    }
-}
-
 /// How a write ended, as its slot holds it.
 #[derive(Clone, Debug)]
 pub(crate) enum Done {
@@ -229,15 +216,6 @@ impl Slot {
     pub(crate) fn unregister_thread(&self) {
         let me = crate::sync::thread::current().id();
         self.inner.lock().waiters.retain(|w| !matches!(w, Waiter::Thread(t) if t.id() == me));
-    }
-
-    /// Wakes every registered waiter without completing the slot (the store
-    /// was poisoned or stopped: the waiters look at the store again).
-    pub(crate) fn kick(&self) {
-        let waiters = std::mem::take(&mut self.inner.lock().waiters);
-        for w in waiters {
-            w.wake();
-        }
     }
 
     fn complete(&self, done: Done) {

@@ -291,19 +291,11 @@ impl Builder {
         }
         let dest = match sink {
             Some(sink) => crate::sink::Destination { sink, journal: None, dead_letter: None, writer: None },
-            None => crate::sink::open_url(&url)?,
+            None => crate::sink::open_url(&url, writer.as_deref())?,
         };
         let mut sink = dest.sink;
         let writer = writer.or(dest.writer).unwrap_or_else(|| DEFAULT_WRITER.to_string());
-        if writer.is_empty() || writer.chars().count() > 200 || writer.chars().any(char::is_control) {
-            return Err(Error::InvalidOption {
-                name: "writer",
-                reason: format!(
-                    "`{}` is not a writer id: use 1 to 200 characters, none of them control characters",
-                    writer.escape_debug()
-                ),
-            });
-        }
+        crate::sink::check_writer(&writer).map_err(|reason| Error::InvalidOption { name: "writer", reason })?;
         let local = sink.checkpoint() == Checkpoint::Local;
         if local && fsync.is_none() {
             return invalid(
@@ -318,6 +310,14 @@ impl Builder {
         let leftover = match (fsync, &journal_storage) {
             (None, None) => journal_dir.clone().or_else(|| dest.journal.clone()).filter(|d| d.is_dir()),
             _ => None,
+        };
+        // A journal of another writer is not this store's to check.
+        let leftover = match leftover {
+            Some(dir) => match FsStorage::new(&dir).and_then(|fs| crate::journal::journal_writer(&fs)) {
+                Ok(Some(owner)) if owner != writer => None,
+                _ => Some(dir),
+            },
+            None => None,
         };
         let journal = match fsync {
             None => None,
@@ -338,6 +338,8 @@ impl Builder {
                         return invalid("journal", "a store with a custom sink needs Builder::journal(dir)")
                     }
                 };
+                // A journal holds one writer's seqs: it is opened as that writer only.
+                crate::journal::claim_journal(storage.as_ref(), &writer)?;
                 // With a journal, the sink may be down for long: the journal
                 // holds the writes, so the worker never gives up on them.
                 cfg.max_retries = u32::MAX;

@@ -332,3 +332,14 @@ impl Writer {
         Ok(())
     }
 }
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // On a panic, latch the store before the intake (a field) is dropped:
+        // the writes it drops then fail as Poisoned, not as Closed (which
+        // would say they stay in the journal), as the worker does.
+        if std::thread::panicking() {
+            self.shared.progress.latch();
+        }
+    }
+}

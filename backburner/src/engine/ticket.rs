@@ -8,13 +8,13 @@
 //! is about the store as a whole: `flush`, `close`, reads that wait for
 //! earlier statements, and the overlay.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -36,6 +36,22 @@ pub(crate) const OPEN: u8 = 0;
 pub(crate) const CLOSING: u8 = 1;
 pub(crate) const POISONED: u8 = 2;
 
+/// Failures kept for `flush` and `close` to report, at most this many.
+const UNREPORTED: usize = 4096;
+
+/// Failures not yet reported (see `Progress::unreported`).
+#[derive(Default)]
+struct Unreported {
+    list: Vec<Arc<Failure>>,
+    /// Set when the list was full of failures no ticket saw: later ones are
+    /// only counted, whether or not a ticket sees them.
+    full: bool,
+    overflow: u64,
+    overflow_gave_up: u64,
+    /// The first failure only counted, for a report whose list is empty.
+    first_overflow: Option<Arc<Failure>>,
+}
+
 /// Progress shared by the store handles, the worker and the tickets.
 pub(crate) struct Progress {
     /// Every write with `seq <= watermark` has been processed (committed, or
@@ -49,15 +65,11 @@ pub(crate) struct Progress {
     pub(crate) failed_total: AtomicU64,
     /// Failures that neither a flush nor a ticket's wait has reported yet,
     /// in seq order (a flush or close empties it; a ticket's wait marks its
-    /// failure observed).
-    unreported: Mutex<Vec<Arc<Failure>>>,
+    /// failure observed). At most `UNREPORTED` are kept; beyond, they are
+    /// only counted (`overflow`).
+    unreported: Mutex<Unreported>,
     lock: Mutex<()>,
     cond: Condvar,
-    /// Slots with a waiter asleep on them, so that a poisoned or stopped
-    /// store can wake them (their writes may never be completed). Touched
-    /// by waits that sleep, never by the enqueue path or per batch.
-    blocked: Mutex<HashMap<u64, Weak<Slot>>>,
-    next_blocked: AtomicU64,
     /// Tasks awaiting the journal, by the seq they wait for.
     journal_wakers: Mutex<BTreeMap<u64, Vec<Waker>>>,
     poison: OnceLock<String>,
@@ -81,11 +93,9 @@ impl Progress {
             state: AtomicU8::new(OPEN),
             urgent: AtomicU64::new(0),
             failed_total: AtomicU64::new(0),
-            unreported: Mutex::new(Vec::new()),
+            unreported: Mutex::new(Unreported::default()),
             lock: Mutex::new(()),
             cond: Condvar::new(),
-            blocked: Mutex::new(HashMap::new()),
-            next_blocked: AtomicU64::new(0),
             journal_wakers: Mutex::new(BTreeMap::new()),
             poison: OnceLock::new(),
             fenced: OnceLock::new(),
@@ -105,21 +115,30 @@ impl Progress {
     pub(crate) fn fail(&self, failure: &Arc<Failure>) {
         self.failed_total.fetch_add(1, Ordering::Relaxed);
         let mut un = self.unreported.lock();
-        if un.len() >= 4096 {
-            // Keep the list bounded when nobody flushes: drop what tickets saw.
-            un.retain(|f| !f.observed.load(Ordering::Relaxed));
+        if un.list.len() >= UNREPORTED && !un.full {
+            // Nobody flushes: drop what tickets saw; if most were not seen,
+            // count the rest instead of keeping them (until the next flush).
+            un.list.retain(|f| !f.observed.load(Ordering::Relaxed));
+            un.full = un.list.len() >= UNREPORTED / 2;
         }
-        un.push(Arc::clone(failure));
+        if un.full {
+            un.overflow += 1;
+            un.overflow_gave_up += u64::from(failure.gave_up);
+            un.first_overflow.get_or_insert_with(|| Arc::clone(failure));
+            return;
+        }
+        un.list.push(Arc::clone(failure));
     }
 
     /// Takes the failures not yet reported by a flush or a ticket, as an error.
     pub(crate) fn take_unreported(&self) -> Result<()> {
-        let mut un = std::mem::take(&mut *self.unreported.lock());
-        un.retain(|f| !f.observed.load(Ordering::SeqCst));
-        un.sort_by_key(|f| f.seq);
-        let gave_up = un.iter().filter(|f| f.gave_up).count() as u64;
-        let count = un.len() as u64;
-        match un.first() {
+        let un = std::mem::take(&mut *self.unreported.lock());
+        let mut list = un.list;
+        list.retain(|f| !f.observed.load(Ordering::SeqCst));
+        list.sort_by_key(|f| f.seq);
+        let gave_up = list.iter().filter(|f| f.gave_up).count() as u64 + un.overflow_gave_up;
+        let count = list.len() as u64 + un.overflow;
+        match list.first().or(un.first_overflow.as_ref()) {
             None => Ok(()),
             Some(f) => Err(Error::WritesFailed {
                 count,
@@ -138,16 +157,15 @@ impl Progress {
         self.cond.notify_all();
     }
 
-    /// Wakes everyone: store-wide waiters, tickets asleep on their slots,
-    /// tasks awaiting the journal. For a poisoned or stopped store.
+    /// Wakes the store-wide waiters and the tasks awaiting the journal, for
+    /// a poisoned or stopped store. (Tickets need no wake-up: every record
+    /// is either completed or dropped, and a dropped record completes its
+    /// slot as `Lost`; crossbeam's channels drop what they hold when their
+    /// receiver goes, and refuse what is sent after.)
     fn wake_all(&self) {
         {
             let _g = self.lock.lock();
             self.cond.notify_all();
-        }
-        let slots: Vec<Weak<Slot>> = self.blocked.lock().values().cloned().collect();
-        for s in slots.iter().filter_map(Weak::upgrade) {
-            s.kick();
         }
         let wakers = std::mem::take(&mut *self.journal_wakers.lock());
         for w in wakers.into_values().flatten() {
@@ -169,6 +187,11 @@ impl Progress {
             .poison
             .set(format!("fenced: another store opened writer `{writer}` (epoch {current}, this store has {epoch})"));
         self.latch();
+    }
+
+    /// Whether another store took this store's writer over.
+    pub(crate) fn is_fenced(&self) -> bool {
+        self.fenced.get().is_some()
     }
 
     /// Latches the store as poisoned without a reason yet (a panicking
@@ -296,25 +319,14 @@ impl Progress {
             }
         }
     }
+}
 
-    /// Lists `slot` as having a waiter asleep on it; the id unlists it.
-    fn block(&self, slot: &Arc<Slot>) -> u64 {
-        let id = self.next_blocked.fetch_add(1, Ordering::Relaxed);
-        self.blocked.lock().insert(id, Arc::downgrade(slot));
-        id
-    }
-
-    fn unblock(&self, id: u64) {
-        self.blocked.lock().remove(&id);
-    }
-
-    /// The store-level reason a write that is not done will never be: the
-    /// store is poisoned, or its worker stopped.
-    fn abandoned(&self) -> Option<Error> {
-        match self.unfinished(self.stopped.load(Ordering::SeqCst)) {
-            Some(Err(e)) => Some(e),
-            _ => None,
-        }
+/// The error a ticket returns for its failed write.
+fn failure_error(f: &Failure) -> Error {
+    let (seq, reason, dead_letter) = (Seq(f.seq), f.reason.clone(), f.dead_letter.clone());
+    match f.gave_up {
+        true => Error::GaveUp { seq, reason, dead_letter },
+        false => Error::Rejected { seq, reason, dead_letter },
     }
 }
 
@@ -399,14 +411,11 @@ impl<T: TicketOutput> Ticket<T> {
             return Some(self.resolve(d));
         }
         self.progress.hurry(self.seq);
-        let id = self.progress.block(&self.slot);
-        let r = loop {
+        // Only the slot decides: while the worker lives, a poisoned store may
+        // still commit the batch in hand (its ticket must then say Ok).
+        loop {
             if let Some(d) = self.slot.register(Waiter::Thread(crate::sync::thread::current())) {
-                break Some(self.resolve(d));
-            }
-            if let Some(e) = self.progress.abandoned() {
-                // Completed just before the store stopped?
-                break Some(self.slot.done().map_or(Err(e), |d| self.resolve(d)));
+                return Some(self.resolve(d));
             }
             match deadline {
                 None => crate::sync::thread::park(),
@@ -414,7 +423,7 @@ impl<T: TicketOutput> Ticket<T> {
                     let now = Instant::now();
                     if now >= d {
                         self.slot.unregister_thread();
-                        break self.slot.done().map(|d| self.resolve(d));
+                        return self.slot.done().map(|d| self.resolve(d));
                     }
                     // (loom has no timed park; its builds run only the models.)
                     #[cfg(not(loom))]
@@ -423,9 +432,7 @@ impl<T: TicketOutput> Ticket<T> {
                     crate::sync::thread::yield_now();
                 }
             }
-        };
-        self.progress.unblock(id);
-        r
+        }
     }
 
     /// Blocks until the write is in the local journal: from then on it
@@ -479,7 +486,7 @@ impl<T: TicketOutput> Ticket<T> {
             Done::Ok(o) => Ok(T::from_outcome(&o)),
             Done::Failed(f) => {
                 f.observed.store(true, Ordering::SeqCst);
-                Err(f.to_error())
+                Err(failure_error(&f))
             }
             Done::Lost => Err(self.lost()),
         }
@@ -518,7 +525,7 @@ impl<T: TicketOutput> IntoFuture for Ticket<T> {
     type Output = Result<T>;
     type IntoFuture = TicketFuture<T>;
     fn into_future(self) -> TicketFuture<T> {
-        TicketFuture { ticket: self, blocked: None }
+        TicketFuture { ticket: self, hurried: false }
     }
 }
 
@@ -526,8 +533,8 @@ impl<T: TicketOutput> IntoFuture for Ticket<T> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct TicketFuture<T: TicketOutput = ()> {
     ticket: Ticket<T>,
-    /// The id under which the slot is listed as waited on (see `Progress::block`).
-    blocked: Option<u64>,
+    /// Whether the worker was told not to linger over this write.
+    hurried: bool,
 }
 
 impl<T: TicketOutput> fmt::Debug for TicketFuture<T> {
@@ -544,24 +551,13 @@ impl<T: TicketOutput> Future for TicketFuture<T> {
         if let Some(d) = t.slot.done() {
             return Poll::Ready(t.resolve(d));
         }
-        if this.blocked.is_none() {
-            this.blocked = Some(t.progress.block(&t.slot));
+        if !this.hurried {
+            this.hurried = true;
             t.progress.hurry(t.seq);
         }
-        if let Some(d) = t.slot.register(Waiter::Task(cx.waker().clone())) {
-            return Poll::Ready(t.resolve(d));
-        }
-        if let Some(e) = t.progress.abandoned() {
-            return Poll::Ready(t.slot.done().map_or(Err(e), |d| t.resolve(d)));
-        }
-        Poll::Pending
-    }
-}
-
-impl<T: TicketOutput> Drop for TicketFuture<T> {
-    fn drop(&mut self) {
-        if let Some(id) = self.blocked.take() {
-            self.ticket.progress.unblock(id);
+        match t.slot.register(Waiter::Task(cx.waker().clone())) {
+            Some(d) => Poll::Ready(t.resolve(d)),
+            None => Poll::Pending,
         }
     }
 }
@@ -599,5 +595,51 @@ impl Future for JournaledFuture<'_> {
             }
         }
         Poll::Pending
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn failure(seq: u64) -> Arc<Failure> {
+        Arc::new(Failure {
+            seq,
+            reason: format!("no {seq}"),
+            dead_letter: None,
+            gave_up: seq % 2 == 0,
+            observed: AtomicBool::new(false),
+        })
+    }
+
+    #[test]
+    fn unreported_failures_stay_bounded_and_are_all_counted() {
+        let p = Progress::new(0, false, 0);
+        let n = 3 * UNREPORTED as u64;
+        for seq in 1..=n {
+            p.fail(&failure(seq));
+        }
+        assert!(p.unreported.lock().list.len() <= UNREPORTED, "the list is bounded");
+        match p.take_unreported() {
+            Err(Error::WritesFailed { count, gave_up, first, .. }) => {
+                assert_eq!((count, gave_up, first), (n, n / 2, Seq(1)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(p.take_unreported().is_ok(), "reported once");
+    }
+
+    #[test]
+    fn failures_a_ticket_saw_are_not_reported_and_make_room() {
+        let p = Progress::new(0, false, 0);
+        for seq in 1..=(2 * UNREPORTED as u64) {
+            let f = failure(seq);
+            f.observed.store(seq != 7, Ordering::SeqCst);
+            p.fail(&f);
+        }
+        match p.take_unreported() {
+            Err(Error::WritesFailed { count, first, .. }) => assert_eq!((count, first), (1, Seq(7))),
+            other => panic!("{other:?}"),
+        }
     }
 }

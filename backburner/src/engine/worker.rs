@@ -202,9 +202,17 @@ impl Worker {
             let progress = &self.shared.progress;
             let state = progress.state.load(Ordering::SeqCst);
             if state == POISONED {
-                // The journal failed: what it holds is replayed on reopen;
-                // applying more now could claim what is not durable.
-                break;
+                // Fenced without a journal: give up into the dead-letter file
+                // what is queued (see `attempt`), then stop.
+                let give_up = progress.is_fenced() && matches!(self.source, Source::Queue(_));
+                if !give_up || self.ready.is_empty() {
+                    // The journal failed, or the store was fenced with one:
+                    // what it holds is replayed on reopen; applying more now
+                    // could claim what is not durable.
+                    break;
+                }
+                self.process();
+                continue;
             }
             if matches!(self.source, Source::Journal(_)) && self.shared.abandon.load(Ordering::SeqCst) {
                 // A close deadline passed: the journal keeps what is left,
@@ -544,6 +552,16 @@ impl Worker {
         let mut attempt = 0u32;
         let mut last_error = None;
         loop {
+            if self.shared.progress.is_fenced() && matches!(self.source, Source::Queue(_)) {
+                // No journal to keep them: the dead-letter file does.
+                let reason = self.shared.progress.poison_reason().unwrap_or_default();
+                return Attempt::GaveUp(format!("{reason}; the write was not applied"));
+            }
+            if self.shared.progress.state.load(Ordering::SeqCst) == POISONED {
+                // The journal failed (or the store was fenced) while this
+                // batch was retried: stop; a journal keeps what it holds.
+                return Attempt::Stopped;
+            }
             if self.shared.abandon.load(Ordering::SeqCst) {
                 if matches!(self.source, Source::Journal(_)) {
                     return Attempt::Stopped;
@@ -578,7 +596,9 @@ impl Worker {
                         self.cfg.epoch
                     );
                     self.shared.progress.fence(&self.cfg.writer, self.cfg.epoch, current);
-                    return Attempt::Stopped;
+                    // Without a journal, given up into the dead-letter file;
+                    // with one, stopped (both at the top of the loop).
+                    continue;
                 }
                 // A position outside the batch is a sink bug: treat it as transient.
                 Err(ApplyError::Rejected { error, .. }) | Err(ApplyError::Transient(error)) => error,
@@ -592,13 +612,17 @@ impl Worker {
             let backoff = self.cfg.backoff_base.saturating_mul(1 << (attempt - 1).min(20)).min(self.cfg.backoff_max);
             ::log::warn!("backburner: batch failed (attempt {attempt}), retrying in {backoff:?}: {error}");
             // Parked, not slept: a close deadline unparks the worker.
-            let until = Instant::now() + backoff;
-            while !self.shared.abandon.load(Ordering::SeqCst) {
+            // (A backoff too large for an Instant waits until told to stop.)
+            let until = Instant::now().checked_add(backoff);
+            while !self.shared.abandon.load(Ordering::SeqCst)
+                && self.shared.progress.state.load(Ordering::SeqCst) != POISONED
+            {
                 let now = Instant::now();
-                if now >= until {
-                    break;
+                match until {
+                    Some(u) if now >= u => break,
+                    Some(u) => std::thread::park_timeout(u - now),
+                    None => std::thread::park_timeout(Duration::from_secs(1)),
                 }
-                std::thread::park_timeout(until - now);
             }
             last_error = Some(error.to_string());
         }

@@ -196,9 +196,11 @@ impl MemStorage {
         MemStorage { state: Arc::new(Mutex::new(MemState { files, removed: HashMap::new() })) }
     }
 
-    /// Names of the files.
+    /// Names of the segment files (not the journal's `WRITER` file or its
+    /// checkpoint files).
     pub fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.state.lock().files.keys().cloned().collect();
+        let mut v: Vec<String> =
+            self.state.lock().files.keys().filter(|n| super::parse_name(n).is_some()).cloned().collect();
         v.sort();
         v
     }

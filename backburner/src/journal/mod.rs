@@ -71,6 +71,57 @@ pub(crate) struct JournalConfig {
     pub(crate) recovery: RecoveryMode,
 }
 
+/// The file in a journal's directory that names the writer whose seqs the
+/// journal holds (written when a store first opens the journal).
+pub(crate) const WRITER_FILE: &str = "WRITER";
+
+/// The writer a journal belongs to: as its `WRITER` file says, or the
+/// default writer for segments written before journals named their writer;
+/// `None` for a journal with neither (a new one). A store opens a journal
+/// only as its writer.
+///
+/// # Errors
+///
+/// When the directory or the file cannot be read.
+pub fn journal_writer(storage: &dyn Storage) -> std::io::Result<Option<String>> {
+    let names = storage.list()?;
+    if !names.iter().any(|n| n == WRITER_FILE) {
+        let segments = names.iter().any(|n| parse_name(n).is_some());
+        return Ok(segments.then(|| crate::sink::DEFAULT_WRITER.to_string()));
+    }
+    let bytes = storage.read(WRITER_FILE)?;
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(Some(text.trim_end_matches(['\0', '\n']).to_string()))
+}
+
+/// Checks that the journal in `storage` belongs to `writer`, and records
+/// that it does if its directory does not say yet (a new journal, or one
+/// written by a version without writers, whose seqs were the default writer's).
+pub(crate) fn claim_journal(storage: &dyn Storage, writer: &str) -> Result<(), crate::Error> {
+    let io = |source| crate::Error::Io { path: storage.path(WRITER_FILE), source };
+    let named = storage.list().map_err(io)?.iter().any(|n| n == WRITER_FILE);
+    match journal_writer(storage).map_err(io)? {
+        Some(owner) if owner == writer && named => Ok(()),
+        Some(owner) if owner == writer => write_writer(storage, writer),
+        Some(owner) => Err(crate::Error::InvalidOption {
+            name: "writer",
+            reason: format!(
+                "the journal {} holds the writes of writer `{owner}`, not `{writer}`: open it as `{owner}` (Builder::writer or ?writer={owner}), or give writer `{writer}` a journal of its own (Builder::journal)",
+                storage.path("").display()
+            ),
+        }),
+        None => write_writer(storage, writer),
+    }
+}
+
+fn write_writer(storage: &dyn Storage, writer: &str) -> Result<(), crate::Error> {
+    let io = |source| crate::Error::Io { path: storage.path(WRITER_FILE), source };
+    let line = format!("{writer}\n");
+    let mut f = storage.create(WRITER_FILE, line.len() as u64).map_err(io)?;
+    f.write_at(0, line.as_bytes()).map_err(io)?;
+    f.sync().map_err(io)
+}
+
 /// File name of segment `index`.
 pub(crate) fn segment_name(index: u64) -> String {
     format!("{index:020}.bbj")

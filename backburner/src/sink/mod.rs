@@ -262,22 +262,37 @@ pub(crate) struct Destination {
     pub(crate) journal: Option<PathBuf>,
     /// Where the dead-letter file goes unless `Builder::dead_letter` says otherwise.
     pub(crate) dead_letter: Option<PathBuf>,
-    /// The writer id the URL names (`?writer=`), if it does.
+    /// The writer id: the builder's, else the URL's (`?writer=`), if either names one.
     pub(crate) writer: Option<String>,
 }
 
-/// Opens the sink a URL names (one file per scheme parses its own URLs).
-pub(crate) fn open_url(url: &str) -> Result<Destination, Error> {
+/// Whether `id` is a writer id: 1 to 200 ASCII letters, digits, `.`, `_`
+/// or `-` (it names files: the default journal and dead-letter file of a
+/// writer other than the default one).
+pub(crate) fn check_writer(id: &str) -> Result<(), String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if id.is_empty() || id.len() > 200 || !id.chars().all(ok) || id.starts_with('.') {
+        return Err(format!(
+            "`{}` is not a writer id: use 1 to 200 ASCII letters, digits, '.', '_' or '-' (not starting with '.')",
+            id.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+/// Opens the sink a URL names (one file per scheme parses its own URLs);
+/// `writer` is the writer id given to the builder, which wins over the URL's.
+pub(crate) fn open_url(url: &str, writer: Option<&str>) -> Result<Destination, Error> {
     let bad = |reason: String| Error::InvalidUrl { url: url.to_string(), reason };
     let Some((scheme, rest)) = url.split_once(':') else {
         return Err(bad("no scheme; write sqlite://PATH (for example sqlite://data/app.db)".into()));
     };
     match scheme {
         #[cfg(feature = "sqlite")]
-        "sqlite" => sqlite::open_url(url, rest),
+        "sqlite" => sqlite::open_url(url, rest, writer),
         #[cfg(not(feature = "sqlite"))]
         "sqlite" => {
-            let _ = rest;
+            let _ = (rest, writer);
             Err(bad("backburner was built without the `sqlite` feature; enable it in Cargo.toml".into()))
         }
         "postgres" | "postgresql" => {

@@ -126,8 +126,11 @@ impl SqliteOptions {
 }
 
 /// Opens `sqlite://PATH?options`; the journal and the dead-letter file go
-/// beside the database by default (`PATH.journal/`, `PATH.dead-letter.jsonl`).
-pub(crate) fn open_url(url: &str, rest: &str) -> Result<super::Destination, crate::Error> {
+/// beside the database by default (`PATH.journal/`, `PATH.dead-letter.jsonl`;
+/// for a writer other than the default one, `PATH.WRITER.journal/` and
+/// `PATH.WRITER.dead-letter.jsonl`, so that several writers of one database
+/// do not share them).
+pub(crate) fn open_url(url: &str, rest: &str, writer: Option<&str>) -> Result<super::Destination, crate::Error> {
     use crate::Error;
     let bad = |reason: String| Error::InvalidUrl { url: url.to_string(), reason };
     let rest = rest.strip_prefix("//").unwrap_or(rest);
@@ -145,20 +148,28 @@ pub(crate) fn open_url(url: &str, rest: &str) -> Result<super::Destination, crat
         ));
     }
     let mut opts = SqliteOptions::default();
-    let mut writer = None;
+    let mut writer_in_url = None;
     for pair in query.into_iter().flat_map(|q| q.split('&')).filter(|p| !p.is_empty()) {
         let (k, v) =
             pair.split_once('=').ok_or_else(|| bad(format!("option `{pair}` has no value; write name=value")))?;
         match k {
-            "writer" => writer = Some(v.to_string()),
+            "writer" => writer_in_url = Some(v.to_string()),
             _ => opts.set(k, v).map_err(bad)?,
         }
     }
+    let writer = writer.map(str::to_string).or(writer_in_url);
+    let base = match writer.as_deref() {
+        Some(w) if w != super::DEFAULT_WRITER => {
+            super::check_writer(w).map_err(|reason| Error::InvalidOption { name: "writer", reason })?;
+            format!("{path}.{w}")
+        }
+        _ => path.to_string(),
+    };
     let sink = SqliteSink::open(path, opts)?;
     Ok(super::Destination {
         sink: Box::new(sink),
-        journal: Some(PathBuf::from(format!("{path}.journal"))),
-        dead_letter: Some(PathBuf::from(format!("{path}.dead-letter.jsonl"))),
+        journal: Some(PathBuf::from(format!("{base}.journal"))),
+        dead_letter: Some(PathBuf::from(format!("{base}.dead-letter.jsonl"))),
         writer,
     })
 }
@@ -383,10 +394,13 @@ impl SqliteSink {
             .and_then(|mut s| s.execute(rusqlite::params![seq, batch.writer(), epoch]))
             .map_err(|e| classify(e, None))?;
         if stored == 0 {
-            let current: i64 = conn
+            // Another store claimed the writer since (or its row was deleted).
+            use rusqlite::OptionalExtension as _;
+            let current: Option<i64> = conn
                 .query_row("SELECT epoch FROM backburner_writers WHERE writer = ?1", [batch.writer()], |r| r.get(0))
+                .optional()
                 .map_err(|e| classify(e, None))?;
-            return Err(ApplyError::Fenced { current: u64::try_from(current).unwrap_or(0) });
+            return Err(ApplyError::Fenced { current: current.and_then(|c| u64::try_from(c).ok()).unwrap_or(0) });
         }
         Ok(())
     }
