@@ -607,7 +607,7 @@ mod tests {
             seq,
             reason: format!("no {seq}"),
             dead_letter: None,
-            gave_up: seq % 2 == 0,
+            gave_up: seq.is_multiple_of(2),
             observed: AtomicBool::new(false),
         })
     }
