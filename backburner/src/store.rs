@@ -422,6 +422,7 @@ impl Opened {
             close_target: AtomicU64::new(u64::MAX),
             last_exec: AtomicU64::new(0),
             abandon: AtomicBool::new(false),
+            checkpointed: local.as_ref().map(|_| AtomicU64::new(last)),
         });
         let intake = Intake::new(rx, Arc::clone(&shared), first);
         let mut threads = Vec::new();

@@ -296,11 +296,15 @@ impl Writer {
         }
     }
 
-    /// Deletes closed segments whose every record is committed. A segment
+    /// Deletes closed segments whose every record is committed (for a sink
+    /// with a local checkpoint: covered by the saved checkpoint). A segment
     /// that cannot be deleted stays (replay skips what the sink has): it is
     /// logged, not fatal.
     fn collect(&mut self) -> Result<(), String> {
-        let wm = self.shared.progress.watermark();
+        let wm = match &self.shared.checkpointed {
+            Some(saved) => saved.load(Ordering::SeqCst),
+            None => self.shared.progress.watermark(),
+        };
         let mut removed = false;
         while self.closed.front().is_some_and(|s| s.last_seq <= wm) {
             let Some(s) = self.closed.pop_front() else { break };

@@ -22,4 +22,11 @@ pub(crate) struct Shared {
     /// Without a journal it gives up what is left (dead-letter file,
     /// `Error::GaveUp`); with one it stops and the journal keeps it.
     pub(crate) abandon: AtomicBool,
+    /// For a sink whose checkpoint is local (`Checkpoint::Local`): the
+    /// checkpoint last saved in the journal's directory. The journal deletes
+    /// a segment once this passes it, not the watermark (which runs ahead
+    /// of the saved checkpoint): a segment deleted before a saved checkpoint
+    /// covers it would let a crash restart the seqs below writes already
+    /// delivered, giving their idempotency keys to new writes.
+    pub(crate) checkpointed: Option<AtomicU64>,
 }

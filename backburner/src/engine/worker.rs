@@ -226,6 +226,9 @@ impl Worker {
                 if done > progress.watermark() {
                     progress.advance(done);
                 }
+                // Idle: let the saved checkpoint catch up, so that the
+                // journal can delete what it covers.
+                self.save_checkpoint(false);
                 if closing && done >= self.shared.close_target.load(Ordering::SeqCst) {
                     break;
                 }
@@ -271,9 +274,22 @@ impl Worker {
             maintained = false;
         }
         self.sink.maintain(true);
-        if let Some(local) = &mut self.local {
-            local.save(self.shared.progress.watermark());
+        self.save_checkpoint(true);
+    }
+
+    /// Saves the local checkpoint (of a `Checkpoint::Local` sink) at the
+    /// watermark, `now` or if the last save is old enough, and tells the
+    /// journal how far it may delete.
+    fn save_checkpoint(&mut self, now: bool) {
+        let (Some(local), Some(saved)) = (&mut self.local, &self.shared.checkpointed) else {
+            return;
+        };
+        let wm = self.shared.progress.watermark();
+        match now {
+            true => local.save(wm),
+            false => local.save_soon(wm),
         }
+        saved.store(local.saved(), Ordering::SeqCst);
     }
 
     /// Publishes one batch through the `metrics` facade (feature `metrics`):
@@ -391,9 +407,7 @@ impl Worker {
             }
         }
         progress.advance(upto);
-        if let Some(local) = &mut self.local {
-            local.save_soon(upto);
-        }
+        self.save_checkpoint(false);
         let overlay: &Overlay = &self.shared.overlay;
         // Read after the watermark is published: writes above it were never
         // indexed (small ones wait in the staging ring until a read), so

@@ -5,11 +5,14 @@
 //! Two files, `checkpoint-a` and `checkpoint-b`, each 20 bytes: the magic
 //! `BBCKPT01`, the seq (u64 LE) and a CRC32C of both. Saves alternate between
 //! them, so a save torn by a crash leaves the other one whole; opening takes
-//! the highest valid seq. Saves are not synced and happen at most every
-//! 100 ms (and when the worker stops): a checkpoint lost or late only makes
-//! the next open deliver again writes the sink already has, each with the
-//! same idempotency key. That is the at-least-once such a sink promises; a
-//! checkpoint never runs ahead of what the sink took.
+//! the highest valid seq. Saves happen at most every 100 ms while the worker
+//! is busy (and when it idles or stops), each synced: a checkpoint late only
+//! makes the next open deliver again writes the sink already has, each with
+//! the same idempotency key. That is the at-least-once such a sink promises;
+//! a checkpoint never runs ahead of what the sink took. The journal deletes
+//! a segment only once a saved checkpoint covers it, so the next open
+//! always finds, in the checkpoint or in the segments, the highest seq
+//! delivered, and hands out seqs after it: a key never names two writes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -82,8 +85,14 @@ impl LocalCheckpoint {
         }
     }
 
-    /// Saves `seq` now (if it moved). A failure is logged: the next save
-    /// tries again, and until then an open delivers more writes again.
+    /// The last checkpoint saved (or loaded).
+    pub(crate) fn saved(&self) -> u64 {
+        self.saved
+    }
+
+    /// Saves `seq` now (if it moved), synced with its directory entry. A
+    /// failure is logged: the next save tries again, and until then an open
+    /// delivers more writes again.
     pub(crate) fn save(&mut self, seq: u64) {
         if seq <= self.saved {
             return;
@@ -91,7 +100,11 @@ impl LocalCheckpoint {
         let name = NAMES[self.next];
         let r = match self.storage.remove(name) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => self.storage.create(name, 20).and_then(|mut f| f.write_at(0, &encode(seq))),
+            _ => self
+                .storage
+                .create(name, 20)
+                .and_then(|mut f| f.write_at(0, &encode(seq)).and_then(|()| f.sync()))
+                .and_then(|()| self.storage.sync_dir()),
         };
         match r {
             Ok(()) => {

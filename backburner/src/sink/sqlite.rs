@@ -12,7 +12,9 @@
 //!   by an older version, with `backburner_meta.last_applied_seq`, gives that
 //!   seq to the writer `default` the first time it opens.
 //! * A statement's outcome is its `changes()` and, for an `INSERT` or
-//!   `REPLACE` (or a `WITH` that inserted), `last_insert_rowid()`.
+//!   `REPLACE` (or a `WITH`) that inserted a row into a rowid table,
+//!   `last_insert_rowid()` (set to a sentinel before the statement, so that
+//!   one that inserted nothing is told apart).
 //! * Automatic checkpoints are off; the worker checkpoints between batches
 //!   (every `checkpoint_rows` rows, and when idle), and `journal_size_limit`
 //!   truncates the WAL after a checkpoint, so the WAL stays bounded.
@@ -29,10 +31,30 @@ use super::{ApplyError, Batch, Executed, Outcome, Outcomes, Resume, Sink, SinkEr
 use crate::value::SqlValue;
 use crate::write::Write;
 
-/// A statement that counts changes without inserting a row: a `WITH`, or
-/// an upsert (`ON CONFLICT ... DO UPDATE`).
-fn may_not_insert(sql: &str) -> bool {
-    statement::first_word(sql).as_deref() == Some("WITH") || sql.to_ascii_uppercase().contains("DO UPDATE")
+/// What `last_insert_rowid()` is set to before an `INSERT`, `REPLACE` or
+/// `WITH` statement, so that one that inserted no row (an upsert that
+/// updated, a `WITH ... UPDATE`, an insert into a table `WITHOUT ROWID`) is
+/// told apart from one whose new row has the rowid of the previous insert
+/// (the first row of another table). A row inserted with this rowid named
+/// explicitly is reported without an id.
+///
+/// Set before the first of a run of writes with the same SQL, and before
+/// each of an upsert's or a `WITH`'s run (which may update the row the
+/// previous one inserted). A run of a plain `INSERT` or `REPLACE` needs it
+/// once: each inserts into the same table, so its rowid moves off the
+/// sentinel (a rowid table) or stays on it (`WITHOUT ROWID`).
+const NO_ROWID: i64 = i64::MIN;
+/// Sets `last_insert_rowid()` to [`NO_ROWID`] (SQLite's C API has
+/// `sqlite3_set_last_insert_rowid`, which rusqlite does not offer), on a
+/// one-row table of the sink's connection's own temporary schema.
+const RESET_ROWID: &str = "INSERT OR REPLACE INTO temp.backburner_rowid(rowid) VALUES (-9223372036854775808)";
+
+/// A statement that may update a row instead of inserting one: an upsert
+/// (its `ON CONFLICT` clause; the word anywhere else only costs a reset) or
+/// a `WITH`.
+fn may_update(sql: &str) -> bool {
+    statement::first_word(sql).as_deref() == Some("WITH")
+        || sql.as_bytes().windows(8).any(|w| w.eq_ignore_ascii_case(b"CONFLICT"))
 }
 
 /// The managed key/value table.
@@ -299,7 +321,8 @@ impl SqliteSink {
              PRAGMA journal_size_limit={};
              PRAGMA wal_autocheckpoint=0;
              CREATE TABLE IF NOT EXISTS {KV_TABLE} (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS {WRITERS_TABLE} (writer TEXT PRIMARY KEY NOT NULL, epoch INTEGER NOT NULL, last_seq INTEGER NOT NULL) WITHOUT ROWID;",
+             CREATE TABLE IF NOT EXISTS {WRITERS_TABLE} (writer TEXT PRIMARY KEY NOT NULL, epoch INTEGER NOT NULL, last_seq INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TEMP TABLE IF NOT EXISTS backburner_rowid (x);",
             opts.synchronous.pragma(),
             opts.wal_limit_bytes,
         );
@@ -318,6 +341,7 @@ impl SqliteSink {
         // Consecutive writes of one kind reuse one prepared statement.
         let mut current: Option<(&str, rusqlite::CachedStatement<'_>)> = None;
         let mut inserts = false;
+        let mut reset_each = false;
         for (pos, (_, w)) in batch.writes().enumerate() {
             let (sql, params): (&str, Params<'_>) = match w {
                 Write::Put(kv) => (UPSERT, Params::Kv(kv.key(), Some(kv.value()))),
@@ -352,6 +376,7 @@ impl SqliteSink {
                 }
                 inserts = matches!(params, Params::Sql(_))
                     && matches!(statement::first_word(sql).as_deref(), Some("INSERT" | "REPLACE" | "WITH"));
+                reset_each = inserts && may_update(sql);
                 current = Some((sql, stmt));
             }
             let Some((_, stmt)) = current.as_mut() else {
@@ -362,7 +387,9 @@ impl SqliteSink {
                     return Err(ApplyError::Rejected { position: pos, error: SinkError::new(reason) });
                 }
             }
-            let before = if inserts { conn.last_insert_rowid() } else { 0 };
+            if inserts && (!same || reset_each) && conn.last_insert_rowid() != NO_ROWID {
+                conn.prepare_cached(RESET_ROWID).and_then(|mut s| s.execute([])).map_err(|e| classify(e, None))?;
+            }
             let r = match params {
                 Params::Kv(key, Some(value)) => stmt.execute((key, value)),
                 Params::Kv(key, None) => stmt.execute([key]),
@@ -373,10 +400,11 @@ impl SqliteSink {
                 Err(e) => return Err(classify(e, Some(pos))),
             };
             if let Params::Sql(_) = params {
-                // A WITH, or an upsert (which may have updated instead), inserted
-                // only if the rowid moved; a plain INSERT that wrote a row did.
+                // Inserted a row only if the rowid moved off NO_ROWID (an
+                // upsert may have updated instead; a WITH may be an UPDATE;
+                // a table WITHOUT ROWID has no rowid to report).
                 let id = conn.last_insert_rowid();
-                let inserted = inserts && changes > 0 && (id != before || !may_not_insert(sql));
+                let inserted = inserts && changes > 0 && id != NO_ROWID;
                 outcomes.set(pos, Outcome::Executed(Executed::new(changes, inserted.then_some(id))));
             }
             if conn.is_autocommit() {
