@@ -568,8 +568,8 @@ impl Worker {
         loop {
             if self.shared.progress.is_fenced() && matches!(self.source, Source::Queue(_)) {
                 // No journal to keep them: the dead-letter file does.
-                let reason = self.shared.progress.poison_reason().unwrap_or_default();
-                return Attempt::GaveUp(format!("{reason}; the write was not applied"));
+                let reason = self.shared.progress.poisoned().map(|e| e.to_string()).unwrap_or_default();
+                return Attempt::GaveUp(format!("not applied: {reason}"));
             }
             if self.shared.progress.state.load(Ordering::SeqCst) == POISONED {
                 // The journal failed (or the store was fenced) while this
