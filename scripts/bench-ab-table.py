@@ -8,8 +8,9 @@ def ns(v,u):
     v=float(v); return v*{'ns':1,'µs':1e3,'ms':1e6,'s':1e9}[u]
 def parse_store(t):
     r={}
-    puts=re.findall(r"^\s+put\s+([\d.]+) (ns|µs)",t,re.M)
-    r['put p50, 10k pending (ns)']=ns(*puts[0]); r['put p50, 50k pending (ns)']=ns(*puts[1])
+    puts=re.findall(r"^\s+put\s+([\d.]+) (ns|µs)\s+([\d.]+) (ns|µs)\s+([\d.]+) (ns|µs)",t,re.M)
+    r['put p50, 10k pending (ns)']=ns(*puts[0][0:2]); r['put p50, 50k pending (ns)']=ns(*puts[1][0:2])
+    r['put p99, 10k pending (ns)']=ns(*puts[0][2:4]); r['put p99.9, 10k pending (ns)']=ns(*puts[0][4:6])
     m=re.search(r"backburner, 1 producer\s+([\d.]+) (k|M)/s",t); r['backburner rows/s (k)']=float(m.group(1))*(1000 if m.group(2)=='M' else 1)
     m=re.search(r"hand-batched txns \(ceiling\)\s+([\d.]+) (k|M)/s",t); r['ceiling rows/s (k)']=float(m.group(1))*(1000 if m.group(2)=='M' else 1)
     r['backburner / ceiling']=float(re.search(r"backburner / ceiling:\s+([\d.]+)",t).group(1))
@@ -26,7 +27,16 @@ def parse_log(t):
     q=re.findall(r"own macro lines/s / BufWriter lines/s: ([\d.]+)",t)
     r['lines/s / BufWriter, 1 thread']=float(q[0]); r['lines/s / BufWriter, 2 threads']=float(q[1])
     return r
-P={'store':parse_store,'journal':parse_journal,'log':parse_log}
+def parse_waiters(t):
+    r={}
+    rows=re.findall(r"^\s+(\d+)\s+([\d.]+) µs \(.*?\)\s+([\d.]+) µs \(.*?\)\s+([\d.]+)$",t,re.M)
+    for n,w,f,ratio in rows:
+        r[f'per batch, {int(n)//1000}k waiting (µs)']=float(w)
+    reg=re.findall(r"^\s+(\d+)\s+([\d.]+) µs \([\d.]+–[\d.]+\)$",t,re.M)
+    for n,v in reg:
+        r[f'per task to start waiting, {int(n)//1000}k (µs)']=float(v)
+    return r
+P={'store':parse_store,'journal':parse_journal,'log':parse_log,'waiters':parse_waiters}
 for b,f in P.items():
     runs=sorted(glob.glob(f"{D}/{b}.before.*.txt"),key=lambda p:int(p.split('.')[-2]))
     n=len(runs)

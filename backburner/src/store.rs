@@ -122,7 +122,9 @@ impl Builder {
     /// stores (app instances, each with its own journal) can write into one
     /// database and each replays exactly its own writes. Opening a writer
     /// fences the store that had it before ([`Error::Fenced`]): give each
-    /// running instance its own id. 1 to 200 characters, no control characters.
+    /// running instance its own id. 1 to 200 ASCII letters, digits, `.`, `_`
+    /// or `-` (an id names files: a writer other than `default` has its own
+    /// default journal, `<db>.<writer>.journal/`, and dead-letter file).
     pub fn writer(mut self, id: impl Into<String>) -> Builder {
         self.writer = Some(id.into());
         self
@@ -193,14 +195,17 @@ impl Builder {
     }
 
     /// Where rejected writes are saved, as JSON lines; `None` to not save
-    /// them. Default: beside the database, `<db>.dead-letter.jsonl`.
+    /// them. Default: beside the database, `<db>.dead-letter.jsonl`
+    /// (`<db>.<writer>.dead-letter.jsonl` for a writer other than `default`).
     pub fn dead_letter(mut self, path: Option<PathBuf>) -> Builder {
         self.dead_letter = Some(path);
         self
     }
 
     /// The journal's directory (with [`Durability::Journal`]); default
-    /// `<db>.journal/` beside a SQLite database.
+    /// `<db>.journal/` beside a SQLite database (`<db>.<writer>.journal/`
+    /// for a writer other than `default`). A journal holds one writer's
+    /// writes and opens only as that writer (its `WRITER` file names it).
     pub fn journal(mut self, dir: impl Into<PathBuf>) -> Builder {
         self.journal_dir = Some(dir.into());
         self
@@ -586,7 +591,8 @@ impl Store {
     /// Opens a store with the default settings.
     ///
     /// URLs: `sqlite://PATH` (relative) or `sqlite:///ABSOLUTE/PATH`, with
-    /// options `?synchronous=off|normal|full&busy_timeout_ms=N&wal_limit_mb=N&checkpoint_rows=N`.
+    /// options `?synchronous=off|normal|full&busy_timeout_ms=N&wal_limit_mb=N&checkpoint_rows=N&writer=NAME`
+    /// (`writer`: see [`Builder::writer`]).
     ///
     /// # Errors
     ///

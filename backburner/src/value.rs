@@ -1,5 +1,6 @@
-//! Values that cross the queue: SQL parameters, keyed values, and the writes
-//! handed back by errors.
+//! Values that cross the queue: SQL parameters (`SqlValue`, `params!`), the
+//! buffer of a keyed write (`KvBuf`), and values read back (`Value`). The
+//! writes themselves are in `write.rs`.
 
 use std::fmt;
 use std::ops::Deref;

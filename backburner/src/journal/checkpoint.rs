@@ -74,8 +74,14 @@ impl LocalCheckpoint {
         Ok(best)
     }
 
+    /// The saver for `storage`, whose loaded checkpoint is `saved`. The
+    /// first save overwrites the file that does not hold `saved`: a crash in
+    /// the middle of it (the file removed, not yet written again) leaves the
+    /// newest checkpoint whole, which the journal's deletions rely on.
     pub(crate) fn new(storage: Arc<dyn Storage>, saved: u64) -> LocalCheckpoint {
-        LocalCheckpoint { storage, next: 0, saved, last_save: Instant::now() }
+        let holds = |name: &str| storage.read(name).ok().and_then(|b| decode(&b)) == Some(saved);
+        let next = if saved > 0 && holds(NAMES[0]) { 1 } else { 0 };
+        LocalCheckpoint { storage, next, saved, last_save: Instant::now() }
     }
 
     /// Saves `seq` if the last save is 100 ms old.
@@ -140,5 +146,11 @@ mod tests {
         assert_eq!(LocalCheckpoint::load(fs.as_ref()).expect("load"), 10);
         c.save(30);
         assert_eq!(LocalCheckpoint::load(fs.as_ref()).expect("load"), 30);
+        // After a restart, the first save leaves the newest file alone.
+        let mut again = LocalCheckpoint::new(Arc::clone(&fs), 30);
+        std::fs::remove_file(dir.path().join("checkpoint-b")).expect("b");
+        again.save(40);
+        assert_eq!(std::fs::read(dir.path().join("checkpoint-a")).ok().and_then(|b| decode(&b)), Some(30));
+        assert_eq!(LocalCheckpoint::load(fs.as_ref()).expect("load"), 40);
     }
 }

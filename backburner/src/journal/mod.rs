@@ -3,9 +3,11 @@
 //!
 //! Append-only segment files, one record per write (length, CRC32C, `Seq`,
 //! payload; see [`format`](self#format)), written in groups by a journal
-//! thread, synced per [`Fsync`], replayed on open after the sink's
-//! `last_applied_seq`, and deleted once the committed watermark has passed
-//! them. `docs/design.md` gives the byte format, the recovery protocol and
+//! thread, synced per [`Fsync`], replayed on open after the writer's
+//! checkpoint (its last applied `Seq`), and deleted once the committed
+//! watermark has passed them (for a `Checkpoint::Local` sink, once the saved
+//! checkpoint has). A journal holds one writer's writes; its `WRITER` file
+//! names it. `docs/design.md` gives the byte format, the recovery protocol and
 //! why it is correct, and what is assumed of the disk.
 
 use std::sync::Arc;

@@ -19,7 +19,7 @@ pub(crate) struct SegmentMeta {
 
 pub(crate) struct Recovered {
     pub(crate) segments: Vec<SegmentMeta>,
-    /// Records with a seq above the sink's `last_applied_seq`, in order.
+    /// Records with a seq above the writer's checkpoint, in order.
     pub(crate) records: Vec<Record>,
     /// Highest seq in the journal (0 if none).
     pub(crate) max_seq: u64,

@@ -244,7 +244,9 @@ fn open_err(path: &Path, step: Step, e: rusqlite::Error) -> SinkError {
         Step::Configure => format!("cannot set the busy timeout of the SQLite database {db}"),
         Step::Wal => format!("cannot switch the SQLite database {db} to WAL mode"),
         Step::SetUp => format!("cannot create backburner's tables in the SQLite database {db}"),
-        Step::ReadSeq => format!("cannot read last_applied_seq from the SQLite database {db}"),
+        Step::ReadSeq => {
+            format!("cannot claim the writer (read its checkpoint, bump its epoch) in the SQLite database {db}")
+        }
         Step::OpenReader => format!("cannot open the SQLite database {db} for reading"),
     };
     SinkError::with_source(what, e)
@@ -341,6 +343,7 @@ impl SqliteSink {
         // Consecutive writes of one kind reuse one prepared statement.
         let mut current: Option<(&str, rusqlite::CachedStatement<'_>)> = None;
         let mut inserts = false;
+        let mut counts = false;
         let mut reset_each = false;
         for (pos, (_, w)) in batch.writes().enumerate() {
             let (sql, params): (&str, Params<'_>) = match w {
@@ -374,8 +377,12 @@ impl SqliteSink {
                         )),
                     });
                 }
-                inserts = matches!(params, Params::Sql(_))
-                    && matches!(statement::first_word(sql).as_deref(), Some("INSERT" | "REPLACE" | "WITH"));
+                let word = statement::first_word(sql);
+                inserts =
+                    matches!(params, Params::Sql(_)) && matches!(word.as_deref(), Some("INSERT" | "REPLACE" | "WITH"));
+                // SQLite's `changes()` counts only INSERT, UPDATE and DELETE: a
+                // DDL statement leaves the previous statement's count in place.
+                counts = inserts || matches!(word.as_deref(), Some("UPDATE" | "DELETE"));
                 reset_each = inserts && may_update(sql);
                 current = Some((sql, stmt));
             }
@@ -405,6 +412,7 @@ impl SqliteSink {
                 // a table WITHOUT ROWID has no rowid to report).
                 let id = conn.last_insert_rowid();
                 let inserted = inserts && changes > 0 && id != NO_ROWID;
+                let changes = if counts { changes } else { 0 };
                 outcomes.set(pos, Outcome::Executed(Executed::new(changes, inserted.then_some(id))));
             }
             if conn.is_autocommit() {
