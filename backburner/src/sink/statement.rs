@@ -120,6 +120,7 @@ fn empty(sql: &str, call: Call) -> String {
 
 /// The first keyword of `sql` (after whitespace and comments), upper-cased,
 /// if it starts with a word: `INSERT`, `REPLACE`, `WITH`, `UPDATE`...
+#[cfg(feature = "sqlite")]
 pub(crate) fn first_word(sql: &str) -> Option<String> {
     let b = sql.as_bytes();
     let i = rest(b, 0)?;
