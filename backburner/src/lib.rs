@@ -35,6 +35,28 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Threads and async
+//!
+//! Every call works from plain threads and from async code, under any
+//! executor: the futures are woken by the store's own threads. One rule
+//! names them: a call that can wait has an `_async` twin that returns a
+//! future instead of blocking the thread, and documents what a dropped
+//! future leaves behind (`# Cancel safety`):
+//!
+//! | blocks the thread | awaits |
+//! |---|---|
+//! | [`Ticket::wait`] | `ticket.await` ([`Ticket`] is `IntoFuture`) |
+//! | [`Ticket::wait_journaled`] | [`Ticket::wait_journaled_async`] |
+//! | [`Store::flush`] | [`Store::flush_async`] |
+//! | [`Store::close`] | [`Store::close_async`] |
+//!
+//! Not yet async (they block the calling thread, so keep them off an
+//! executor's threads or use `spawn_blocking`): a `put`, `delete` or
+//! `execute` into a full queue under [`Backpressure::Block`] (the default;
+//! `Timeout` and `DropNewest` bound or avoid the wait), [`Store::get`] of a
+//! committed key and [`Store::query`] (they read the sink), and the drop of
+//! the last handle (it drains, as `close` does).
+//!
 //! See `docs/design.md` in the repository for the design and its guarantees.
 
 mod backpressure;

@@ -747,6 +747,69 @@ impl Store {
         self.shared().progress.take_unreported()
     }
 
+    /// The async form of [`flush`](Store::flush): resolves once every write
+    /// accepted before the call is processed, without blocking a thread,
+    /// under any executor (the worker wakes the task).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels only the wait: nothing is lost, the
+    /// writes are applied all the same, and the failures it would have
+    /// reported stay for the next `flush` or `close`.
+    ///
+    /// # Errors
+    ///
+    /// As [`flush`](Store::flush).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let url = format!("sqlite://{}/t.db", dir.path().display());
+    /// async fn save_all(store: &backburner::Store) -> backburner::Result<()> {
+    ///     store.put("a", "1")?;
+    ///     store.put("b", "2")?;
+    ///     store.flush_async().await // both committed
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn flush_async(&self) -> Result<()> {
+        self.inner.check_open()?;
+        let upto = self.shared().queue.last_seq();
+        let p = &self.shared().progress;
+        match std::future::poll_fn(|cx| p.poll_processed(upto, cx)).await {
+            Ok(()) | Err(Error::Rejected { .. } | Error::GaveUp { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        p.take_unreported()
+    }
+
+    /// The async form of [`close`](Store::close): refuses new writes at
+    /// once, then resolves once every accepted write is processed and the
+    /// worker has stopped, without blocking a thread while it drains. (It
+    /// then joins the store's threads, which have stopped or are about to:
+    /// the journal thread may still be closing its last segment.) To bound
+    /// the wait, race it with your runtime's timer.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future does not undo the close: the store refuses new
+    /// writes from the first poll on, and the worker drains what was
+    /// accepted and stops all the same; a later `close` or `close_async`
+    /// (or the drop of the last handle) reports what this one would have.
+    ///
+    /// # Errors
+    ///
+    /// As [`close`](Store::close).
+    pub async fn close_async(&self) -> Result<()> {
+        let inner = &self.inner;
+        inner.begin_close();
+        let p = &inner.shared.progress;
+        // The drain, then the worker's end: joining it then does not block.
+        let _ = std::future::poll_fn(|cx| p.poll_processed(u64::MAX, cx)).await;
+        inner.close(None)
+    }
+
     /// Drains every accepted write, stops the worker and closes the sink.
     /// Later calls on any handle of this store return [`Error::Closed`].
     /// Calling it again is harmless.
@@ -843,7 +906,8 @@ impl Inner {
         }
     }
 
-    fn close(&self, bound: Option<Bound>) -> Result<()> {
+    /// Refuses new writes from now on and tells the worker to drain and stop.
+    fn begin_close(&self) {
         let s = &self.shared;
         let p = &s.progress;
         if p.state.compare_exchange(OPEN, CLOSING, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
@@ -852,6 +916,12 @@ impl Inner {
             s.close_target.store(s.queue.last_seq(), Ordering::SeqCst);
         }
         s.queue.wake_worker(p);
+    }
+
+    fn close(&self, bound: Option<Bound>) -> Result<()> {
+        let s = &self.shared;
+        let p = &s.progress;
+        self.begin_close();
         if let Some(bound) = bound {
             let target = s.close_target.load(Ordering::SeqCst).min(s.queue.last_seq());
             let done = match bound {

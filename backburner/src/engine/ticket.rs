@@ -72,6 +72,9 @@ pub(crate) struct Progress {
     cond: Condvar,
     /// Tasks awaiting the journal, by the seq they wait for.
     journal_wakers: Mutex<BTreeMap<u64, Vec<Waker>>>,
+    /// Tasks awaiting the watermark (`flush_async`, `close_async`), by the
+    /// seq they wait for; woken by `advance`, and all by `wake_all`.
+    commit_wakers: Mutex<BTreeMap<u64, Vec<Waker>>>,
     poison: OnceLock<String>,
     /// Set when another store opened this store's writer: the error calls get.
     fenced: OnceLock<(String, u64, u64)>,
@@ -97,6 +100,7 @@ impl Progress {
             lock: Mutex::new(()),
             cond: Condvar::new(),
             journal_wakers: Mutex::new(BTreeMap::new()),
+            commit_wakers: Mutex::new(BTreeMap::new()),
             poison: OnceLock::new(),
             fenced: OnceLock::new(),
             stopped: AtomicBool::new(false),
@@ -153,8 +157,53 @@ impl Progress {
     /// Publishes a new watermark and wakes the store-wide waiters (flush).
     pub(crate) fn advance(&self, watermark: u64) {
         self.watermark.store(watermark, Ordering::SeqCst);
-        let _g = self.lock.lock();
-        self.cond.notify_all();
+        {
+            let _g = self.lock.lock();
+            self.cond.notify_all();
+        }
+        let due = {
+            let mut w = self.commit_wakers.lock();
+            if w.is_empty() {
+                return;
+            }
+            let later = w.split_off(&(watermark + 1));
+            std::mem::replace(&mut *w, later)
+        };
+        for w in due.into_values().flatten() {
+            w.wake();
+        }
+    }
+
+    /// The awaitable form of `wait(seq, None)`: ready once every write up to
+    /// `seq` is processed, or the store will not get there (its error).
+    /// `seq` `u64::MAX` waits for the worker to stop (or the store to be poisoned).
+    pub(crate) fn poll_processed(&self, seq: u64, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let ready = |p: &Progress| match seq {
+            // (A poisoned store's worker stops on its own, or has panicked.)
+            u64::MAX => {
+                (p.stopped.load(Ordering::SeqCst) || p.state.load(Ordering::SeqCst) == POISONED).then_some(Ok(()))
+            }
+            _ => p.processed(seq),
+        };
+        if let Some(r) = ready(self) {
+            return Poll::Ready(r);
+        }
+        {
+            let mut w = self.commit_wakers.lock();
+            // Checked again under the lock: `advance` and `wake_all` publish
+            // first, then take this lock, so no wake-up is lost.
+            if let Some(r) = ready(self) {
+                return Poll::Ready(r);
+            }
+            let list = w.entry(seq).or_default();
+            if !list.iter().any(|x| x.will_wake(cx.waker())) {
+                list.push(cx.waker().clone());
+            }
+        }
+        if seq != u64::MAX {
+            self.hurry(seq);
+        }
+        Poll::Pending
     }
 
     /// Wakes the store-wide waiters and the tasks awaiting the journal, for
@@ -168,6 +217,10 @@ impl Progress {
             self.cond.notify_all();
         }
         let wakers = std::mem::take(&mut *self.journal_wakers.lock());
+        for w in wakers.into_values().flatten() {
+            w.wake();
+        }
+        let wakers = std::mem::take(&mut *self.commit_wakers.lock());
         for w in wakers.into_values().flatten() {
             w.wake();
         }

@@ -151,7 +151,7 @@ pub enum ApplyError {
     Unattributed(SinkError),
     /// The writer's epoch is no longer [`Batch::epoch`]: another store opened
     /// the same writer since. This store is fenced: it applies nothing more
-    /// and its calls fail with [`Error::Fenced`](crate::Error::Fenced).
+    /// and its calls fail with [`Error::Fenced`].
     Fenced {
         /// The writer's current epoch in the sink.
         current: u64,
@@ -219,7 +219,7 @@ pub trait Sink: Send + 'static {
     /// The largest write this sink can ever take, in bytes (key and value,
     /// or statement and parameters), if it has a limit below
     /// [`MAX_WRITE`](crate::MAX_WRITE). The store refuses a larger write at
-    /// the call ([`Error::TooLarge`](crate::Error::TooLarge)) instead of
+    /// the call ([`Error::TooLarge`]) instead of
     /// accepting it and having it refused later.
     fn max_write_bytes(&self) -> Option<usize> {
         None
@@ -227,7 +227,7 @@ pub trait Sink: Send + 'static {
 
     /// A reader for this sink's data, used by `get` and `query`, or `None`
     /// for a sink that takes writes only (the default): a store over it
-    /// answers `get` and `query` with [`Error::CannotRead`](crate::Error::CannotRead).
+    /// answers `get` and `query` with [`Error::CannotRead`].
     ///
     /// # Errors
     ///

@@ -1,0 +1,118 @@
+//! Guards the async forms of the store's waiting calls: `flush_async` and
+//! `close_async` wait for a held sink without blocking the executor thread
+//! (a timer task on the same current-thread runtime keeps ticking), resolve
+//! when the writes are committed, and a cancelled `flush_async` loses
+//! nothing.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backburner::{Error, Store};
+use common::{count, sqlite, Gate, GatedSink};
+
+/// The sink is held this long; a call that blocked the executor thread
+/// would stop the ticker for about as long.
+const HELD: Duration = Duration::from_millis(300);
+
+fn held_store(dir: &std::path::Path) -> (Store, Arc<Gate>) {
+    let gate = Gate::new();
+    let store = Store::builder("gated")
+        .sink(GatedSink { inner: sqlite(&dir.join("t.db")), gate: gate.clone() })
+        .build()
+        .expect("open");
+    (store, gate)
+}
+
+/// Runs `f` on a current-thread runtime beside a task that ticks every
+/// millisecond; returns `f`'s value and the longest gap between ticks.
+fn with_ticker<T>(f: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+    rt.block_on(async {
+        let stop = Arc::new(AtomicBool::new(false));
+        let worst = Arc::new(AtomicU64::new(0));
+        let ticker = {
+            let (stop, worst) = (stop.clone(), worst.clone());
+            tokio::spawn(async move {
+                let mut last = Instant::now();
+                while !stop.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    let now = Instant::now();
+                    worst.fetch_max((now - last).as_micros() as u64, Ordering::SeqCst);
+                    last = now;
+                }
+            })
+        };
+        // Let the ticker start.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let out = f.await;
+        stop.store(true, Ordering::SeqCst);
+        ticker.await.expect("ticker");
+        (out, Duration::from_micros(worst.load(Ordering::SeqCst)))
+    })
+}
+
+fn open_later(gate: &Arc<Gate>) {
+    let gate = gate.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(HELD);
+        gate.open();
+    });
+}
+
+#[test]
+fn flush_async_waits_for_a_held_sink_without_blocking_the_executor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, gate) = held_store(dir.path());
+    let _open = gate.open_on_drop();
+    for i in 0..100 {
+        store.put(format!("k{i}"), "v").expect("put");
+    }
+    open_later(&gate);
+    let started = Instant::now();
+    let (r, gap) = with_ticker(store.flush_async());
+    r.expect("flush");
+    assert!(started.elapsed() >= HELD, "flush_async returned before the sink took the writes");
+    assert_eq!(count(&dir.path().join("t.db"), "backburner_kv"), 100);
+    // A wide margin: a blocking flush stops the ticker for the whole HELD.
+    assert!(gap < HELD / 3, "the executor thread was blocked for {gap:?}");
+    store.close().expect("close");
+}
+
+#[test]
+fn close_async_drains_without_blocking_the_executor_and_refuses_later_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, gate) = held_store(dir.path());
+    let _open = gate.open_on_drop();
+    for i in 0..100 {
+        store.put(format!("k{i}"), "v").expect("put");
+    }
+    open_later(&gate);
+    let (r, gap) = with_ticker(store.close_async());
+    r.expect("close");
+    assert_eq!(count(&dir.path().join("t.db"), "backburner_kv"), 100);
+    assert!(gap < HELD / 3, "the executor thread was blocked for {gap:?}");
+    assert!(matches!(store.put("late", "v"), Err(Error::Closed { .. })));
+    store.close().expect("a second close is harmless");
+}
+
+#[test]
+fn a_cancelled_flush_async_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, gate) = held_store(dir.path());
+    let _open = gate.open_on_drop();
+    let tickets: Vec<_> = (0..10).map(|i| store.put(format!("k{i}"), "v").expect("put")).collect();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+    rt.block_on(async {
+        // The flush cannot finish while the gate is shut: the timeout wins
+        // and drops it.
+        let r = tokio::time::timeout(Duration::from_millis(20), store.flush_async()).await;
+        assert!(r.is_err(), "the flush finished with the sink held");
+        gate.open();
+        tokio::time::timeout(Duration::from_secs(30), store.flush_async()).await.expect("flush hung").expect("flush");
+    });
+    assert!(tickets.iter().all(|t| t.is_committed()));
+    store.close().expect("close");
+}
