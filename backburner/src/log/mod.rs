@@ -372,6 +372,33 @@ impl Logger {
         self.shared().flush(true)
     }
 
+    /// The async form of [`flush`](Logger::flush): resolves once every line
+    /// logged before the call is handed to the operating system, without
+    /// blocking a thread, under any executor (the worker wakes the task).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels only the wait: the worker writes the
+    /// lines all the same, and a write error it would have reported stays
+    /// for the next flush.
+    ///
+    /// # Errors
+    ///
+    /// As [`flush`](Logger::flush).
+    pub async fn flush_async(&self) -> Result<(), LogError> {
+        self.shared().flush_async(false).await
+    }
+
+    /// The async form of [`sync`](Logger::sync); cancel safety and errors as
+    /// [`flush_async`](Logger::flush_async).
+    ///
+    /// # Errors
+    ///
+    /// As [`flush`](Logger::flush).
+    pub async fn sync_async(&self) -> Result<(), LogError> {
+        self.shared().flush_async(true).await
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> LogStats {
         self.shared().stats()

@@ -60,6 +60,9 @@ pub(super) struct Shared {
     pub(super) sync_done: AtomicU64,
     flush_lock: Mutex<()>,
     flush_cv: Condvar,
+    /// Tasks awaiting a flush (`flush_async`, `sync_async`): woken with the
+    /// threads, by `wake_flushers`.
+    flush_wakers: Mutex<Vec<std::task::Waker>>,
     pub(super) error: Mutex<Option<(u64, String)>>,
     pub(super) written: AtomicU64,
     pub(super) dropped: AtomicU64,
@@ -105,6 +108,7 @@ impl Shared {
             sync_done: AtomicU64::new(0),
             flush_lock: Mutex::new(()),
             flush_cv: Condvar::new(),
+            flush_wakers: Mutex::new(Vec::new()),
             error: Mutex::new(None),
             written: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -134,6 +138,25 @@ impl Shared {
     /// report; [`LogError::Poisoned`] at once if the worker panicked;
     /// [`LogError::Closed`] if the worker is gone or frozen.
     pub(super) fn flush(&self, sync: bool) -> Result<(), LogError> {
+        let req = self.request_flush(sync)?;
+        let done = |s: &Shared| s.flushed(req, sync);
+        let mut g = self.flush_lock.lock();
+        while !done(self) {
+            // The latch wakes this wait: no poll for a worker that is gone.
+            if let Some(e) = self.poisoned() {
+                return Err(e);
+            }
+            if self.worker_gone() || self.frozen.load(Ordering::SeqCst) {
+                return Err(LogError::Closed);
+            }
+            self.flush_cv.wait_for(&mut g, Duration::from_millis(50));
+        }
+        drop(g);
+        self.take_error()
+    }
+
+    /// Asks the worker for a flush (and a sync); the request's number.
+    fn request_flush(&self, sync: bool) -> Result<u64, LogError> {
         if let Some(e) = self.poisoned() {
             return Err(e);
         }
@@ -149,25 +172,52 @@ impl Shared {
         if let Some(t) = self.worker.get() {
             t.unpark();
         }
-        let done = |s: &Shared| {
-            s.flush_done.load(Ordering::SeqCst) >= req && (!sync || s.sync_done.load(Ordering::SeqCst) >= req)
-        };
-        let mut g = self.flush_lock.lock();
-        while !done(self) {
-            // The latch wakes this wait: no poll for a worker that is gone.
-            if let Some(e) = self.poisoned() {
-                return Err(e);
-            }
-            if self.worker_gone() || self.frozen.load(Ordering::SeqCst) {
-                return Err(LogError::Closed);
-            }
-            self.flush_cv.wait_for(&mut g, Duration::from_millis(50));
-        }
-        drop(g);
+        Ok(req)
+    }
+
+    fn flushed(&self, req: u64, sync: bool) -> bool {
+        self.flush_done.load(Ordering::SeqCst) >= req && (!sync || self.sync_done.load(Ordering::SeqCst) >= req)
+    }
+
+    fn take_error(&self) -> Result<(), LogError> {
         match self.error.lock().take() {
             None => Ok(()),
             Some((lines, message)) => Err(LogError::Write { lines, message }),
         }
+    }
+
+    /// The awaitable form of [`flush`](Shared::flush).
+    pub(super) async fn flush_async(&self, sync: bool) -> Result<(), LogError> {
+        let req = self.request_flush(sync)?;
+        std::future::poll_fn(|cx| {
+            let ready = |s: &Shared| {
+                if s.flushed(req, sync) {
+                    return Some(Ok(()));
+                }
+                if let Some(e) = s.poisoned() {
+                    return Some(Err(e));
+                }
+                if s.worker_gone() || s.frozen.load(Ordering::SeqCst) {
+                    return Some(Err(LogError::Closed));
+                }
+                None
+            };
+            if let Some(r) = ready(self) {
+                return std::task::Poll::Ready(r);
+            }
+            let mut w = self.flush_wakers.lock();
+            // Checked again under the lock: the worker publishes, then takes
+            // this lock in `wake_flushers`, so no wake-up is lost.
+            if let Some(r) = ready(self) {
+                return std::task::Poll::Ready(r);
+            }
+            if !w.iter().any(|x| x.will_wake(cx.waker())) {
+                w.push(cx.waker().clone());
+            }
+            std::task::Poll::Pending
+        })
+        .await?;
+        self.take_error()
     }
 
     /// Latches the logger: its worker panicked (`reason` says how). Keeps
@@ -193,8 +243,14 @@ impl Shared {
 
     /// Wakes the callers waiting in `flush` or `sync`.
     pub(super) fn wake_flushers(&self) {
-        let _g = self.flush_lock.lock();
-        self.flush_cv.notify_all();
+        {
+            let _g = self.flush_lock.lock();
+            self.flush_cv.notify_all();
+        }
+        let wakers = std::mem::take(&mut *self.flush_wakers.lock());
+        for w in wakers {
+            w.wake();
+        }
     }
 
     /// Whether the worker has stopped (or never started).
