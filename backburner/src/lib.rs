@@ -49,15 +49,16 @@
 //! | [`Ticket::wait_journaled`] | [`Ticket::wait_journaled_async`] |
 //! | [`Store::flush`] | [`Store::flush_async`] |
 //! | [`Store::close`] | [`Store::close_async`] |
+//! | [`Store::get`] | [`Store::get_async`] (a committed key is read on the store's reader threads) |
+//! | [`Store::query`] | [`Store::query_async`] (run on the store's reader threads) |
 //! | [`log::Logger::flush`] | [`log::Logger::flush_async`] |
 //! | [`log::Logger::sync`] | [`log::Logger::sync_async`] |
 //!
 //! Not yet async (they block the calling thread, so keep them off an
 //! executor's threads or use `spawn_blocking`): a `put`, `delete` or
 //! `execute` into a full queue under [`Backpressure::Block`] (the default;
-//! `Timeout` and `DropNewest` bound or avoid the wait), [`Store::get`] of a
-//! committed key and [`Store::query`] (they read the sink), and the drop of
-//! the last handle (it drains, as `close` does); a log call into a full
+//! `Timeout` and `DropNewest` bound or avoid the wait), the drop of the
+//! last handle (it drains, as `close` does), and a log call into a full
 //! ring under the logger's `Backpressure::Block`.
 //!
 //! See `docs/design.md` in the repository for the design and its guarantees.

@@ -487,7 +487,8 @@ impl Opened {
         threads.push(handle);
         let inner = Arc::new(Inner {
             shared,
-            reader,
+            reader: reader.map(Arc::from),
+            reads: crate::engine::reads::ReadPool::new(2),
             url,
             threads: Mutex::new(threads),
             lock: Mutex::new(lock),
@@ -533,7 +534,9 @@ fn spawn(name: &str, progress: &Arc<Progress>, f: impl FnOnce() + Send + 'static
 struct Inner {
     shared: Arc<Shared>,
     /// `None` for a sink that takes writes only.
-    reader: Option<Box<dyn SinkReader>>,
+    reader: Option<Arc<dyn SinkReader>>,
+    /// Threads for `get_async` and `query_async` (started on first use).
+    reads: crate::engine::reads::ReadPool,
     url: String,
     /// The journal writer (if any), then the worker: joined in that order.
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -688,6 +691,66 @@ impl Store {
             Lookup::Deleted => Ok(None),
             Lookup::Miss => Ok(reader.get(key)?.map(Value::from)),
         }
+    }
+
+    /// The async form of [`get`](Store::get): a pending write is answered at
+    /// once from the overlay; a committed value is read on one of the
+    /// store's reader threads, so the calling thread never blocks on the
+    /// sink, under any executor.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels only the wait: a read already handed to
+    /// a reader thread finishes there and its answer is dropped. No future
+    /// ever holds a sink connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Store::get).
+    pub async fn get_async(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        self.inner.check_open()?;
+        let reader = self.inner.shared_reader("get")?;
+        let key = key.as_ref();
+        let s = self.shared();
+        let exec = s.last_exec.load(Ordering::SeqCst);
+        if exec > s.progress.watermark() {
+            self.inner.wait_for_async(exec).await?;
+        }
+        let hash = s.overlay.hash(key);
+        s.overlay.sync(s.queue.last_seq(), &s.progress.watermark);
+        match s.overlay.get(hash, key, &s.progress.watermark) {
+            Lookup::Value(v) => Ok(Some(v)),
+            Lookup::Deleted => Ok(None),
+            Lookup::Miss => {
+                let key = key.to_vec();
+                Ok(self.inner.read(move || reader.get(&key)).await??.map(Value::from))
+            }
+        }
+    }
+
+    /// The async form of [`query`](Store::query): waits for the earlier
+    /// writes without blocking, then runs the statement on one of the
+    /// store's reader threads.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`get_async`](Store::get_async): the statement may still run to
+    /// its end on the reader thread; its rows are dropped.
+    ///
+    /// # Errors
+    ///
+    /// As [`query`](Store::query).
+    pub async fn query_async(&self, sql: &str, params: impl IntoParams) -> Result<Vec<Vec<SqlValue>>> {
+        if let Err(reason) = crate::sink::statement::check(sql, crate::sink::statement::Call::Query) {
+            return Err(Error::InvalidStatement { write: None, reason });
+        }
+        self.inner.check_open()?;
+        let reader = self.inner.shared_reader("query")?;
+        let params = params.into_params();
+        let upto = self.shared().queue.last_seq();
+        self.inner.wait_for_async(upto).await?;
+        let sql = sql.to_string();
+        Ok(self.inner.read(move || reader.query(&sql, &params)).await??)
     }
 
     /// Queues any write statement (`INSERT`, `UPDATE`, `DELETE`, DDL). Statements
@@ -885,6 +948,28 @@ impl Inner {
     /// The sink's reader, or `Error::CannotRead` for a write-only sink.
     fn reader(&self, what: &'static str) -> Result<&dyn SinkReader> {
         self.reader.as_deref().ok_or(Error::CannotRead { what })
+    }
+
+    /// The sink's reader, to move to a reader thread.
+    fn shared_reader(&self, what: &'static str) -> Result<Arc<dyn SinkReader>> {
+        self.reader.clone().ok_or(Error::CannotRead { what })
+    }
+
+    /// The awaitable form of `wait_for`.
+    async fn wait_for_async(&self, seq: u64) -> Result<()> {
+        let p = &self.shared.progress;
+        match std::future::poll_fn(|cx| p.poll_processed(seq, cx)).await {
+            Ok(()) | Err(Error::Rejected { .. } | Error::GaveUp { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs `read` on the read pool.
+    async fn read<T: Send + 'static>(&self, read: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        match self.reads.run(read).await {
+            Some(v) => Ok(v),
+            None => Err(Error::Poisoned { reason: "no reader thread could be started".into(), write: None }),
+        }
     }
 
     /// `Error::Closed` (or the poison) once the store is closed: reads and

@@ -9,6 +9,7 @@ pub(crate) mod intake;
 pub(crate) mod journal_writer;
 pub(crate) mod overlay;
 pub(crate) mod queue;
+pub(crate) mod reads;
 pub(crate) mod shared;
 mod submit;
 pub(crate) mod ticket;

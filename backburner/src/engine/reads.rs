@@ -1,0 +1,102 @@
+//! The read pool: threads owned by the store that run the sink's reads for
+//! `get_async` and `query_async`, so that no executor thread blocks on the
+//! sink and no user future owns a sink connection (a dropped future leaves
+//! its read to finish on the pool, and the answer is dropped).
+//!
+//! Started on the first async read; its threads end when the store's last
+//! handle goes (the job channel closes).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Waker};
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Reader threads of one store.
+pub(crate) struct ReadPool {
+    jobs: OnceLock<Sender<Job>>,
+    threads: usize,
+}
+
+/// The answer of one read, and the task waiting for it.
+struct Answer<T> {
+    value: Option<T>,
+    waker: Option<Waker>,
+    /// The job was dropped unrun (the pool is gone).
+    lost: bool,
+}
+
+impl ReadPool {
+    pub(crate) fn new(threads: usize) -> ReadPool {
+        ReadPool { jobs: OnceLock::new(), threads: threads.max(1) }
+    }
+
+    fn sender(&self) -> Option<&Sender<Job>> {
+        if let Some(tx) = self.jobs.get() {
+            return Some(tx);
+        }
+        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+        for i in 0..self.threads {
+            let rx: Receiver<Job> = rx.clone();
+            let spawned = std::thread::Builder::new().name(format!("backburner-reader-{i}")).spawn(move || {
+                for job in rx {
+                    job();
+                }
+            });
+            if spawned.is_err() && i == 0 {
+                return None;
+            }
+        }
+        // Another caller may have started a pool meanwhile: then this one's
+        // threads see their channel close and end.
+        let _ = self.jobs.set(tx);
+        self.jobs.get()
+    }
+
+    /// Runs `read` on a reader thread; the future resolves to its answer,
+    /// or to `None` if no reader thread could run it.
+    pub(crate) fn run<T: Send + 'static>(&self, read: impl FnOnce() -> T + Send + 'static) -> ReadFuture<T> {
+        let answer = Arc::new(Mutex::new(Answer { value: None, waker: None, lost: false }));
+        let slot = Arc::clone(&answer);
+        let job: Job = Box::new(move || {
+            let v = read();
+            let waker = {
+                let mut a = slot.lock();
+                a.value = Some(v);
+                a.waker.take()
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
+        });
+        let sent = self.sender().is_some_and(|tx| tx.send(job).is_ok());
+        if !sent {
+            answer.lock().lost = true;
+        }
+        ReadFuture { answer }
+    }
+}
+
+/// The future of a read on the pool.
+pub(crate) struct ReadFuture<T> {
+    answer: Arc<Mutex<Answer<T>>>,
+}
+
+impl<T> Future for ReadFuture<T> {
+    type Output = Option<T>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut a = self.answer.lock();
+        if let Some(v) = a.value.take() {
+            return Poll::Ready(Some(v));
+        }
+        if a.lost {
+            return Poll::Ready(None);
+        }
+        a.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
