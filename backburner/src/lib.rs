@@ -47,6 +47,7 @@
 //! |---|---|
 //! | [`Ticket::wait`] | `ticket.await` ([`Ticket`] is `IntoFuture`) |
 //! | [`Ticket::wait_journaled`] | [`Ticket::wait_journaled_async`] |
+//! | `put`/`delete`/`execute` into a full queue ([`Backpressure::Block`]) | [`Store::reserve_async`], then [`Permit::put`] (never waits) |
 //! | [`Store::flush`] | [`Store::flush_async`] |
 //! | [`Store::close`] | [`Store::close_async`] |
 //! | [`Store::get`] | [`Store::get_async`] (a committed key is read on the store's reader threads) |
@@ -55,11 +56,9 @@
 //! | [`log::Logger::sync`] | [`log::Logger::sync_async`] |
 //!
 //! Not yet async (they block the calling thread, so keep them off an
-//! executor's threads or use `spawn_blocking`): a `put`, `delete` or
-//! `execute` into a full queue under [`Backpressure::Block`] (the default;
-//! `Timeout` and `DropNewest` bound or avoid the wait), the drop of the
-//! last handle (it drains, as `close` does), and a log call into a full
-//! ring under the logger's `Backpressure::Block`.
+//! executor's threads or use `spawn_blocking`): the drop of the last handle
+//! (it drains, as `close` does), [`Store::close_timeout`], and a log call
+//! into a full ring under the logger's `Backpressure::Block`.
 //!
 //! See `docs/design.md` in the repository for the design and its guarantees.
 
@@ -87,6 +86,6 @@ pub use journal::{Fsync, RecoveryMode};
 pub use outcome::{Executed, Outcome, TicketOutput};
 pub use sink::{ApplyError, Batch, Checkpoint, Outcomes, Resume, Sink, SinkError, SinkReader};
 pub use stats::Stats;
-pub use store::{Builder, Durability, Store, MAX_WRITE};
+pub use store::{Builder, Durability, Permit, Store, MAX_WRITE};
 pub use value::{IntoParams, SqlValue, Value};
 pub use write::{KeyValue, Seq, Statement, Write};

@@ -418,7 +418,7 @@ impl Opened {
             _ => Limit { bytes: MAX_WRITE, what: "backburner takes (MAX_WRITE)" },
         };
         let journal_path = journal.as_ref().map(|j| j.storage.path(""));
-        let (queue, rx) = Queue::new(capacity, backpressure, first);
+        let (queue, rx, lane) = Queue::new(capacity, backpressure, first);
         let shared = Arc::new(Shared {
             progress: Arc::new(Progress::new(last, journal.is_some(), first - 1)),
             queue,
@@ -429,7 +429,7 @@ impl Opened {
             abandon: AtomicBool::new(false),
             checkpointed: local.as_ref().map(|_| AtomicU64::new(last)),
         });
-        let intake = Intake::new(rx, Arc::clone(&shared), first);
+        let intake = Intake::new(rx, lane, Arc::clone(&shared), first);
         let mut threads = Vec::new();
         let source = match (journal, recovered) {
             (Some(j), Some(rec)) => {
@@ -500,6 +500,76 @@ impl Opened {
         let weak: std::sync::Weak<dyn crate::drain::Drain> = Arc::downgrade(&inner) as _;
         crate::drain::register(weak);
         Ok(Store { inner })
+    }
+}
+
+/// Room for one write in a store's queue, from [`Store::reserve_async`].
+/// Its calls enqueue at once and never wait; dropping it unused gives the
+/// room back.
+#[must_use = "a permit holds room in the queue until it is used or dropped"]
+pub struct Permit<'a> {
+    store: &'a Store,
+    used: bool,
+}
+
+impl Permit<'_> {
+    /// [`Store::put`] into the room this permit holds.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::put`], except that a full queue never refuses it.
+    pub fn put(mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<Ticket> {
+        self.used = true;
+        self.store.keyed_in(key.as_ref(), value.as_ref(), false, true)
+    }
+
+    /// [`Store::delete`] into the room this permit holds.
+    ///
+    /// # Errors
+    ///
+    /// As [`Permit::put`].
+    pub fn delete(mut self, key: impl AsRef<[u8]>) -> Result<Ticket> {
+        self.used = true;
+        self.store.keyed_in(key.as_ref(), &[], true, true)
+    }
+
+    /// [`Store::execute`] into the room this permit holds.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::execute`], except that a full queue never refuses it.
+    pub fn execute(mut self, sql: &str, params: impl IntoParams) -> Result<Ticket<Executed>> {
+        self.used = true;
+        self.store.execute_in(sql, params, true)
+    }
+}
+
+impl fmt::Debug for Permit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if !self.used {
+            self.store.shared().queue.release(1);
+        }
+    }
+}
+
+/// Passes the turn on when a task waiting for room gives up (its future is
+/// dropped): room given back meanwhile may have woken it alone.
+struct WaitingForRoom<'a> {
+    queue: &'a Queue,
+    registered: bool,
+}
+
+impl Drop for WaitingForRoom<'_> {
+    fn drop(&mut self) {
+        if self.registered {
+            self.queue.wake_room(1);
+        }
     }
 }
 
@@ -629,6 +699,11 @@ impl Store {
 
     #[inline]
     fn keyed(&self, key: &[u8], value: &[u8], tombstone: bool) -> Result<Ticket> {
+        self.keyed_in(key, value, tombstone, false)
+    }
+
+    #[inline]
+    fn keyed_in(&self, key: &[u8], value: &[u8], tombstone: bool, reserved: bool) -> Result<Ticket> {
         let s = self.shared();
         let size = key.len() + value.len();
         if size > self.inner.limit.bytes {
@@ -636,12 +711,19 @@ impl Store {
                 true => Write::delete(key),
                 false => Write::put(key, value),
             };
+            if reserved {
+                s.queue.release(1);
+            }
             return Err(too_large(write, size, self.inner.limit));
         }
         let kv = KvBuf::new(key, value);
         let hash = s.overlay.hash(key);
         let write = if tombstone { Write::Delete(KeyValue(kv.clone())) } else { Write::Put(KeyValue(kv.clone())) };
-        s.submit(Record { seq: 0, hash, write, done: None }, Some((hash, &kv, tombstone)))
+        let rec = Record { seq: 0, hash, write, done: None };
+        match reserved {
+            false => s.submit(rec, Some((hash, &kv, tombstone))),
+            true => s.submit_reserved(rec, Some((hash, &kv, tombstone))),
+        }
     }
 
     /// Sets `key` to `value` in the store's key/value table, in the background.
@@ -762,18 +844,80 @@ impl Store {
     /// statement) is refused at once with [`Error::InvalidStatement`], the
     /// write handed back.
     pub fn execute(&self, sql: &str, params: impl IntoParams) -> Result<Ticket<Executed>> {
+        self.execute_in(sql, params, false)
+    }
+
+    fn execute_in(&self, sql: &str, params: impl IntoParams, reserved: bool) -> Result<Ticket<Executed>> {
         let s = self.shared();
         let write = Write::execute(sql, params.into_params());
         let size = crate::journal::encoded_len(&write) - crate::journal::RECORD_HEADER - 1;
+        let refuse_early = || {
+            if reserved {
+                s.queue.release(1);
+            }
+        };
         if size > self.inner.limit.bytes {
+            refuse_early();
             return Err(too_large(write, size, self.inner.limit));
         }
         if let Err(reason) = crate::sink::statement::check(sql, crate::sink::statement::Call::Execute) {
+            refuse_early();
             return Err(Error::InvalidStatement { write: Some(Box::new(write)), reason });
         }
-        let ticket = s.submit(Record { seq: 0, hash: 0, write, done: None }, None)?;
+        let rec = Record { seq: 0, hash: 0, write, done: None };
+        let ticket = match reserved {
+            false => s.submit(rec, None)?,
+            true => s.submit_reserved(rec, None)?,
+        };
         s.last_exec.fetch_max(ticket.seq().get(), Ordering::SeqCst);
         Ok(ticket)
+    }
+
+    /// Waits, without blocking the thread, for room for one write, and
+    /// returns a [`Permit`] that holds it: the async form of admission. The
+    /// permit's [`put`](Permit::put), [`delete`](Permit::delete) and
+    /// [`execute`](Permit::execute) then enqueue at once, whatever the
+    /// [`Backpressure`] policy (which governs the calls without a permit).
+    /// Writes admitted with permits have room of their own, `capacity` of
+    /// them; the future is woken by the store's threads as room frees, in
+    /// the order the tasks asked.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it resolves takes no room and enqueues
+    /// nothing: the write was never handed over, so nothing is lost or
+    /// half done (the usual `select!` between room and a timer is safe).
+    /// Dropping a permit unused gives its room back.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the store is closing, [`Error::Poisoned`] (or
+    /// [`Error::Fenced`]) once it cannot apply writes; a waiting future
+    /// resolves to these when the store closes or stops.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let url = format!("sqlite://{}/t.db", dir.path().display());
+    /// async fn save(store: &backburner::Store, id: u64) -> backburner::Result<()> {
+    ///     let permit = store.reserve_async().await?; // waits for room, never blocks a thread
+    ///     permit.put(format!("order:{id}"), "paid")?; // enqueued at once
+    ///     Ok(())
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn reserve_async(&self) -> Result<Permit<'_>> {
+        let s = self.shared();
+        let mut waiting = WaitingForRoom { queue: &s.queue, registered: false };
+        std::future::poll_fn(|cx| {
+            let r = s.queue.poll_reserve(&s.progress, cx);
+            waiting.registered = r.is_pending();
+            r
+        })
+        .await?;
+        waiting.registered = false;
+        Ok(Permit { store: self, used: false })
     }
 
     /// Runs a read-only statement after every earlier write through this store
@@ -1001,6 +1145,8 @@ impl Inner {
             s.close_target.store(s.queue.last_seq(), Ordering::SeqCst);
         }
         s.queue.wake_worker(p);
+        // Tasks waiting for room see the close now, not after the drain.
+        s.queue.wake_room(usize::MAX);
     }
 
     fn close(&self, bound: Option<Bound>) -> Result<()> {

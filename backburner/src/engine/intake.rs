@@ -19,6 +19,8 @@ use crate::write::Record;
 
 pub(crate) struct Intake {
     rx: Receiver<Msg>,
+    /// The lane of writes admitted with a permit.
+    lane: Receiver<Msg>,
     shared: Arc<Shared>,
     /// The next `Seq` to hand out.
     next: u64,
@@ -32,9 +34,10 @@ pub(crate) struct Intake {
 }
 
 impl Intake {
-    pub(crate) fn new(rx: Receiver<Msg>, shared: Arc<Shared>, first_seq: u64) -> Intake {
+    pub(crate) fn new(rx: Receiver<Msg>, lane: Receiver<Msg>, shared: Arc<Shared>, first_seq: u64) -> Intake {
         Intake {
             rx,
+            lane,
             shared,
             next: first_seq,
             early: BTreeMap::new(),
@@ -63,6 +66,7 @@ impl Intake {
                 Err(_) => break,
             }
         }
+        self.drain_lane(out);
         if !self.early.is_empty() || self.shared.queue.refused() != self.refused_seen {
             self.absorb_cancelled(out);
         }
@@ -88,8 +92,20 @@ impl Intake {
             Err(RecvTimeoutError::Timeout) => true,
             Err(RecvTimeoutError::Disconnected) => false,
         };
+        self.drain_lane(out);
         self.absorb_cancelled(out);
         alive
+    }
+
+    /// Takes every write of the lane (it is bounded by the permits, not by
+    /// `max`), and gives their permits back.
+    fn drain_lane(&mut self, out: &mut Vec<Record>) {
+        let mut n = 0;
+        while let Ok(m) = self.lane.try_recv() {
+            n += 1;
+            self.accept(m, out);
+        }
+        self.shared.queue.release(n);
     }
 
     fn accept(&mut self, m: Msg, out: &mut Vec<Record>) {
@@ -126,5 +142,13 @@ impl Intake {
                 return;
             }
         }
+    }
+}
+
+impl Drop for Intake {
+    fn drop(&mut self) {
+        // The stage that takes writes is gone: nobody will give permits
+        // back; waiters for one look at the store again (closed, poisoned).
+        self.shared.queue.wake_room(usize::MAX);
     }
 }

@@ -8,7 +8,9 @@
 //! order, and a `Seq` whose write was refused after it was taken is reported
 //! to the worker as cancelled so the watermark can pass it.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
@@ -28,6 +30,14 @@ pub(crate) enum Msg {
 /// The producer side of the queue.
 pub(crate) struct Queue {
     tx: Sender<Msg>,
+    /// The lane of writes admitted with a permit (`Store::reserve_async`):
+    /// unbounded, as `room` bounds it; the intake takes from both.
+    lane: Sender<Msg>,
+    /// Permits left: `capacity` less the permits held and the writes of
+    /// the lane not yet taken by the intake.
+    room: AtomicUsize,
+    /// Tasks waiting for a permit, oldest first.
+    room_wakers: Mutex<VecDeque<Waker>>,
     /// The next `Seq` to hand out.
     next_seq: AtomicU64,
     policy: Backpressure,
@@ -46,10 +56,14 @@ pub(crate) struct Queue {
 }
 
 impl Queue {
-    pub(crate) fn new(capacity: usize, policy: Backpressure, first_seq: u64) -> (Queue, Receiver<Msg>) {
+    pub(crate) fn new(capacity: usize, policy: Backpressure, first_seq: u64) -> (Queue, Receiver<Msg>, Receiver<Msg>) {
         let (tx, rx) = crossbeam_channel::bounded(capacity);
+        let (lane, lane_rx) = crossbeam_channel::unbounded();
         let q = Queue {
             tx,
+            lane,
+            room: AtomicUsize::new(capacity),
+            room_wakers: Mutex::new(VecDeque::new()),
             next_seq: AtomicU64::new(first_seq),
             policy,
             capacity,
@@ -60,7 +74,87 @@ impl Queue {
             refused: AtomicU64::new(0),
             replayed: AtomicU64::new(0),
         };
-        (q, rx)
+        (q, rx, lane_rx)
+    }
+
+    /// Takes a permit if one is left, else registers the task and returns
+    /// `Pending` (woken by [`release`](Queue::release)). Refused on a
+    /// store that is closing or poisoned.
+    pub(crate) fn poll_reserve(&self, progress: &Progress, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            if progress.state.load(Ordering::SeqCst) != OPEN {
+                return Poll::Ready(Err(progress.poisoned().unwrap_or(Error::Closed { write: None })));
+            }
+            if self.take_room() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut w = self.room_wakers.lock();
+            // Checked again under the lock: `release` adds room, then takes it.
+            if self.room.load(Ordering::SeqCst) > 0 || progress.state.load(Ordering::SeqCst) != OPEN {
+                continue;
+            }
+            if !w.iter().any(|x| x.will_wake(cx.waker())) {
+                w.push_back(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+    }
+
+    fn take_room(&self) -> bool {
+        self.room.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| r.checked_sub(1)).is_ok()
+    }
+
+    /// Gives `n` permits back (a permit dropped unused, a write refused, or
+    /// writes of the lane taken by the intake) and wakes as many waiters.
+    pub(crate) fn release(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.room.fetch_add(n, Ordering::SeqCst);
+        self.wake_room(n);
+    }
+
+    /// Wakes up to `n` waiters for a permit (all of them with `usize::MAX`:
+    /// the store is closing or stopped).
+    pub(crate) fn wake_room(&self, n: usize) {
+        let woken: Vec<Waker> = {
+            let mut w = self.room_wakers.lock();
+            let k = n.min(w.len());
+            w.drain(..k).collect()
+        };
+        for w in woken {
+            w.wake();
+        }
+    }
+
+    /// Admits a write under a permit taken with `poll_reserve`: into the
+    /// lane, which never refuses for room. A refused write's permit is given
+    /// back here.
+    #[allow(clippy::result_large_err)] // as `admit`
+    pub(crate) fn admit_reserved(&self, progress: &Progress, mut rec: Record) -> Result<u64, Refused> {
+        let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+        let refused = |rec, why| {
+            self.release(1);
+            Err(Refused { seq, rec, why })
+        };
+        if progress.state.load(Ordering::SeqCst) != OPEN {
+            return refused(rec, Why::Closed);
+        }
+        if self.storage_full.load(Ordering::Relaxed) {
+            return refused(rec, Why::StorageFull);
+        }
+        rec.seq = seq;
+        match self.lane.send(Msg::Write(rec)) {
+            Ok(()) => {
+                // The intake may sleep in the main channel's `recv`.
+                self.wake_worker(progress);
+                Ok(seq)
+            }
+            Err(e) => match e.0 {
+                Msg::Write(rec) => refused(rec, Why::Closed),
+                Msg::Wake => unreachable_wake(),
+            },
+        }
     }
 
     /// The last `Seq` handed out so far.

@@ -18,15 +18,36 @@ impl Shared {
     /// (hash, key and value, tombstone). The write's slot is made here and
     /// its completer goes with the record.
     #[inline]
-    pub(crate) fn submit<T: TicketOutput>(
+    pub(crate) fn submit<T: TicketOutput>(&self, rec: Record, keyed: Option<(u64, &KvBuf, bool)>) -> Result<Ticket<T>> {
+        self.submit_in(rec, keyed, false)
+    }
+
+    /// Submits `rec` under a permit (`Store::reserve_async`): into the
+    /// queue's lane, which has room for it; the permit is given back if the
+    /// write is refused, or once the intake takes it.
+    pub(crate) fn submit_reserved<T: TicketOutput>(
+        &self,
+        rec: Record,
+        keyed: Option<(u64, &KvBuf, bool)>,
+    ) -> Result<Ticket<T>> {
+        self.submit_in(rec, keyed, true)
+    }
+
+    #[inline]
+    fn submit_in<T: TicketOutput>(
         &self,
         mut rec: Record,
         keyed: Option<(u64, &KvBuf, bool)>,
+        reserved: bool,
     ) -> Result<Ticket<T>> {
         let wm = &self.progress.watermark;
         let (slot, completer) = Slot::new();
         rec.done = Some(completer);
-        match self.queue.admit(&self.progress, rec) {
+        let admitted = match reserved {
+            false => self.queue.admit(&self.progress, rec),
+            true => self.queue.admit_reserved(&self.progress, rec),
+        };
+        match admitted {
             Ok(seq) => {
                 self.overlay.stage(seq, keyed, wm);
                 Ok(Ticket::new(seq, slot, Arc::clone(&self.progress)))
