@@ -118,21 +118,21 @@ impl Shared {
             if let Some(t) = self.worker.get() {
                 t.unpark();
             }
-            match deadline {
-                // Block: yield until there is room (the worker is woken).
-                None => std::thread::yield_now(),
-                // Timeout: yield a few times, then sleep in growing naps
-                // (at most 1 ms, and never past the deadline).
-                Some(end) => {
-                    if round < 16 {
-                        std::thread::yield_now();
-                    } else {
-                        let nap = Duration::from_micros(1 << (round - 16).min(10)).min(Duration::from_millis(1));
-                        std::thread::sleep(nap.min(end.saturating_duration_since(Instant::now())));
-                    }
-                    round = round.saturating_add(1);
-                }
+            // Yield a few times (the worker, just woken, usually makes room
+            // at once), then sleep in growing naps of at most 1 ms, never
+            // past a Timeout's deadline: a producer held by a slow
+            // destination waits without spinning a core.
+            if round < 16 {
+                std::thread::yield_now();
+            } else {
+                let nap = Duration::from_micros(1 << (round - 16).min(10)).min(Duration::from_millis(1));
+                let nap = match deadline {
+                    Some(end) => nap.min(end.saturating_duration_since(Instant::now())),
+                    None => nap,
+                };
+                std::thread::sleep(nap);
             }
+            round = round.saturating_add(1);
             match p.push(back) {
                 Ok(()) => return true,
                 Err(rtrb::PushError::Full(b)) => back = b,
