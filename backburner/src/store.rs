@@ -131,6 +131,8 @@ impl Builder {
     }
 
     /// Writes held in the queue at most (default 65,536); see [`Backpressure`].
+    /// Writes admitted with a permit ([`Store::reserve_async`]) have room of
+    /// their own, as many again.
     pub fn capacity(mut self, n: usize) -> Builder {
         self.capacity = n;
         self
@@ -519,8 +521,10 @@ impl Permit<'_> {
     ///
     /// As [`Store::put`], except that a full queue never refuses it.
     pub fn put(mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<Ticket> {
+        let (key, value) = (key.as_ref(), value.as_ref());
+        // From here the write path gives the room back if it refuses.
         self.used = true;
-        self.store.keyed_in(key.as_ref(), value.as_ref(), false, true)
+        self.store.keyed_in(key, value, false, true)
     }
 
     /// [`Store::delete`] into the room this permit holds.
@@ -529,8 +533,9 @@ impl Permit<'_> {
     ///
     /// As [`Permit::put`].
     pub fn delete(mut self, key: impl AsRef<[u8]>) -> Result<Ticket> {
+        let key = key.as_ref();
         self.used = true;
-        self.store.keyed_in(key.as_ref(), &[], true, true)
+        self.store.keyed_in(key, &[], true, true)
     }
 
     /// [`Store::execute`] into the room this permit holds.
@@ -539,6 +544,7 @@ impl Permit<'_> {
     ///
     /// As [`Store::execute`], except that a full queue never refuses it.
     pub fn execute(mut self, sql: &str, params: impl IntoParams) -> Result<Ticket<Executed>> {
+        let params = params.into_params();
         self.used = true;
         self.store.execute_in(sql, params, true)
     }
@@ -554,21 +560,6 @@ impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if !self.used {
             self.store.shared().queue.release(1);
-        }
-    }
-}
-
-/// Passes the turn on when a task waiting for room gives up (its future is
-/// dropped): room given back meanwhile may have woken it alone.
-struct WaitingForRoom<'a> {
-    queue: &'a Queue,
-    registered: bool,
-}
-
-impl Drop for WaitingForRoom<'_> {
-    fn drop(&mut self) {
-        if self.registered {
-            self.queue.wake_room(1);
         }
     }
 }
@@ -593,12 +584,21 @@ fn too_large(write: Write, size: usize, limit: Limit) -> Error {
 fn spawn(name: &str, progress: &Arc<Progress>, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
     let progress = Arc::clone(progress);
     let is_worker = name == "backburner-worker";
-    crate::thread::spawn(name, f, move |ended| match ended {
-        Ok(()) if is_worker => progress.stop(),
-        Ok(()) => {}
-        Err(reason) => progress.poison(reason),
-    })
-    .map_err(|e| Error::Io { path: PathBuf::from(format!("<thread {name}>")), source: e })
+    progress.thread_started();
+    let counted = Arc::clone(&progress);
+    let handle = crate::thread::spawn(name, f, move |ended| {
+        match ended {
+            Ok(()) if is_worker => progress.stop(),
+            Ok(()) => {}
+            Err(reason) => progress.poison(reason),
+        }
+        // `close_async` waits for every thread's end.
+        progress.thread_ended();
+    });
+    if handle.is_err() {
+        counted.thread_ended();
+    }
+    handle.map_err(|e| Error::Io { path: PathBuf::from(format!("<thread {name}>")), source: e })
 }
 
 struct Inner {
@@ -775,10 +775,12 @@ impl Store {
         }
     }
 
-    /// The async form of [`get`](Store::get): a pending write is answered at
-    /// once from the overlay; a committed value is read on one of the
-    /// store's reader threads, so the calling thread never blocks on the
-    /// sink, under any executor.
+    /// The async form of [`get`](Store::get): after any pending `execute`
+    /// (awaited, as `get` waits for it), a pending write is answered from
+    /// the overlay; a committed value is read on one of the store's two
+    /// reader threads, so the calling thread never blocks on the sink,
+    /// under any executor. (Reads queue behind each other on those threads:
+    /// a slow `query_async` delays the next ones.)
     ///
     /// # Cancel safety
     ///
@@ -879,8 +881,9 @@ impl Store {
     /// [`execute`](Permit::execute) then enqueue at once, whatever the
     /// [`Backpressure`] policy (which governs the calls without a permit).
     /// Writes admitted with permits have room of their own, `capacity` of
-    /// them; the future is woken by the store's threads as room frees, in
-    /// the order the tasks asked.
+    /// them; the future is woken by the store's threads as room frees (no
+    /// order among waiting tasks is promised: each woken task takes a permit
+    /// or waits again).
     ///
     /// # Cancel safety
     ///
@@ -909,14 +912,7 @@ impl Store {
     /// ```
     pub async fn reserve_async(&self) -> Result<Permit<'_>> {
         let s = self.shared();
-        let mut waiting = WaitingForRoom { queue: &s.queue, registered: false };
-        std::future::poll_fn(|cx| {
-            let r = s.queue.poll_reserve(&s.progress, cx);
-            waiting.registered = r.is_pending();
-            r
-        })
-        .await?;
-        waiting.registered = false;
+        std::future::poll_fn(|cx| s.queue.poll_reserve(&s.progress, cx)).await?;
         Ok(Permit { store: self, used: false })
     }
 
@@ -991,12 +987,11 @@ impl Store {
         p.take_unreported()
     }
 
-    /// The async form of [`close`](Store::close): refuses new writes at
-    /// once, then resolves once every accepted write is processed and the
-    /// worker has stopped, without blocking a thread while it drains. (It
-    /// then joins the store's threads, which have stopped or are about to:
-    /// the journal thread may still be closing its last segment.) To bound
-    /// the wait, race it with your runtime's timer.
+    /// The async form of [`close`](Store::close): from its first poll it
+    /// refuses new writes, then resolves once every accepted write is
+    /// processed and every store thread has done its work, without blocking
+    /// a thread meanwhile (it then joins them, which waits only for their
+    /// exit). To bound the wait, race it with your runtime's timer.
     ///
     /// # Cancel safety
     ///
@@ -1012,8 +1007,9 @@ impl Store {
         let inner = &self.inner;
         inner.begin_close();
         let p = &inner.shared.progress;
-        // The drain, then the worker's end: joining it then does not block.
-        let _ = std::future::poll_fn(|cx| p.poll_processed(u64::MAX, cx)).await;
+        // Until every store thread has done its work (each end counts and
+        // wakes the waiters): joining them then waits only for their exit.
+        std::future::poll_fn(|cx| p.poll_threads_ended(cx)).await;
         inner.close(None)
     }
 
@@ -1112,7 +1108,9 @@ impl Inner {
     async fn read<T: Send + 'static>(&self, read: impl FnOnce() -> T + Send + 'static) -> Result<T> {
         match self.reads.run(read).await {
             Some(v) => Ok(v),
-            None => Err(Error::Poisoned { reason: "no reader thread could be started".into(), write: None }),
+            None => Err(Error::Sink(crate::SinkError::new(
+                "the read did not complete: the sink's reader panicked, or no reader thread could be started",
+            ))),
         }
     }
 
@@ -1146,7 +1144,7 @@ impl Inner {
         }
         s.queue.wake_worker(p);
         // Tasks waiting for room see the close now, not after the drain.
-        s.queue.wake_room(usize::MAX);
+        s.queue.wake_room();
     }
 
     fn close(&self, bound: Option<Bound>) -> Result<()> {

@@ -150,3 +150,88 @@ fn a_permit_dropped_unused_gives_its_room_back_and_close_wakes_waiters() {
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
     assert!(matches!(rt.block_on(store.reserve_async()), Err(Error::Closed { .. })));
 }
+
+#[test]
+fn room_stays_bounded_while_the_sink_is_slow() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gate = Gate::new();
+    let store = Arc::new(
+        Store::builder("gated")
+            .sink(GatedSink { inner: sqlite(&dir.path().join("t.db")), gate: gate.clone() })
+            .capacity(8)
+            .batch_max(4)
+            .build()
+            .expect("open"),
+    );
+    let _open = gate.open_on_drop();
+    // A slow sink: one batch every 10 ms; the worker loops between batches.
+    let slow = {
+        let gate = gate.clone();
+        std::thread::spawn(move || {
+            for _ in 0..30 {
+                std::thread::sleep(Duration::from_millis(10));
+                gate.allow(1);
+            }
+        })
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+    let pending = rt.block_on(async {
+        let accepted = Arc::new(AtomicU64::new(0));
+        let producer = {
+            let (store, accepted) = (store.clone(), accepted.clone());
+            tokio::spawn(async move {
+                for i in 0..100_000 {
+                    let permit = store.reserve_async().await.expect("room");
+                    permit.put(format!("k{i}"), "v").expect("put");
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let pending = accepted.load(Ordering::SeqCst) - store.stats().committed;
+        gate.open();
+        tokio::time::timeout(Duration::from_secs(120), producer).await.expect("producer hung").expect("producer");
+        pending
+    });
+    slow.join().expect("slow");
+    // The batch in the sink, the next in the worker's hands, and the
+    // permits' room: about 16, not a backlog that grows with every batch.
+    assert!(pending <= 40, "{pending} writes accepted and not committed while the sink was slow");
+    store.close().expect("close");
+}
+
+#[test]
+fn a_waiter_that_gives_up_does_not_strand_another() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gate = Gate::new();
+    let store = Store::builder("gated")
+        .sink(GatedSink { inner: sqlite(&dir.path().join("t.db")), gate: gate.clone() })
+        .capacity(1)
+        .build()
+        .expect("open");
+    let _open = gate.open_on_drop();
+    gate.open();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+    rt.block_on(async {
+        let held = store.reserve_async().await.expect("the only room");
+        let waiter = store.reserve_async();
+        tokio::pin!(waiter);
+        // The waiter registers; then another gives up waiting.
+        assert!(futures_poll_once(waiter.as_mut()).await.is_none());
+        let gave_up = tokio::time::timeout(Duration::from_millis(10), store.reserve_async()).await;
+        assert!(gave_up.is_err());
+        drop(held);
+        let permit = tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("the waiter was stranded");
+        drop(permit.expect("room"));
+    });
+    store.close().expect("close");
+}
+
+/// Polls `f` once: `Some` if it was ready.
+async fn futures_poll_once<F: std::future::Future + Unpin>(mut f: F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| match std::pin::Pin::new(&mut f).poll(cx) {
+        std::task::Poll::Ready(v) => std::task::Poll::Ready(Some(v)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+}

@@ -24,6 +24,16 @@ fn unpin<T: Unpin>() {}
 
 #[test]
 fn public_types_are_send_and_sync() {
+    // The futures of the async calls are Send: they run under tokio::spawn.
+    fn send_future<F: std::future::Future + Send>(_: F) {}
+    fn store_futures(store: &Store) {
+        send_future(store.reserve_async());
+        send_future(store.flush_async());
+        send_future(store.close_async());
+        send_future(store.get_async("k"));
+        send_future(store.query_async("SELECT 1", []));
+    }
+    let _ = store_futures;
     send_sync::<Store>();
     send_sync::<Ticket>();
     send_sync::<TicketFuture>();
@@ -48,6 +58,7 @@ fn public_types_are_send_and_sync() {
     send_sync::<Outcomes<'static>>();
     send_sync::<KeyValue>();
     send_sync::<Statement>();
+    send_sync::<backburner::Permit<'static>>();
     send_sync::<SqliteOptions>();
     send_sync::<Synchronous>();
     // A builder holds the custom `Sink`, which the worker thread owns and so

@@ -66,7 +66,7 @@ impl Intake {
                 Err(_) => break,
             }
         }
-        self.drain_lane(out);
+        self.drain_lane(out, max);
         if !self.early.is_empty() || self.shared.queue.refused() != self.refused_seen {
             self.absorb_cancelled(out);
         }
@@ -75,7 +75,7 @@ impl Intake {
     /// Waits up to `timeout` for one message (less when a gap is open: a
     /// producer between taking its seq and sending closes it within
     /// microseconds, or cancels it). Returns false if the queue is gone.
-    pub(crate) fn wait(&mut self, out: &mut Vec<Record>, timeout: Duration) -> bool {
+    pub(crate) fn wait(&mut self, out: &mut Vec<Record>, timeout: Duration, max: usize) -> bool {
         if self.shared.queue.refused() != self.refused_seen {
             let before = out.len();
             self.absorb_cancelled(out);
@@ -92,18 +92,24 @@ impl Intake {
             Err(RecvTimeoutError::Timeout) => true,
             Err(RecvTimeoutError::Disconnected) => false,
         };
-        self.drain_lane(out);
+        self.drain_lane(out, max);
         self.absorb_cancelled(out);
         alive
     }
 
-    /// Takes every write of the lane (it is bounded by the permits, not by
-    /// `max`), and gives their permits back.
-    fn drain_lane(&mut self, out: &mut Vec<Record>) {
+    /// Takes writes of the lane until `out` holds `max` records, as for the
+    /// channel, and gives their permits back: a permit is room in the queue,
+    /// so it comes back only when its write leaves the queue for a batch.
+    fn drain_lane(&mut self, out: &mut Vec<Record>, max: usize) {
         let mut n = 0;
-        while let Ok(m) = self.lane.try_recv() {
-            n += 1;
-            self.accept(m, out);
+        while out.len() < max {
+            match self.lane.try_recv() {
+                Ok(m) => {
+                    n += 1;
+                    self.accept(m, out);
+                }
+                Err(_) => break,
+            }
         }
         self.shared.queue.release(n);
     }
@@ -149,6 +155,6 @@ impl Drop for Intake {
     fn drop(&mut self) {
         // The stage that takes writes is gone: nobody will give permits
         // back; waiters for one look at the store again (closed, poisoned).
-        self.shared.queue.wake_room(usize::MAX);
+        self.shared.queue.wake_room();
     }
 }

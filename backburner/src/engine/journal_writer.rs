@@ -126,7 +126,7 @@ impl Writer {
                     Fsync::Interval(d) if self.unsynced => d.saturating_sub(self.last_sync.elapsed()),
                     _ => Duration::from_millis(250),
                 };
-                self.intake.wait(&mut self.pending, wait);
+                self.intake.wait(&mut self.pending, wait, usize::MAX);
                 if self.pending.is_empty() {
                     if let Fsync::Interval(d) = self.fsync {
                         if self.unsynced && self.last_sync.elapsed() >= d {

@@ -8,7 +8,6 @@
 //! order, and a `Seq` whose write was refused after it was taken is reported
 //! to the worker as cancelled so the watermark can pass it.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -36,8 +35,10 @@ pub(crate) struct Queue {
     /// Permits left: `capacity` less the permits held and the writes of
     /// the lane not yet taken by the intake.
     room: AtomicUsize,
-    /// Tasks waiting for a permit, oldest first.
-    room_wakers: Mutex<VecDeque<Waker>>,
+    /// Tasks waiting for a permit. Every release wakes them all (each takes
+    /// a permit or registers again): no entry can be left behind by a
+    /// waiter that gave up or took room by another way.
+    room_wakers: Mutex<Vec<Waker>>,
     /// The next `Seq` to hand out.
     next_seq: AtomicU64,
     policy: Backpressure,
@@ -63,7 +64,7 @@ impl Queue {
             tx,
             lane,
             room: AtomicUsize::new(capacity),
-            room_wakers: Mutex::new(VecDeque::new()),
+            room_wakers: Mutex::new(Vec::new()),
             next_seq: AtomicU64::new(first_seq),
             policy,
             capacity,
@@ -94,7 +95,7 @@ impl Queue {
                 continue;
             }
             if !w.iter().any(|x| x.will_wake(cx.waker())) {
-                w.push_back(cx.waker().clone());
+                w.push(cx.waker().clone());
             }
             return Poll::Pending;
         }
@@ -105,23 +106,19 @@ impl Queue {
     }
 
     /// Gives `n` permits back (a permit dropped unused, a write refused, or
-    /// writes of the lane taken by the intake) and wakes as many waiters.
+    /// writes of the lane taken by the intake) and wakes the waiters.
     pub(crate) fn release(&self, n: usize) {
         if n == 0 {
             return;
         }
         self.room.fetch_add(n, Ordering::SeqCst);
-        self.wake_room(n);
+        self.wake_room();
     }
 
-    /// Wakes up to `n` waiters for a permit (all of them with `usize::MAX`:
-    /// the store is closing or stopped).
-    pub(crate) fn wake_room(&self, n: usize) {
-        let woken: Vec<Waker> = {
-            let mut w = self.room_wakers.lock();
-            let k = n.min(w.len());
-            w.drain(..k).collect()
-        };
+    /// Wakes every task waiting for a permit (room came back, or the store
+    /// is closing or stopped).
+    pub(crate) fn wake_room(&self) {
+        let woken = std::mem::take(&mut *self.room_wakers.lock());
         for w in woken {
             w.wake();
         }
@@ -146,8 +143,12 @@ impl Queue {
         rec.seq = seq;
         match self.lane.send(Msg::Write(rec)) {
             Ok(()) => {
-                // The intake may sleep in the main channel's `recv`.
-                self.wake_worker(progress);
+                // The intake may sleep in the main channel's `recv`: wake it
+                // when the lane was empty (a later write finds it awake), so
+                // that wake-up tokens do not fill the main channel.
+                if self.lane.len() <= 1 {
+                    self.wake_worker(progress);
+                }
                 Ok(seq)
             }
             Err(e) => match e.0 {

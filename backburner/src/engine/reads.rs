@@ -26,7 +26,8 @@ pub(crate) struct ReadPool {
 struct Answer<T> {
     value: Option<T>,
     waker: Option<Waker>,
-    /// The job was dropped unrun (the pool is gone).
+    /// The job ended without an answer: the read panicked, or the job was
+    /// dropped unrun (no reader thread).
     lost: bool,
 }
 
@@ -44,7 +45,9 @@ impl ReadPool {
             let rx: Receiver<Job> = rx.clone();
             let spawned = std::thread::Builder::new().name(format!("backburner-reader-{i}")).spawn(move || {
                 for job in rx {
-                    job();
+                    // A panicking reader fails its read (the job's guard
+                    // says so), not the pool.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                 }
             });
             if spawned.is_err() && i == 0 {
@@ -58,26 +61,44 @@ impl ReadPool {
     }
 
     /// Runs `read` on a reader thread; the future resolves to its answer,
-    /// or to `None` if no reader thread could run it.
+    /// or to `None` if it panicked or no reader thread could run it. A read
+    /// whose future is gone before it starts is skipped.
     pub(crate) fn run<T: Send + 'static>(&self, read: impl FnOnce() -> T + Send + 'static) -> ReadFuture<T> {
         let answer = Arc::new(Mutex::new(Answer { value: None, waker: None, lost: false }));
-        let slot = Arc::clone(&answer);
+        let guard = Finish(Arc::clone(&answer));
         let job: Job = Box::new(move || {
-            let v = read();
-            let waker = {
-                let mut a = slot.lock();
-                a.value = Some(v);
-                a.waker.take()
-            };
-            if let Some(w) = waker {
-                w.wake();
+            // Nobody waits any more (the future was dropped): skip the read.
+            if Arc::strong_count(&guard.0) == 1 {
+                return;
             }
+            let v = read();
+            guard.0.lock().value = Some(v);
+            // `guard` drops here and wakes the task.
         });
         let sent = self.sender().is_some_and(|tx| tx.send(job).is_ok());
         if !sent {
             answer.lock().lost = true;
         }
         ReadFuture { answer }
+    }
+}
+
+/// Wakes the read's task when its job ends, with the answer or (the read
+/// panicked, or the job was dropped unrun) without one.
+struct Finish<T>(Arc<Mutex<Answer<T>>>);
+
+impl<T> Drop for Finish<T> {
+    fn drop(&mut self) {
+        let waker = {
+            let mut a = self.0.lock();
+            if a.value.is_none() {
+                a.lost = true;
+            }
+            a.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 }
 

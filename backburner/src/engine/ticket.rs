@@ -87,6 +87,8 @@ pub(crate) struct Progress {
     /// Every write up to this seq is in the journal (as its `Fsync` says).
     journaled: AtomicU64,
     pub(crate) worker: OnceLock<Thread>,
+    /// Store threads started and not yet ended.
+    threads_running: std::sync::atomic::AtomicUsize,
 }
 
 impl Progress {
@@ -107,6 +109,7 @@ impl Progress {
             journal,
             journaled: AtomicU64::new(journaled),
             worker: OnceLock::new(),
+            threads_running: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -224,6 +227,38 @@ impl Progress {
         for w in wakers.into_values().flatten() {
             w.wake();
         }
+    }
+
+    /// A store thread is about to start.
+    pub(crate) fn thread_started(&self) {
+        self.threads_running.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A store thread ended (the last thing it does): wakes the tasks of
+    /// `close_async`.
+    pub(crate) fn thread_ended(&self) {
+        self.threads_running.fetch_sub(1, Ordering::SeqCst);
+        let wakers = std::mem::take(&mut *self.commit_wakers.lock());
+        for w in wakers.into_values().flatten() {
+            w.wake();
+        }
+    }
+
+    /// Ready once no store thread runs (`close_async`).
+    pub(crate) fn poll_threads_ended(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.threads_running.load(Ordering::SeqCst) == 0 {
+            return Poll::Ready(());
+        }
+        let mut w = self.commit_wakers.lock();
+        // Checked again under the lock: `thread_ended` counts, then locks.
+        if self.threads_running.load(Ordering::SeqCst) == 0 {
+            return Poll::Ready(());
+        }
+        let list = w.entry(u64::MAX - 1).or_default();
+        if !list.iter().any(|x| x.will_wake(cx.waker())) {
+            list.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// Latches the store as poisoned and wakes every waiter.

@@ -116,7 +116,7 @@ impl Source {
     /// Waits for input; false when the source is gone for good.
     fn wait(&mut self, out: &mut Vec<Record>, timeout: Duration, max: usize) -> bool {
         match self {
-            Source::Queue(i) => i.wait(out, timeout),
+            Source::Queue(i) => i.wait(out, timeout, max),
             Source::Journal(f) => match f.rx.recv_timeout(timeout) {
                 Ok(c) => {
                     f.take(c, out, max);
