@@ -13,7 +13,8 @@
 //! `await` (backburner, awaiting the commit), `blocking` (one autocommit
 //! INSERT per request in `spawn_blocking`), `writer` (one awaited INSERT per
 //! request on a single writer thread, as tokio-rusqlite does), `none` (no
-//! write: the HTTP stack's own ceiling).
+//! write: the HTTP stack's own ceiling). `BB_URL_OPTIONS` adds options to
+//! the store's URL (`checkpoint_rows=5000`, say).
 //!
 //! ```sh
 //! cargo run --release -p backburner --features tracing --example http_service -- 127.0.0.1:3000 /tmp/events.db
@@ -134,7 +135,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _guard = log.guard();
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(log.tracing_layer()))?;
 
-    let store = Store::open(&format!("sqlite://{}", db.display()))?;
+    let opts = std::env::var("BB_URL_OPTIONS").map(|o| format!("?{o}")).unwrap_or_default();
+    let store = Store::open(&format!("sqlite://{}{opts}", db.display()))?;
     {
         let conn = rusqlite::Connection::open(&db)?;
         conn.execute_batch(
