@@ -28,6 +28,37 @@ fn q(conn: &rusqlite::Connection, sql: &str, p: impl rusqlite::Params) -> i64 {
     conn.query_row(sql, p, |r| r.get(0)).expect(sql)
 }
 
+/// Starts the crash child writing ids from `start` (as `writer`, if given),
+/// and a thread that collects the ids it acknowledges as journaled.
+fn start_child(
+    db: &std::path::Path,
+    journal: &std::path::Path,
+    start: u64,
+    writer: Option<&str>,
+) -> (std::process::Child, std::thread::JoinHandle<Vec<u64>>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backburner-test-child"));
+    cmd.args(["crash-child", "--db"]).arg(db).arg("--journal").arg(journal).args(["--start", &start.to_string()]);
+    if let Some(w) = writer {
+        cmd.args(["--writer", w]);
+    }
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn the child");
+    let stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let mut parts = line.splitn(3, ' ');
+            match (parts.next(), parts.next().and_then(|s| s.parse::<u64>().ok())) {
+                (Some("J"), Some(id)) => acked.push(id),
+                (Some("F"), Some(id)) => panic!("write {id} failed in the child: {line}"),
+                _ => panic!("unexpected line from the child: {line}"),
+            }
+        }
+        acked
+    });
+    (child, reader)
+}
+
 #[test]
 fn kill_9_loses_no_journaled_write_and_duplicates_none() {
     let rounds: u64 = std::env::var("BACKBURNER_CRASH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
@@ -43,30 +74,7 @@ fn kill_9_loses_no_journaled_write_and_duplicates_none() {
     let mut start: u64 = 1;
     let (mut acked_total, mut killed_with_unacked) = (0u64, 0u64);
     for round in 0..rounds {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_backburner-test-child"))
-            .args(["crash-child", "--db"])
-            .arg(&db)
-            .arg("--journal")
-            .arg(&journal)
-            .args(["--start", &start.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn the child");
-        let stdout = child.stdout.take().expect("stdout");
-        let reader = std::thread::spawn(move || {
-            let mut acked = Vec::new();
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let mut parts = line.splitn(3, ' ');
-                match (parts.next(), parts.next().and_then(|s| s.parse::<u64>().ok())) {
-                    (Some("J"), Some(id)) => acked.push(id),
-                    (Some("F"), Some(id)) => panic!("write {id} failed in the child: {line}"),
-                    _ => panic!("unexpected line from the child: {line}"),
-                }
-            }
-            acked
-        });
+        let (mut child, reader) = start_child(&db, &journal, start, None);
         // Kill at a random instant: during start-up and replay, or mid-stream.
         std::thread::sleep(Duration::from_micros(2_000 + rng.next() % 60_000));
         child.kill().expect("SIGKILL");
@@ -153,31 +161,7 @@ fn two_writers_into_one_database_each_replay_exactly_once_after_kill_9() {
     for round in 0..rounds {
         let mut children = Vec::new();
         for (k, (w, _)) in writers.iter().enumerate() {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_backburner-test-child"))
-                .args(["crash-child", "--db"])
-                .arg(&db)
-                .arg("--journal")
-                .arg(dir.path().join(format!("journal-{w}")))
-                .args(["--writer", w, "--start", &start[k].to_string()])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn the child");
-            let stdout = child.stdout.take().expect("stdout");
-            let reader = std::thread::spawn(move || {
-                let mut acked = Vec::new();
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    let mut parts = line.splitn(3, ' ');
-                    match (parts.next(), parts.next().and_then(|s| s.parse::<u64>().ok())) {
-                        (Some("J"), Some(id)) => acked.push(id),
-                        (Some("F"), Some(id)) => panic!("write {id} failed in the child: {line}"),
-                        _ => panic!("unexpected line from the child: {line}"),
-                    }
-                }
-                acked
-            });
-            children.push((child, reader));
+            children.push(start_child(&db, &dir.path().join(format!("journal-{w}")), start[k], Some(w)));
         }
         std::thread::sleep(Duration::from_micros(5_000 + rng.next() % 80_000));
         let mut acked = Vec::new();

@@ -77,6 +77,7 @@ mod sync;
 mod thread;
 mod time;
 mod value;
+mod wakers;
 mod write;
 
 pub use backpressure::Backpressure;

@@ -15,6 +15,7 @@ use crate::engine::journal_writer::{Limits, Writer};
 use crate::engine::overlay::{Lookup, Overlay};
 use crate::engine::queue::Queue;
 use crate::engine::shared::Shared;
+use crate::engine::submit::Room;
 use crate::engine::ticket::{Progress, Ticket, CLOSING, OPEN};
 use crate::engine::worker::{Chunk, Config, Feed, Source, Worker};
 use crate::error::{Error, Result};
@@ -520,11 +521,8 @@ impl Permit<'_> {
     /// # Errors
     ///
     /// As [`Store::put`], except that a full queue never refuses it.
-    pub fn put(mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<Ticket> {
-        let (key, value) = (key.as_ref(), value.as_ref());
-        // From here the write path gives the room back if it refuses.
-        self.used = true;
-        self.store.keyed_in(key, value, false, true)
+    pub fn put(self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<Ticket> {
+        self.admit(|s| s.keyed(key.as_ref(), value.as_ref(), false, Room::Permit))
     }
 
     /// [`Store::delete`] into the room this permit holds.
@@ -532,10 +530,8 @@ impl Permit<'_> {
     /// # Errors
     ///
     /// As [`Permit::put`].
-    pub fn delete(mut self, key: impl AsRef<[u8]>) -> Result<Ticket> {
-        let key = key.as_ref();
-        self.used = true;
-        self.store.keyed_in(key, &[], true, true)
+    pub fn delete(self, key: impl AsRef<[u8]>) -> Result<Ticket> {
+        self.admit(|s| s.keyed(key.as_ref(), &[], true, Room::Permit))
     }
 
     /// [`Store::execute`] into the room this permit holds.
@@ -543,10 +539,17 @@ impl Permit<'_> {
     /// # Errors
     ///
     /// As [`Store::execute`], except that a full queue never refuses it.
-    pub fn execute(mut self, sql: &str, params: impl IntoParams) -> Result<Ticket<Executed>> {
-        let params = params.into_params();
-        self.used = true;
-        self.store.execute_in(sql, params, true)
+    pub fn execute(self, sql: &str, params: impl IntoParams) -> Result<Ticket<Executed>> {
+        self.admit(|s| s.statement(sql, params, Room::Permit))
+    }
+
+    /// Runs the write path; the room is the write's only if it was
+    /// accepted. Refused (too large, a bad statement, a closed store) or
+    /// unwound by a panic, the permit keeps it and its drop gives it back.
+    fn admit<T>(mut self, write: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        let r = write(self.store);
+        self.used = r.is_ok();
+        r
     }
 }
 
@@ -698,12 +701,7 @@ impl Store {
     }
 
     #[inline]
-    fn keyed(&self, key: &[u8], value: &[u8], tombstone: bool) -> Result<Ticket> {
-        self.keyed_in(key, value, tombstone, false)
-    }
-
-    #[inline]
-    fn keyed_in(&self, key: &[u8], value: &[u8], tombstone: bool, reserved: bool) -> Result<Ticket> {
+    fn keyed(&self, key: &[u8], value: &[u8], tombstone: bool, room: Room) -> Result<Ticket> {
         let s = self.shared();
         let size = key.len() + value.len();
         if size > self.inner.limit.bytes {
@@ -711,19 +709,12 @@ impl Store {
                 true => Write::delete(key),
                 false => Write::put(key, value),
             };
-            if reserved {
-                s.queue.release(1);
-            }
             return Err(too_large(write, size, self.inner.limit));
         }
         let kv = KvBuf::new(key, value);
         let hash = s.overlay.hash(key);
         let write = if tombstone { Write::Delete(KeyValue(kv.clone())) } else { Write::Put(KeyValue(kv.clone())) };
-        let rec = Record { seq: 0, hash, write, done: None };
-        match reserved {
-            false => s.submit(rec, Some((hash, &kv, tombstone))),
-            true => s.submit_reserved(rec, Some((hash, &kv, tombstone))),
-        }
+        s.submit(Record { seq: 0, hash, write, done: None }, Some((hash, &kv, tombstone)), room)
     }
 
     /// Sets `key` to `value` in the store's key/value table, in the background.
@@ -739,13 +730,13 @@ impl Store {
     /// policy says so. Each hands the write back.
     #[inline]
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<Ticket> {
-        self.keyed(key.as_ref(), value.as_ref(), false)
+        self.keyed(key.as_ref(), value.as_ref(), false, Room::Queue)
     }
 
     /// Removes `key` from the store's key/value table, in the background.
     /// Same promises and errors as [`put`](Store::put).
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<Ticket> {
-        self.keyed(key.as_ref(), &[], true)
+        self.keyed(key.as_ref(), &[], true, Room::Queue)
     }
 
     /// The value of `key`: the newest pending write if there is one, else the
@@ -846,31 +837,20 @@ impl Store {
     /// statement) is refused at once with [`Error::InvalidStatement`], the
     /// write handed back.
     pub fn execute(&self, sql: &str, params: impl IntoParams) -> Result<Ticket<Executed>> {
-        self.execute_in(sql, params, false)
+        self.statement(sql, params, Room::Queue)
     }
 
-    fn execute_in(&self, sql: &str, params: impl IntoParams, reserved: bool) -> Result<Ticket<Executed>> {
+    fn statement(&self, sql: &str, params: impl IntoParams, room: Room) -> Result<Ticket<Executed>> {
         let s = self.shared();
         let write = Write::execute(sql, params.into_params());
         let size = crate::journal::encoded_len(&write) - crate::journal::RECORD_HEADER - 1;
-        let refuse_early = || {
-            if reserved {
-                s.queue.release(1);
-            }
-        };
         if size > self.inner.limit.bytes {
-            refuse_early();
             return Err(too_large(write, size, self.inner.limit));
         }
         if let Err(reason) = crate::sink::statement::check(sql, crate::sink::statement::Call::Execute) {
-            refuse_early();
             return Err(Error::InvalidStatement { write: Some(Box::new(write)), reason });
         }
-        let rec = Record { seq: 0, hash: 0, write, done: None };
-        let ticket = match reserved {
-            false => s.submit(rec, None)?,
-            true => s.submit_reserved(rec, None)?,
-        };
+        let ticket = s.submit(Record { seq: 0, hash: 0, write, done: None }, None, room)?;
         s.last_exec.fetch_max(ticket.seq().get(), Ordering::SeqCst);
         Ok(ticket)
     }

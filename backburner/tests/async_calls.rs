@@ -6,12 +6,11 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backburner::{Error, Store};
-use common::{count, sqlite, Gate, GatedSink};
+use common::{count, sqlite, with_ticker, Gate, GatedSink};
 
 /// The sink is held this long; a call that blocked the executor thread
 /// would stop the ticker for about as long.
@@ -24,34 +23,6 @@ fn held_store(dir: &std::path::Path) -> (Store, Arc<Gate>) {
         .build()
         .expect("open");
     (store, gate)
-}
-
-/// Runs `f` on a current-thread runtime beside a task that ticks every
-/// millisecond; returns `f`'s value and the longest gap between ticks.
-fn with_ticker<T>(f: impl std::future::Future<Output = T>) -> (T, Duration) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
-    rt.block_on(async {
-        let stop = Arc::new(AtomicBool::new(false));
-        let worst = Arc::new(AtomicU64::new(0));
-        let ticker = {
-            let (stop, worst) = (stop.clone(), worst.clone());
-            tokio::spawn(async move {
-                let mut last = Instant::now();
-                while !stop.load(Ordering::SeqCst) {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    let now = Instant::now();
-                    worst.fetch_max((now - last).as_micros() as u64, Ordering::SeqCst);
-                    last = now;
-                }
-            })
-        };
-        // Let the ticker start.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let out = f.await;
-        stop.store(true, Ordering::SeqCst);
-        ticker.await.expect("ticker");
-        (out, Duration::from_micros(worst.load(Ordering::SeqCst)))
-    })
 }
 
 fn open_later(gate: &Arc<Gate>) {

@@ -4,11 +4,12 @@
 //! ticking); they see every earlier write (read-your-writes); a cancelled
 //! read leaves the store working.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+mod common;
+
 use std::time::{Duration, Instant};
 
 use backburner::{params, Error, Store};
+use common::with_ticker;
 
 /// A statement that keeps SQLite busy for a good while (a recursive count).
 const SLOW: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?1) SELECT sum(x) FROM c";
@@ -27,28 +28,8 @@ fn a_slow_query_async_does_not_block_the_executor() {
     let started = Instant::now();
     store.query(SLOW, params![n]).expect("inline");
     let inline = started.elapsed();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
-    let (rows, gap) = rt.block_on(async {
-        let stop = Arc::new(AtomicBool::new(false));
-        let worst = Arc::new(AtomicU64::new(0));
-        let ticker = {
-            let (stop, worst) = (stop.clone(), worst.clone());
-            tokio::spawn(async move {
-                let mut last = Instant::now();
-                while !stop.load(Ordering::SeqCst) {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    let now = Instant::now();
-                    worst.fetch_max((now - last).as_micros() as u64, Ordering::SeqCst);
-                    last = now;
-                }
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let rows = store.query_async(SLOW, params![n]).await.expect("query_async");
-        stop.store(true, Ordering::SeqCst);
-        ticker.await.expect("ticker");
-        (rows, Duration::from_micros(worst.load(Ordering::SeqCst)))
-    });
+    let (rows, gap) = with_ticker(store.query_async(SLOW, params![n]));
+    let rows = rows.expect("query_async");
     assert_eq!(rows[0][0].as_i64(), Some(n * (n + 1) / 2));
     assert!(inline > Duration::from_millis(60), "the statement is too fast here to show anything: {inline:?}");
     assert!(gap < inline / 2, "the executor thread was blocked for {gap:?} (the statement takes {inline:?})");

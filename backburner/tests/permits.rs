@@ -8,12 +8,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use backburner::{Error, Store};
-use common::{count, sqlite, Gate, GatedSink};
+use common::{count, sqlite, with_ticker, Gate, GatedSink};
 
 /// How long the sink holds its batches in the first test.
 const HELD: Duration = Duration::from_millis(300);
@@ -38,23 +38,7 @@ fn producers_wait_for_room_without_blocking_the_executor() {
             gate.open();
         });
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
-    let gap = rt.block_on(async {
-        let stop = Arc::new(AtomicBool::new(false));
-        let worst = Arc::new(AtomicU64::new(0));
-        let ticker = {
-            let (stop, worst) = (stop.clone(), worst.clone());
-            tokio::spawn(async move {
-                let mut last = Instant::now();
-                while !stop.load(Ordering::SeqCst) {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    let now = Instant::now();
-                    worst.fetch_max((now - last).as_micros() as u64, Ordering::SeqCst);
-                    last = now;
-                }
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    let ((), gap) = with_ticker(async {
         // Far more writes than room (8 with a permit): the producers wait.
         let producers: Vec<_> = (0..4)
             .map(|p| {
@@ -71,9 +55,6 @@ fn producers_wait_for_room_without_blocking_the_executor() {
             tokio::time::timeout(Duration::from_secs(60), p).await.expect("a producer hung").expect("producer");
         }
         store.flush_async().await.expect("flush");
-        stop.store(true, Ordering::SeqCst);
-        ticker.await.expect("ticker");
-        Duration::from_micros(worst.load(Ordering::SeqCst))
     });
     assert_eq!(count(&dir.path().join("t.db"), "backburner_kv"), 200);
     assert!(gap < HELD / 3, "the executor thread was blocked for {gap:?}");

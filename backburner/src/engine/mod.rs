@@ -11,6 +11,6 @@ pub(crate) mod overlay;
 pub(crate) mod queue;
 pub(crate) mod reads;
 pub(crate) mod shared;
-mod submit;
+pub(crate) mod submit;
 pub(crate) mod ticket;
 pub(crate) mod worker;

@@ -9,7 +9,7 @@
 //! to the worker as cancelled so the watermark can pass it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use crate::backpressure::Backpressure;
 use crate::engine::ticket::{Progress, OPEN};
 use crate::error::Error;
+use crate::wakers::Wakers;
 use crate::write::Record;
 
 pub(crate) enum Msg {
@@ -38,7 +39,7 @@ pub(crate) struct Queue {
     /// Tasks waiting for a permit. Every release wakes them all (each takes
     /// a permit or registers again): no entry can be left behind by a
     /// waiter that gave up or took room by another way.
-    room_wakers: Mutex<Vec<Waker>>,
+    room_wakers: Wakers,
     /// The next `Seq` to hand out.
     next_seq: AtomicU64,
     policy: Backpressure,
@@ -64,7 +65,7 @@ impl Queue {
             tx,
             lane,
             room: AtomicUsize::new(capacity),
-            room_wakers: Mutex::new(Vec::new()),
+            room_wakers: Wakers::default(),
             next_seq: AtomicU64::new(first_seq),
             policy,
             capacity,
@@ -89,15 +90,11 @@ impl Queue {
             if self.take_room() {
                 return Poll::Ready(Ok(()));
             }
-            let mut w = self.room_wakers.lock();
-            // Checked again under the lock: `release` adds room, then takes it.
-            if self.room.load(Ordering::SeqCst) > 0 || progress.state.load(Ordering::SeqCst) != OPEN {
-                continue;
+            // Room came back, or the store closed, meanwhile: try again.
+            let changed = || self.room.load(Ordering::SeqCst) > 0 || progress.state.load(Ordering::SeqCst) != OPEN;
+            if !self.room_wakers.register_unless(cx.waker(), changed) {
+                return Poll::Pending;
             }
-            if !w.iter().any(|x| x.will_wake(cx.waker())) {
-                w.push(cx.waker().clone());
-            }
-            return Poll::Pending;
         }
     }
 
@@ -118,22 +115,16 @@ impl Queue {
     /// Wakes every task waiting for a permit (room came back, or the store
     /// is closing or stopped).
     pub(crate) fn wake_room(&self) {
-        let woken = std::mem::take(&mut *self.room_wakers.lock());
-        for w in woken {
-            w.wake();
-        }
+        self.room_wakers.wake_all();
     }
 
     /// Admits a write under a permit taken with `poll_reserve`: into the
-    /// lane, which never refuses for room. A refused write's permit is given
-    /// back here.
+    /// lane, which never refuses for room. A refused write's room stays with
+    /// its permit (given back when the permit is dropped).
     #[allow(clippy::result_large_err)] // as `admit`
     pub(crate) fn admit_reserved(&self, progress: &Progress, mut rec: Record) -> Result<u64, Refused> {
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
-        let refused = |rec, why| {
-            self.release(1);
-            Err(Refused { seq, rec, why })
-        };
+        let refused = |rec, why| Err(Refused { seq, rec, why });
         if progress.state.load(Ordering::SeqCst) != OPEN {
             return refused(rec, Why::Closed);
         }

@@ -13,39 +13,35 @@ use crate::outcome::{Slot, TicketOutput};
 use crate::value::KvBuf;
 use crate::write::Record;
 
+/// Where a write takes its room.
+#[derive(Clone, Copy)]
+pub(crate) enum Room {
+    /// In the bounded queue, as its `Backpressure` says.
+    Queue,
+    /// The room a `Permit` holds.
+    Permit,
+}
+
 impl Shared {
     /// Submits `rec`; `keyed` is the overlay's view of a put or delete
     /// (hash, key and value, tombstone). The write's slot is made here and
-    /// its completer goes with the record.
+    /// its completer goes with the record. With [`Room::Permit`], the write
+    /// goes into the queue's lane, which has room for it
+    /// (`Store::reserve_async`); a refused write leaves the room to the
+    /// permit, which gives it back when dropped.
     #[inline]
-    pub(crate) fn submit<T: TicketOutput>(&self, rec: Record, keyed: Option<(u64, &KvBuf, bool)>) -> Result<Ticket<T>> {
-        self.submit_in(rec, keyed, false)
-    }
-
-    /// Submits `rec` under a permit (`Store::reserve_async`): into the
-    /// queue's lane, which has room for it; the permit is given back if the
-    /// write is refused, or once the intake takes it.
-    pub(crate) fn submit_reserved<T: TicketOutput>(
-        &self,
-        rec: Record,
-        keyed: Option<(u64, &KvBuf, bool)>,
-    ) -> Result<Ticket<T>> {
-        self.submit_in(rec, keyed, true)
-    }
-
-    #[inline]
-    fn submit_in<T: TicketOutput>(
+    pub(crate) fn submit<T: TicketOutput>(
         &self,
         mut rec: Record,
         keyed: Option<(u64, &KvBuf, bool)>,
-        reserved: bool,
+        room: Room,
     ) -> Result<Ticket<T>> {
         let wm = &self.progress.watermark;
         let (slot, completer) = Slot::new();
         rec.done = Some(completer);
-        let admitted = match reserved {
-            false => self.queue.admit(&self.progress, rec),
-            true => self.queue.admit_reserved(&self.progress, rec),
+        let admitted = match room {
+            Room::Queue => self.queue.admit(&self.progress, rec),
+            Room::Permit => self.queue.admit_reserved(&self.progress, rec),
         };
         match admitted {
             Ok(seq) => {

@@ -8,14 +8,13 @@
 //! is about the store as a whole: `flush`, `close`, reads that wait for
 //! earlier statements, and the overlay.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -23,6 +22,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::outcome::{Done, Failure, Slot, TicketOutput, Waiter};
+use crate::wakers::{SeqWakers, Wakers};
 use crate::write::Seq;
 
 /// Which watermark a waiter waits for.
@@ -71,10 +71,12 @@ pub(crate) struct Progress {
     lock: Mutex<()>,
     cond: Condvar,
     /// Tasks awaiting the journal, by the seq they wait for.
-    journal_wakers: Mutex<BTreeMap<u64, Vec<Waker>>>,
+    journal_wakers: SeqWakers,
     /// Tasks awaiting the watermark (`flush_async`, `close_async`), by the
     /// seq they wait for; woken by `advance`, and all by `wake_all`.
-    commit_wakers: Mutex<BTreeMap<u64, Vec<Waker>>>,
+    commit_wakers: SeqWakers,
+    /// Tasks of `close_async`, waiting for every store thread's end.
+    end_wakers: Wakers,
     poison: OnceLock<String>,
     /// Set when another store opened this store's writer: the error calls get.
     fenced: OnceLock<(String, u64, u64)>,
@@ -101,8 +103,9 @@ impl Progress {
             unreported: Mutex::new(Unreported::default()),
             lock: Mutex::new(()),
             cond: Condvar::new(),
-            journal_wakers: Mutex::new(BTreeMap::new()),
-            commit_wakers: Mutex::new(BTreeMap::new()),
+            journal_wakers: SeqWakers::default(),
+            commit_wakers: SeqWakers::default(),
+            end_wakers: Wakers::default(),
             poison: OnceLock::new(),
             fenced: OnceLock::new(),
             stopped: AtomicBool::new(false),
@@ -164,48 +167,20 @@ impl Progress {
             let _g = self.lock.lock();
             self.cond.notify_all();
         }
-        let due = {
-            let mut w = self.commit_wakers.lock();
-            if w.is_empty() {
-                return;
-            }
-            let later = w.split_off(&(watermark + 1));
-            std::mem::replace(&mut *w, later)
-        };
-        for w in due.into_values().flatten() {
-            w.wake();
-        }
+        self.commit_wakers.wake_upto(watermark);
     }
 
     /// The awaitable form of `wait(seq, None)`: ready once every write up to
     /// `seq` is processed, or the store will not get there (its error).
-    /// `seq` `u64::MAX` waits for the worker to stop (or the store to be poisoned).
     pub(crate) fn poll_processed(&self, seq: u64, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let ready = |p: &Progress| match seq {
-            // (A poisoned store's worker stops on its own, or has panicked.)
-            u64::MAX => {
-                (p.stopped.load(Ordering::SeqCst) || p.state.load(Ordering::SeqCst) == POISONED).then_some(Ok(()))
-            }
-            _ => p.processed(seq),
-        };
-        if let Some(r) = ready(self) {
-            return Poll::Ready(r);
+        let mut out = None;
+        if self.commit_wakers.register_unless(seq, cx.waker(), || {
+            out = self.processed(seq);
+            out.is_some()
+        }) {
+            return Poll::Ready(out.unwrap_or(Ok(())));
         }
-        {
-            let mut w = self.commit_wakers.lock();
-            // Checked again under the lock: `advance` and `wake_all` publish
-            // first, then take this lock, so no wake-up is lost.
-            if let Some(r) = ready(self) {
-                return Poll::Ready(r);
-            }
-            let list = w.entry(seq).or_default();
-            if !list.iter().any(|x| x.will_wake(cx.waker())) {
-                list.push(cx.waker().clone());
-            }
-        }
-        if seq != u64::MAX {
-            self.hurry(seq);
-        }
+        self.hurry(seq);
         Poll::Pending
     }
 
@@ -219,14 +194,8 @@ impl Progress {
             let _g = self.lock.lock();
             self.cond.notify_all();
         }
-        let wakers = std::mem::take(&mut *self.journal_wakers.lock());
-        for w in wakers.into_values().flatten() {
-            w.wake();
-        }
-        let wakers = std::mem::take(&mut *self.commit_wakers.lock());
-        for w in wakers.into_values().flatten() {
-            w.wake();
-        }
+        self.journal_wakers.wake_all();
+        self.commit_wakers.wake_all();
     }
 
     /// A store thread is about to start.
@@ -238,27 +207,15 @@ impl Progress {
     /// `close_async`.
     pub(crate) fn thread_ended(&self) {
         self.threads_running.fetch_sub(1, Ordering::SeqCst);
-        let wakers = std::mem::take(&mut *self.commit_wakers.lock());
-        for w in wakers.into_values().flatten() {
-            w.wake();
-        }
+        self.end_wakers.wake_all();
     }
 
     /// Ready once no store thread runs (`close_async`).
     pub(crate) fn poll_threads_ended(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.threads_running.load(Ordering::SeqCst) == 0 {
-            return Poll::Ready(());
+        match self.end_wakers.register_unless(cx.waker(), || self.threads_running.load(Ordering::SeqCst) == 0) {
+            true => Poll::Ready(()),
+            false => Poll::Pending,
         }
-        let mut w = self.commit_wakers.lock();
-        // Checked again under the lock: `thread_ended` counts, then locks.
-        if self.threads_running.load(Ordering::SeqCst) == 0 {
-            return Poll::Ready(());
-        }
-        let list = w.entry(u64::MAX - 1).or_default();
-        if !list.iter().any(|x| x.will_wake(cx.waker())) {
-            list.push(cx.waker().clone());
-        }
-        Poll::Pending
     }
 
     /// Latches the store as poisoned and wakes every waiter.
@@ -367,17 +324,7 @@ impl Progress {
             let _g = self.lock.lock();
             self.cond.notify_all();
         }
-        let due = {
-            let mut w = self.journal_wakers.lock();
-            if w.is_empty() {
-                return;
-            }
-            let later = w.split_off(&(seq + 1));
-            std::mem::replace(&mut *w, later)
-        };
-        for w in due.into_values().flatten() {
-            w.wake();
-        }
+        self.journal_wakers.wake_upto(seq);
     }
 
     pub(crate) fn wait_for(&self, seq: u64, deadline: Option<Instant>, mark: Mark) -> Option<Result<()>> {
@@ -667,22 +614,14 @@ impl Future for JournaledFuture<'_> {
     type Output = Result<()>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let p = self.progress;
-        if let Some(r) = p.outcome_journaled(self.seq) {
-            return Poll::Ready(r);
+        let mut out = None;
+        match p.journal_wakers.register_unless(self.seq, cx.waker(), || {
+            out = p.outcome_journaled(self.seq);
+            out.is_some()
+        }) {
+            true => Poll::Ready(out.unwrap_or(Ok(()))),
+            false => Poll::Pending,
         }
-        {
-            let mut w = p.journal_wakers.lock();
-            // Checked again under the lock: the journal thread publishes the
-            // mark before it takes this lock, so no wake-up is lost.
-            if let Some(r) = p.outcome_journaled(self.seq) {
-                return Poll::Ready(r);
-            }
-            let list = w.entry(self.seq).or_default();
-            if !list.iter().any(|x| x.will_wake(cx.waker())) {
-                list.push(cx.waker().clone());
-            }
-        }
-        Poll::Pending
     }
 }
 

@@ -4,6 +4,7 @@
 //! callers' side of flush, sync and stats. The log call's path into the
 //! queues is in `push.rs`, the worker in `worker.rs`.
 
+use crate::wakers::Wakers;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
@@ -62,7 +63,7 @@ pub(super) struct Shared {
     flush_cv: Condvar,
     /// Tasks awaiting a flush (`flush_async`, `sync_async`): woken with the
     /// threads, by `wake_flushers`.
-    flush_wakers: Mutex<Vec<std::task::Waker>>,
+    flush_wakers: Wakers,
     pub(super) error: Mutex<Option<(u64, String)>>,
     pub(super) written: AtomicU64,
     pub(super) dropped: AtomicU64,
@@ -108,7 +109,7 @@ impl Shared {
             sync_done: AtomicU64::new(0),
             flush_lock: Mutex::new(()),
             flush_cv: Condvar::new(),
-            flush_wakers: Mutex::new(Vec::new()),
+            flush_wakers: Wakers::default(),
             error: Mutex::new(None),
             written: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -139,20 +140,33 @@ impl Shared {
     /// [`LogError::Closed`] if the worker is gone or frozen.
     pub(super) fn flush(&self, sync: bool) -> Result<(), LogError> {
         let req = self.request_flush(sync)?;
-        let done = |s: &Shared| s.flushed(req, sync);
         let mut g = self.flush_lock.lock();
-        while !done(self) {
-            // The latch wakes this wait: no poll for a worker that is gone.
-            if let Some(e) = self.poisoned() {
-                return Err(e);
-            }
-            if self.worker_gone() || self.frozen.load(Ordering::SeqCst) {
-                return Err(LogError::Closed);
+        // The latch and the worker's end wake this wait; the 50 ms poll is
+        // for a frozen worker, which wakes nobody.
+        let r = loop {
+            if let Some(r) = self.flush_answer(req, sync) {
+                break r;
             }
             self.flush_cv.wait_for(&mut g, Duration::from_millis(50));
-        }
+        };
         drop(g);
+        r?;
         self.take_error()
+    }
+
+    /// How the flush numbered `req` ended, if it has: done, the latch's
+    /// error, or `Closed` for a worker that is gone or frozen.
+    fn flush_answer(&self, req: u64, sync: bool) -> Option<Result<(), LogError>> {
+        if self.flushed(req, sync) {
+            return Some(Ok(()));
+        }
+        if let Some(e) = self.poisoned() {
+            return Some(Err(e));
+        }
+        if self.worker_gone() || self.frozen.load(Ordering::SeqCst) {
+            return Some(Err(LogError::Closed));
+        }
+        None
     }
 
     /// Asks the worker for a flush (and a sync); the request's number.
@@ -190,31 +204,14 @@ impl Shared {
     pub(super) async fn flush_async(&self, sync: bool) -> Result<(), LogError> {
         let req = self.request_flush(sync)?;
         std::future::poll_fn(|cx| {
-            let ready = |s: &Shared| {
-                if s.flushed(req, sync) {
-                    return Some(Ok(()));
-                }
-                if let Some(e) = s.poisoned() {
-                    return Some(Err(e));
-                }
-                if s.worker_gone() || s.frozen.load(Ordering::SeqCst) {
-                    return Some(Err(LogError::Closed));
-                }
-                None
-            };
-            if let Some(r) = ready(self) {
-                return std::task::Poll::Ready(r);
+            let mut out = None;
+            match self.flush_wakers.register_unless(cx.waker(), || {
+                out = self.flush_answer(req, sync);
+                out.is_some()
+            }) {
+                true => std::task::Poll::Ready(out.unwrap_or(Ok(()))),
+                false => std::task::Poll::Pending,
             }
-            let mut w = self.flush_wakers.lock();
-            // Checked again under the lock: the worker publishes, then takes
-            // this lock in `wake_flushers`, so no wake-up is lost.
-            if let Some(r) = ready(self) {
-                return std::task::Poll::Ready(r);
-            }
-            if !w.iter().any(|x| x.will_wake(cx.waker())) {
-                w.push(cx.waker().clone());
-            }
-            std::task::Poll::Pending
         })
         .await?;
         self.take_error()
@@ -247,10 +244,7 @@ impl Shared {
             let _g = self.flush_lock.lock();
             self.flush_cv.notify_all();
         }
-        let wakers = std::mem::take(&mut *self.flush_wakers.lock());
-        for w in wakers {
-            w.wake();
-        }
+        self.flush_wakers.wake_all();
     }
 
     /// Whether the worker has stopped (or never started).

@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -218,4 +218,33 @@ pub fn warnings_about(needle: &str) -> Vec<String> {
 pub fn dead_lines(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))).collect()
+}
+
+/// Runs `f` on a current-thread runtime beside a task that ticks every
+/// millisecond; returns `f`'s value and the longest gap between ticks (a
+/// call that blocks the executor thread stalls the ticker all that time).
+pub fn with_ticker<T>(f: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+    rt.block_on(async {
+        let stop = Arc::new(AtomicBool::new(false));
+        let worst = Arc::new(AtomicU64::new(0));
+        let ticker = {
+            let (stop, worst) = (stop.clone(), worst.clone());
+            tokio::spawn(async move {
+                let mut last = Instant::now();
+                while !stop.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    let now = Instant::now();
+                    worst.fetch_max((now - last).as_micros() as u64, Ordering::SeqCst);
+                    last = now;
+                }
+            })
+        };
+        // Let the ticker start.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let out = f.await;
+        stop.store(true, Ordering::SeqCst);
+        ticker.await.expect("ticker");
+        (out, Duration::from_micros(worst.load(Ordering::SeqCst)))
+    })
 }
