@@ -136,7 +136,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(log.tracing_layer()))?;
 
     let opts = std::env::var("BB_URL_OPTIONS").map(|o| format!("?{o}")).unwrap_or_default();
-    let store = Store::open(&format!("sqlite://{}{opts}", db.display()))?;
+    let store = Store::open_async(&format!("sqlite://{}{opts}", db.display())).await?;
     {
         let conn = rusqlite::Connection::open(&db)?;
         conn.execute_batch(

@@ -2,6 +2,10 @@
 //! drain them: the logger's signal handler (`Guard::handle_signals`) closes
 //! every open store before it ends the process.
 //!
+//! The exit handler (`log::exit`, registered by each store's open) drains
+//! them too, so that `std::process::exit`, or `main` returning while a
+//! store is still open or still closing in the background, loses nothing.
+//!
 //! A store registers itself when it opens; the list holds weak references
 //! only, so it never keeps a store alive (a dead one is pruned at the next
 //! registration), and a store already closed answers its drain at once.
@@ -39,4 +43,18 @@ pub(crate) fn drain_all() {
     for d in open {
         d.drain_for_exit();
     }
+}
+
+/// Whether the calling thread runs an async runtime's tasks, where a drop
+/// must not wait for a drain: a tokio runtime (feature `tokio`, on by
+/// default), inside `block_on` or on one of its worker threads. No
+/// runtime-agnostic test exists: under another runtime this says `false`,
+/// and the drop of a store's last handle drains in place (the docs point
+/// such programs to `close_async`).
+pub(crate) fn on_executor() -> bool {
+    #[cfg(feature = "tokio")]
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return true;
+    }
+    false
 }

@@ -50,15 +50,24 @@
 //! | `put`/`delete`/`execute` into a full queue ([`Backpressure::Block`]) | [`Store::reserve_async`], then [`Permit::put`] (never waits) |
 //! | [`Store::flush`] | [`Store::flush_async`] |
 //! | [`Store::close`] | [`Store::close_async`] |
+//! | [`Store::close_timeout`] | [`Store::close_timeout_async`] |
+//! | [`Store::open`], [`Builder::build`] (a journal's replay) | [`Store::open_async`], [`Builder::build_async`] |
 //! | [`Store::get`] | [`Store::get_async`] (a committed key is read on the store's reader threads) |
 //! | [`Store::query`] | [`Store::query_async`] (run on the store's reader threads) |
 //! | [`log::Logger::flush`] | [`log::Logger::flush_async`] |
 //! | [`log::Logger::sync`] | [`log::Logger::sync_async`] |
 //!
-//! Not yet async (they block the calling thread, so keep them off an
-//! executor's threads or use `spawn_blocking`): the drop of the last handle
-//! (it drains, as `close` does), [`Store::close_timeout`], and a log call
-//! into a full ring under the logger's `Backpressure::Block`.
+//! Drops never block an executor: the last [`Store`] handle, a
+//! [`log::Guard`] or the last [`log::Logger`] clone dropped inside a tokio
+//! runtime (feature `tokio`, on by default) hand their drain to a thread of
+//! their own and return; an exit handler waits for it before the process
+//! ends (see [`Store`], "Dropping the last handle"). Under another runtime
+//! they drain in place: `close_async().await` first.
+//!
+//! Still blocking (keep them off an executor's threads): a write without a
+//! permit into a full queue under [`Backpressure::Block`] (use
+//! [`Store::reserve_async`]), and a log call into a full ring under the
+//! logger's `Backpressure::Block`.
 //!
 //! See `docs/design.md` in the repository for the design and its guarantees.
 

@@ -255,6 +255,46 @@ impl Builder {
         opened.spawn(recovered)
     }
 
+    /// The async form of [`build`](Builder::build): the open (the sink's
+    /// connection, the journal's replay, which can take a while) runs on a
+    /// thread of its own, "backburner-open", and the future resolves when
+    /// it is done, under any executor.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future does not stop the open: it runs to its end on
+    /// its thread, and the store it opened is then closed there (its
+    /// replayed writes drained, the journal's lock released), so opening
+    /// again afterwards finds the journal free.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Builder::build); [`Error::Sink`] if the open thread
+    /// could not start or panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let url = format!("sqlite://{}/app.db", dir.path().display());
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    /// # rt.block_on(async {
+    /// let store = backburner::Store::builder(&url).capacity(4096).build_async().await?;
+    /// store.put("k", "v")?.await?;
+    /// store.close_async().await?;
+    /// # Ok::<(), backburner::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn build_async(self) -> Result<Store> {
+        match crate::engine::reads::on_thread("backburner-open", move || self.build()).await {
+            Some(r) => r,
+            None => Err(Error::Sink(crate::SinkError::new(
+                "the store could not be opened: the open thread could not start or panicked",
+            ))),
+        }
+    }
+
     /// Checks the options, opens the sink and the journal's directory (and
     /// its lock), and reads the sink's last applied `Seq`.
     fn open(self) -> Result<Opened> {
@@ -502,7 +542,10 @@ impl Opened {
         });
         let weak: std::sync::Weak<dyn crate::drain::Drain> = Arc::downgrade(&inner) as _;
         crate::drain::register(weak);
-        Ok(Store { inner })
+        // `std::process::exit`, or `main` returning while this store is
+        // open or closing in the background, drains it first.
+        crate::log::exit::register();
+        Ok(Store { inner: Arc::new(Handles(inner)) })
     }
 }
 
@@ -652,9 +695,64 @@ struct Inner {
 /// store.close()?;                                              // drain and stop
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// # Dropping the last handle
+///
+/// The drop of the last handle closes the store: it refuses new writes
+/// and drains every accepted one (for at most the drain timeout while the
+/// sink makes no progress; see [`Builder::drain_timeout`]).
+///
+/// * On an ordinary thread it waits for the drain, so the writes are in
+///   the sink when the drop returns.
+/// * Inside a tokio runtime (on one of its worker threads, in `block_on`,
+///   in `spawn_blocking`; feature `tokio`, on by default) it never blocks
+///   the executor: it starts a thread, `backburner-close`, that drains and
+///   closes, and returns at once. The writes are in the sink a little
+///   later, not yet when the drop returns. The process cannot end before
+///   they are: `main` returning and `std::process::exit` run an exit
+///   handler that waits for the drain of every store still open or still
+///   closing. Only a kill (`SIGKILL`, a crash, `abort`) ends it first;
+///   with a journal, the next open applies what it held.
+///
+/// In async code, `store.close_async().await` before the last handle goes
+/// is the way to know when every write is in the sink and to see the
+/// errors (a drop can only print them). Under a runtime other than tokio,
+/// the drop cannot tell that it runs on an executor and drains in place:
+/// call `close_async` there.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    inner: Arc<Handles>,
+}
+
+/// What the handles share: its drop, when the last handle goes, closes the
+/// store (see [`Store`]'s "Dropping the last handle"). `Inner` outlives it
+/// while a background close (or the exit handler) still works on it.
+struct Handles(Arc<Inner>);
+
+impl std::ops::Deref for Handles {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Drop for Handles {
+    fn drop(&mut self) {
+        const WHEN: &str = "on drop of the last handle";
+        if crate::drain::on_executor() && !self.0.is_closed() {
+            // An executor thread must not wait for the drain: refuse new
+            // writes now and let a thread of the store's own drain and
+            // join. The exit handler waits for it if the process ends
+            // first. A thread that cannot start leaves the drain here.
+            self.0.begin_close();
+            let inner = Arc::clone(&self.0);
+            let closer = move || inner.close_and_tell(WHEN);
+            if std::thread::Builder::new().name("backburner-close".into()).spawn(closer).is_ok() {
+                return;
+            }
+        }
+        self.0.close_and_tell(WHEN);
+    }
 }
 
 impl fmt::Debug for Store {
@@ -676,6 +774,21 @@ impl Store {
     /// the database cannot be opened.
     pub fn open(url: &str) -> Result<Store> {
         Store::builder(url).build()
+    }
+
+    /// The async form of [`open`](Store::open): see
+    /// [`Builder::build_async`] (the open runs on a thread of its own).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Builder::build_async`]: a dropped future lets the open finish,
+    /// then closes the store it opened.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Store::open).
+    pub async fn open_async(url: &str) -> Result<Store> {
+        Store::builder(url).build_async().await
     }
 
     /// A builder for a store with other settings.
@@ -1038,6 +1151,32 @@ impl Store {
         self.inner.close(Some(Bound::Deadline(Instant::now().checked_add(timeout).unwrap_or_else(far_future))))
     }
 
+    /// The async form of [`close_timeout`](Store::close_timeout): the
+    /// bounded close runs on a thread of its own, "backburner-close"
+    /// (the deadline needs a timer, and the futures of this crate need no
+    /// runtime), and the future resolves with its report.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future does not undo or stop the close: new writes are
+    /// refused from the call on, and the close runs to its deadline on its
+    /// thread; a later `close` reports what this one would have.
+    ///
+    /// # Errors
+    ///
+    /// As [`close_timeout`](Store::close_timeout).
+    pub async fn close_timeout_async(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now().checked_add(timeout).unwrap_or_else(far_future);
+        self.inner.begin_close();
+        let inner = Arc::clone(&self.inner.0);
+        match crate::engine::reads::on_thread("backburner-close", move || inner.close(Some(Bound::Deadline(deadline))))
+            .await
+        {
+            Some(r) => r,
+            None => Err(Error::Poisoned { reason: "the close thread could not start or panicked".into(), write: None }),
+        }
+    }
+
     /// Every write up to this `Seq` has been processed.
     pub fn watermark(&self) -> Seq {
         Seq(self.shared().progress.watermark())
@@ -1111,6 +1250,12 @@ impl Inner {
             Some(Err(e)) => Err(e),
             None => Err(p.poisoned().unwrap_or(Error::Closed { write: None })),
         }
+    }
+
+    /// Whether a close has joined the threads and reported: a later close
+    /// has nothing to wait for.
+    fn is_closed(&self) -> bool {
+        self.reported.load(Ordering::SeqCst)
     }
 
     /// Refuses new writes from now on and tells the worker to drain and stop.
@@ -1247,11 +1392,5 @@ impl Inner {
 impl crate::drain::Drain for Inner {
     fn drain_for_exit(&self) {
         self.close_and_tell("before the process ends");
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.close_and_tell("on drop of the last handle");
     }
 }

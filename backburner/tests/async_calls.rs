@@ -87,3 +87,64 @@ fn a_cancelled_flush_async_loses_nothing() {
     assert!(tickets.iter().all(|t| t.is_committed()));
     store.close().expect("close");
 }
+
+/// The SQLite sink, whose `open_writer` takes `HELD` (a slow connection,
+/// a journal's replay).
+struct SlowOpen(backburner::sink::sqlite::SqliteSink);
+
+impl backburner::sink::Sink for SlowOpen {
+    fn open_writer(&mut self, writer: &str) -> Result<backburner::Resume, backburner::SinkError> {
+        std::thread::sleep(HELD);
+        self.0.open_writer(writer)
+    }
+    fn apply(
+        &mut self,
+        batch: &backburner::sink::Batch<'_>,
+        outcomes: &mut backburner::Outcomes<'_>,
+    ) -> Result<(), backburner::sink::ApplyError> {
+        self.0.apply(batch, outcomes)
+    }
+    fn reader(&mut self) -> Result<Option<Box<dyn backburner::sink::SinkReader>>, backburner::SinkError> {
+        self.0.reader()
+    }
+}
+
+#[test]
+fn build_async_opens_a_slow_sink_without_blocking_the_executor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("t.db");
+    let started = Instant::now();
+    let (store, gap) = with_ticker(Store::builder("slow").sink(SlowOpen(sqlite(&db))).build_async());
+    let store = store.expect("open");
+    assert!(started.elapsed() >= HELD, "build_async resolved before the sink was open");
+    assert!(gap < HELD / 3, "the executor thread was blocked for {gap:?}");
+    store.put("k", "v").expect("put").wait().expect("commit");
+    assert_eq!(count(&db, "backburner_kv"), 1);
+    store.close().expect("close");
+}
+
+#[test]
+fn open_async_reports_a_bad_url_as_open_does() {
+    let (r, _) = with_ticker(Store::open_async("mysql://nowhere"));
+    let async_err = r.expect_err("a bad URL").to_string();
+    let sync_err = Store::open("mysql://nowhere").expect_err("a bad URL").to_string();
+    assert_eq!(async_err, sync_err);
+}
+
+#[test]
+fn close_timeout_async_drains_a_held_sink_without_blocking_the_executor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, gate) = held_store(dir.path());
+    let _open = gate.open_on_drop();
+    for i in 0..100 {
+        store.put(format!("k{i}"), "v").expect("put");
+    }
+    open_later(&gate);
+    let started = Instant::now();
+    let (r, gap) = with_ticker(store.close_timeout_async(Duration::from_secs(30)));
+    r.expect("close");
+    assert!(started.elapsed() >= HELD, "close_timeout_async returned before the sink took the writes");
+    assert_eq!(count(&dir.path().join("t.db"), "backburner_kv"), 100);
+    assert!(gap < HELD / 3, "the executor thread was blocked for {gap:?}");
+    assert!(matches!(store.put("late", "v"), Err(Error::Closed { .. })));
+}

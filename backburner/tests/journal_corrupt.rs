@@ -29,6 +29,10 @@ fn journal(dir: &std::path::Path) -> (String, MemStorage) {
         .durability(Durability::Journal { fsync: Fsync::EveryBatch })
         .journal_storage(Arc::new(mem.clone()))
         .journal_limits(4096, 1 << 20)
+        // Forgotten (a crash), the store is still drained by the exit
+        // handler when the test binary ends: into a sink that stays down,
+        // it gives up after this long instead of the default 10 s.
+        .drain_timeout(std::time::Duration::from_millis(100))
         .build()
         .expect("open");
     for i in 0..60i64 {

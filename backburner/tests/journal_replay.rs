@@ -67,6 +67,10 @@ fn journaled_writes_survive_the_process_and_replay_once() {
         .durability(journal())
         .journal_storage(Arc::new(mem.clone()))
         .journal_limits(8 << 10, 1 << 20)
+        // Forgotten (a crash), the store is still drained by the exit
+        // handler when the test binary ends: into a sink that stays down,
+        // it gives up after this long instead of the default 10 s.
+        .drain_timeout(std::time::Duration::from_millis(100))
         .build()
         .expect("open during the outage");
     let mut tickets = Vec::new();

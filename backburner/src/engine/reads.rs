@@ -83,6 +83,24 @@ impl ReadPool {
     }
 }
 
+/// Runs `f` on a thread of its own, named `name`; the future resolves to
+/// its answer, or to `None` if it panicked or the thread could not start.
+/// Unlike a read, `f` runs even if the future is dropped first (the async
+/// forms of open and of a bounded close: the work goes on, its answer is
+/// dropped).
+pub(crate) fn on_thread<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> ReadFuture<T> {
+    let answer = Arc::new(Mutex::new(Answer { value: None, waker: None, lost: false }));
+    let guard = Finish(Arc::clone(&answer));
+    let job = move || {
+        let v = f();
+        guard.0.lock().value = Some(v);
+    };
+    if std::thread::Builder::new().name(name.into()).spawn(job).is_err() {
+        // The job (and its guard) dropped unrun: `lost` is set.
+    }
+    ReadFuture { answer }
+}
+
 /// Wakes the read's task when its job ends, with the answer or (the read
 /// panicked, or the job was dropped unrun) without one.
 struct Finish<T>(Arc<Mutex<Answer<T>>>);

@@ -54,7 +54,10 @@ pub enum OnSignal {
 }
 
 extern "C" fn at_exit() {
-    end(false);
+    // The stores too: one still open (in a `static`, on a thread still
+    // running, or closing in the background after a drop on an async
+    // runtime's thread, see `Store`'s drop) drains before the process ends.
+    end(true);
 }
 
 /// The end of the process: drains every logger; with `stores`, closes
@@ -85,8 +88,9 @@ pub(super) fn end(stores: bool) {
 static ON_SIGNAL: AtomicU8 = AtomicU8::new(0);
 const CONTINUE: u8 = 1;
 
-/// Registers the exit handler once per process.
-pub(super) fn register() {
+/// Registers the exit handler once per process: from a logger's `install`
+/// and `guard`, and from each store's open.
+pub(crate) fn register() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // SAFETY: `atexit` takes a plain `extern "C" fn()` with no
@@ -94,7 +98,7 @@ pub(super) fn register() {
         // other threads (the log workers) still run, and only flushes.
         let rc = unsafe { libc::atexit(at_exit) };
         if rc != 0 {
-            eprintln!("backburner: could not register the log exit handler; std::process::exit may lose log lines");
+            eprintln!("backburner: could not register the exit handler; std::process::exit may lose log lines and writes still queued in open stores");
         }
     });
 }

@@ -71,7 +71,7 @@
 //   level.rs                      `Level`
 mod destination;
 mod error;
-mod exit;
+pub(crate) mod exit;
 mod facade;
 mod file;
 mod filter;
@@ -413,6 +413,14 @@ impl Logger {
 }
 
 /// Drains the logger when dropped. Keep it alive for the life of `main`.
+///
+/// Dropped on an ordinary thread, it waits until every line logged before
+/// is handed to the operating system. Dropped inside a tokio runtime
+/// (feature `tokio`, on by default), it never blocks the executor: it asks
+/// the worker to write what is queued and returns; the exit handler that
+/// the guard registered drains the rest before the process ends, whether
+/// `main` returns or calls `std::process::exit`. To know that the lines are
+/// written, `logger.flush_async().await` first.
 #[must_use = "dropping the guard drains and flushes the logger; keep it until the end of main"]
 #[derive(Debug)]
 pub struct Guard {
@@ -500,6 +508,13 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        if crate::drain::on_executor() {
+            // An executor thread must not wait: the worker goes on writing,
+            // and the exit handler (registered with the guard) drains what
+            // is left before the process ends.
+            self.logger.shared().flush_soon();
+            return;
+        }
         if let Err(e) = self.logger.flush() {
             eprintln!("backburner: log flush at exit failed: {e}");
         }

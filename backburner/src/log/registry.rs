@@ -31,8 +31,36 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        shutdown(&self.shared, &self.thread);
+        if crate::drain::on_executor() {
+            stop_in_background(&self.shared, &self.thread);
+        } else {
+            shutdown(&self.shared, &self.thread);
+        }
     }
+}
+
+/// The last clone dropped on an async runtime's thread, which must not
+/// wait: tells the worker to drain and stop, and leaves its join to the end
+/// of the process (`flush_all`, from the exit handler), so that `main`
+/// returning cannot cut the drain short.
+fn stop_in_background(shared: &Arc<Shared>, thread: &Mutex<Option<JoinHandle<()>>>) {
+    shared.stop.store(true, Ordering::SeqCst);
+    if let Some(t) = shared.worker.get() {
+        t.unpark();
+    }
+    if let Some(h) = thread.lock().take() {
+        super::exit::register();
+        stopping().lock().push((Arc::clone(shared), h));
+    }
+}
+
+/// A worker told to stop by a drop on an executor thread, not yet joined.
+type Stopping = (Arc<Shared>, JoinHandle<()>);
+
+/// The workers stopping in the background.
+fn stopping() -> &'static Mutex<Vec<Stopping>> {
+    static S: OnceLock<Mutex<Vec<Stopping>>> = OnceLock::new();
+    S.get_or_init(|| Mutex::new(Vec::new()))
 }
 
 /// Stops the worker (it drains every ring first) and joins it, unless the
@@ -100,7 +128,8 @@ pub(super) fn note_all(msg: &'static str) {
     }
 }
 
-/// Flushes every live logger (exit handler, signals).
+/// Flushes every live logger, and waits for the workers stopping in the
+/// background to drain (exit handler, signals).
 pub(super) fn flush_all() {
     for h in live() {
         if let Err(e) = h.shared.flush(false) {
@@ -108,5 +137,13 @@ pub(super) fn flush_all() {
         }
         // Not dropped here (the last clone would join the worker from an exit handler).
         keep(h);
+    }
+    let stopping = std::mem::take(&mut *stopping().lock());
+    for (shared, worker) in stopping {
+        // A worker that is this very thread (a destination ending the
+        // process) cannot be waited for.
+        if !shared.on_worker() && !shared.frozen.load(Ordering::SeqCst) {
+            let _ = worker.join();
+        }
     }
 }

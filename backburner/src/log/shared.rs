@@ -169,6 +169,12 @@ impl Shared {
         None
     }
 
+    /// Asks the worker for a flush and does not wait for it (a guard
+    /// dropped on an executor thread).
+    pub(super) fn flush_soon(&self) {
+        let _ = self.request_flush(false);
+    }
+
     /// Asks the worker for a flush (and a sync); the request's number.
     fn request_flush(&self, sync: bool) -> Result<u64, LogError> {
         if let Some(e) = self.poisoned() {
