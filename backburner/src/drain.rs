@@ -10,7 +10,7 @@
 //! only, so it never keeps a store alive (a dead one is pruned at the next
 //! registration), and a store already closed answers its drain at once.
 
-use std::sync::{Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Condvar, Mutex, OnceLock, PoisonError, Weak};
 
 /// Something that can be drained before the process ends.
 pub(crate) trait Drain: Send + Sync {
@@ -57,4 +57,39 @@ pub(crate) fn on_executor() -> bool {
         return true;
     }
     false
+}
+
+/// Stores of this process closing in the background (their last handle
+/// dropped on an executor thread), and the opens waiting for them.
+static BACKGROUND: Mutex<usize> = Mutex::new(0);
+static BACKGROUND_DONE: Condvar = Condvar::new();
+
+/// One background close, counted from `begin` until dropped (the close's
+/// end, or a panic in it).
+pub(crate) struct BackgroundClose(());
+
+impl BackgroundClose {
+    pub(crate) fn begin() -> BackgroundClose {
+        *BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        BackgroundClose(())
+    }
+}
+
+impl Drop for BackgroundClose {
+    fn drop(&mut self) {
+        let mut n = BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner);
+        *n -= 1;
+        if *n == 0 {
+            BACKGROUND_DONE.notify_all();
+        }
+    }
+}
+
+/// Waits until no store of this process is closing in the background (an
+/// open: the closing store may hold the journal's lock and the writer).
+pub(crate) fn wait_for_background_closes() {
+    let mut n = BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner);
+    while *n > 0 {
+        n = BACKGROUND_DONE.wait(n).unwrap_or_else(PoisonError::into_inner);
+    }
 }

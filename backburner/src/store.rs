@@ -245,11 +245,22 @@ impl Builder {
 
     /// Opens the sink, resumes after its last applied `Seq`, and starts the worker.
     ///
+    /// If a store of this process is still closing in the background (its
+    /// last handle was dropped inside an async runtime, see [`Store`]), the
+    /// open first waits for that close to end, so that a store dropped and
+    /// opened again finds its writes committed and its journal free.
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidUrl`] or [`Error::InvalidOption`] naming what is wrong,
     /// [`Error::Sink`] when the sink cannot be opened.
     pub fn build(self) -> Result<Store> {
+        // A store of this process still closing in the background (its last
+        // handle dropped on an executor thread) may hold the journal's lock
+        // and the writer: `drop(store); Store::open(url)` must find its
+        // writes committed and the journal free, as it does when the drop
+        // drains in place.
+        crate::drain::wait_for_background_closes();
         let opened = self.open()?;
         let recovered = opened.recover()?;
         opened.spawn(recovered)
@@ -263,9 +274,10 @@ impl Builder {
     /// # Cancel safety
     ///
     /// Dropping the future does not stop the open: it runs to its end on
-    /// its thread, and the store it opened is then closed there (its
-    /// replayed writes drained, the journal's lock released), so opening
-    /// again afterwards finds the journal free.
+    /// its thread, and the store it opened is then dropped, which closes it
+    /// (its replayed writes drained, the journal's lock released) as the
+    /// drop of a last handle does. A later open waits for that close (see
+    /// [`build`](Builder::build)).
     ///
     /// # Errors
     ///
@@ -287,7 +299,8 @@ impl Builder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub async fn build_async(self) -> Result<Store> {
-        match crate::engine::reads::on_thread("backburner-open", move || self.build()).await {
+        // A store opened for a future that is gone is dropped, which closes it.
+        match crate::engine::reads::on_thread("backburner-open", move || self.build(), drop).await {
             Some(r) => r,
             None => Err(Error::Sink(crate::SinkError::new(
                 "the store could not be opened: the open thread could not start or panicked",
@@ -528,6 +541,7 @@ impl Opened {
         };
         let _ = shared.progress.worker.set(handle.thread().clone());
         threads.push(handle);
+        let thread_ids = threads.iter().map(|t| t.thread().id()).collect();
         let inner = Arc::new(Inner {
             shared,
             reader: reader.map(Arc::from),
@@ -539,6 +553,7 @@ impl Opened {
             drain_timeout,
             journal: journal_path,
             reported: AtomicBool::new(false),
+            thread_ids,
         });
         let weak: std::sync::Weak<dyn crate::drain::Drain> = Arc::downgrade(&inner) as _;
         crate::drain::register(weak);
@@ -666,6 +681,9 @@ struct Inner {
     /// Set when the close that joined the threads has returned its report:
     /// later closes (the drop after `close`) do not repeat it.
     reported: AtomicBool,
+    /// The store's threads (journal writer, worker): an exit from one of
+    /// them does not wait for the store's drain (see `drain_for_exit`).
+    thread_ids: Vec<std::thread::ThreadId>,
 }
 
 /// A write-behind store: writes return at once with a [`Ticket`], a worker
@@ -705,14 +723,21 @@ struct Inner {
 /// * On an ordinary thread it waits for the drain, so the writes are in
 ///   the sink when the drop returns.
 /// * Inside a tokio runtime (on one of its worker threads, in `block_on`,
-///   in `spawn_blocking`; feature `tokio`, on by default) it never blocks
-///   the executor: it starts a thread, `backburner-close`, that drains and
-///   closes, and returns at once. The writes are in the sink a little
-///   later, not yet when the drop returns. The process cannot end before
-///   they are: `main` returning and `std::process::exit` run an exit
-///   handler that waits for the drain of every store still open or still
-///   closing. Only a kill (`SIGKILL`, a crash, `abort`) ends it first;
-///   with a journal, the next open applies what it held.
+///   in `spawn_blocking`, or under a `Runtime::enter` guard; feature
+///   `tokio`, on by default) it never blocks the executor: it starts a
+///   thread, `backburner-close`, that drains and closes, and returns at
+///   once. The writes are in the sink a little later, not yet when the
+///   drop returns; an open of this process waits for such a close first,
+///   so `drop(store)` then `Store::open(url)` finds them committed and the
+///   journal free. The process cannot end before they are in the sink
+///   either: `main` returning and `std::process::exit` run an exit handler
+///   that waits for the drain of every store still open or still closing.
+///   A signal that ends the process without running it does end it first:
+///   `SIGKILL`, a crash, `abort`, and `SIGTERM` or `SIGINT` unless
+///   [`log::Guard::handle_signals`](crate::log::Guard::handle_signals)
+///   handles them or the program shuts down on them itself (axum's
+///   graceful shutdown, then `close_async`). With a journal, the next open
+///   applies what it held.
 ///
 /// In async code, `store.close_async().await` before the last handle goes
 /// is the way to know when every write is in the sink and to see the
@@ -746,7 +771,11 @@ impl Drop for Handles {
             // first. A thread that cannot start leaves the drain here.
             self.0.begin_close();
             let inner = Arc::clone(&self.0);
-            let closer = move || inner.close_and_tell(WHEN);
+            let closing = crate::drain::BackgroundClose::begin();
+            let closer = move || {
+                inner.close_and_tell(WHEN);
+                drop(closing);
+            };
             if std::thread::Builder::new().name("backburner-close".into()).spawn(closer).is_ok() {
                 return;
             }
@@ -1158,9 +1187,10 @@ impl Store {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future does not undo or stop the close: new writes are
-    /// refused from the call on, and the close runs to its deadline on its
-    /// thread; a later `close` reports what this one would have.
+    /// Dropping the future does not undo or stop the close once it was
+    /// polled: new writes are refused from the first poll on, and the close
+    /// runs to its deadline on its thread; its report, which nobody awaits
+    /// any more, is printed on standard error (and logged), as a drop's is.
     ///
     /// # Errors
     ///
@@ -1169,11 +1199,21 @@ impl Store {
         let deadline = Instant::now().checked_add(timeout).unwrap_or_else(far_future);
         self.inner.begin_close();
         let inner = Arc::clone(&self.inner.0);
-        match crate::engine::reads::on_thread("backburner-close", move || inner.close(Some(Bound::Deadline(deadline))))
-            .await
-        {
+        let url = self.inner.url.clone();
+        let close = move || inner.close(Some(Bound::Deadline(deadline)));
+        // Nobody awaits the report any more: say it, as a drop does.
+        let unheard = move |r: Result<()>| {
+            if let Err(e) = r {
+                eprintln!("backburner: closing the store {url} (close_timeout_async, its future dropped): {e}");
+                ::log::error!("backburner: closing the store {url} (close_timeout_async, its future dropped): {e}");
+            }
+        };
+        match crate::engine::reads::on_thread("backburner-close", close, unheard).await {
             Some(r) => r,
-            None => Err(Error::Poisoned { reason: "the close thread could not start or panicked".into(), write: None }),
+            None => Err(Error::Io {
+                path: PathBuf::from("<thread backburner-close>"),
+                source: std::io::Error::other("the close thread could not start, or it panicked"),
+            }),
         }
     }
 
@@ -1391,6 +1431,14 @@ impl Inner {
 
 impl crate::drain::Drain for Inner {
     fn drain_for_exit(&self) {
+        if self.thread_ids.contains(&std::thread::current().id()) {
+            // The process ends from one of this store's own threads (a
+            // sink, a panic hook or a logger's destination there called
+            // `exit`): it cannot wait for itself. New writes are refused;
+            // with a journal, the next open applies what is left.
+            self.begin_close();
+            return;
+        }
         self.close_and_tell("before the process ends");
     }
 }

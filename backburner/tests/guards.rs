@@ -48,6 +48,9 @@ fn one_store_per_journal_and_no_silent_skip_of_a_journal() {
         .sink(common::Down(sqlite(&db)))
         .journal(dir.path().join("t.db.journal"))
         .durability(journal)
+        // The exit handler drains it into its down sink when the binary
+        // ends: give up after 100 ms, not the default 10 s.
+        .drain_timeout(std::time::Duration::from_millis(100))
         .build()
         .expect("open");
     first.put("k", "v").expect("put").wait_journaled().expect("journaled");

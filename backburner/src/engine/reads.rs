@@ -86,19 +86,75 @@ impl ReadPool {
 /// Runs `f` on a thread of its own, named `name`; the future resolves to
 /// its answer, or to `None` if it panicked or the thread could not start.
 /// Unlike a read, `f` runs even if the future is dropped first (the async
-/// forms of open and of a bounded close: the work goes on, its answer is
-/// dropped).
-pub(crate) fn on_thread<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> ReadFuture<T> {
+/// forms of open and of a bounded close: the work goes on); an answer
+/// nobody awaits any more goes to `unheard` (a close's report is printed,
+/// an opened store is closed), on whichever thread finds the future gone.
+pub(crate) fn on_thread<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+    unheard: impl FnOnce(T) + Send + 'static,
+) -> ThreadFuture<T> {
     let answer = Arc::new(Mutex::new(Answer { value: None, waker: None, lost: false }));
+    let state = Arc::new(Mutex::new(Unheard { gone: false, to: Some(Box::new(unheard)) }));
     let guard = Finish(Arc::clone(&answer));
-    let job = move || {
-        let v = f();
-        guard.0.lock().value = Some(v);
+    let job = {
+        let state = Arc::clone(&state);
+        move || {
+            let v = f();
+            // Under the state's lock, so that the future's drop and this
+            // agree on who hands the answer over.
+            let mut st = state.lock();
+            if st.gone {
+                let to = st.to.take();
+                drop(st);
+                if let Some(to) = to {
+                    to(v);
+                }
+                return;
+            }
+            guard.0.lock().value = Some(v);
+            drop(st);
+            // `guard` drops here and wakes the task.
+        }
     };
     if std::thread::Builder::new().name(name.into()).spawn(job).is_err() {
         // The job (and its guard) dropped unrun: `lost` is set.
     }
-    ReadFuture { answer }
+    ThreadFuture { read: ReadFuture { answer }, state }
+}
+
+/// Where the answer of `on_thread` goes if its future is gone.
+struct Unheard<T> {
+    gone: bool,
+    to: Option<Box<dyn FnOnce(T) + Send>>,
+}
+
+/// The future of `on_thread`.
+pub(crate) struct ThreadFuture<T> {
+    read: ReadFuture<T>,
+    state: Arc<Mutex<Unheard<T>>>,
+}
+
+impl<T> Future for ThreadFuture<T> {
+    type Output = Option<T>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        // Both fields are `Unpin`.
+        Pin::new(&mut self.get_mut().read).poll(cx)
+    }
+}
+
+impl<T> Drop for ThreadFuture<T> {
+    fn drop(&mut self) {
+        let mut st = self.state.lock();
+        st.gone = true;
+        // An answer that arrived but was not taken.
+        let v = self.read.answer.lock().value.take();
+        let to = if v.is_some() { st.to.take() } else { None };
+        drop(st);
+        if let (Some(v), Some(to)) = (v, to) {
+            to(v);
+        }
+    }
 }
 
 /// Wakes the read's task when its job ends, with the answer or (the read

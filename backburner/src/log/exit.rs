@@ -57,7 +57,11 @@ extern "C" fn at_exit() {
     // The stores too: one still open (in a `static`, on a thread still
     // running, or closing in the background after a drop on an async
     // runtime's thread, see `Store`'s drop) drains before the process ends.
-    end(true);
+    // A panic must not unwind out of an `extern "C"` function (it would
+    // abort): a close logs into the user's loggers, which may panic.
+    if std::panic::catch_unwind(|| end(true)).is_err() {
+        eprintln!("backburner: the drain at the end of the process panicked; some lines or writes may be lost");
+    }
 }
 
 /// The end of the process: drains every logger; with `stores`, closes

@@ -50,7 +50,11 @@ fn stop_in_background(shared: &Arc<Shared>, thread: &Mutex<Option<JoinHandle<()>
     }
     if let Some(h) = thread.lock().take() {
         super::exit::register();
-        stopping().lock().push((Arc::clone(shared), h));
+        let mut list = stopping().lock();
+        // Those that have ended need no join at exit (and would keep their
+        // rings until then).
+        list.retain(|(_, w)| !w.is_finished());
+        list.push((Arc::clone(shared), h));
     }
 }
 
