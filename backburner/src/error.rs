@@ -115,13 +115,29 @@ pub enum Error {
     /// The SQL given to [`Store::execute`](crate::Store::execute) or
     /// [`Store::query`](crate::Store::query) is not one statement SQLite
     /// reads whole: it has a NUL byte (SQLite stops reading there), text
-    /// after its first statement, or no statement at all. Nothing was queued
-    /// or run; a write is handed back.
+    /// after its first statement, or no statement at all; or one of its
+    /// parameters is an integer that SQLite cannot store (outside `i64`,
+    /// see [`ParamError`](crate::ParamError)), which is neither wrapped nor
+    /// turned into a real. Nothing was queued or run; a write is handed
+    /// back (a refused integer parameter as its decimal text, the only
+    /// `SqlValue` that holds it whole).
     #[error("invalid statement: {reason}{}", if .write.is_some() { "; the write was not accepted (it is handed back in this error)" } else { "" })]
     InvalidStatement {
         /// The write that was refused, for `execute`; `None` for `query`.
         write: Option<Box<Write>>,
         /// What is wrong and what to do instead.
+        reason: String,
+    },
+
+    /// A column of a row read with [`Store::query_map`](crate::Store::query_map)
+    /// could not be read as the type asked for ([`Row::get`](crate::Row::get)):
+    /// it holds another type, a value out of the type's range, or `NULL`
+    /// (read an `Option` for that), or the row has no such column.
+    #[error("column {column} {reason}")]
+    Column {
+        /// The column's index, from 0.
+        column: usize,
+        /// What it holds, what was expected, and what to do (it reads after "column N").
         reason: String,
     },
 
@@ -296,6 +312,13 @@ impl Error {
             | Error::TooLarge { write, .. } => Some(*write),
             _ => None,
         }
+    }
+}
+
+/// A parameter that no `SqlValue` holds, from a query: nothing to hand back.
+impl From<crate::value::ParamError> for Error {
+    fn from(e: crate::value::ParamError) -> Error {
+        Error::InvalidStatement { write: None, reason: e.to_string() }
     }
 }
 

@@ -54,6 +54,7 @@
 //! | [`Store::open`], [`Builder::build`] (a journal's replay) | [`Store::open_async`], [`Builder::build_async`] |
 //! | [`Store::get`] | [`Store::get_async`] (a committed key is read on the store's reader threads) |
 //! | [`Store::query`] | [`Store::query_async`] (run on the store's reader threads) |
+//! | [`Store::query_map`] | [`Store::query_map_async`] (the statement runs on the reader threads; the closure maps the rows in the awaiting task) |
 //! | [`log::Logger::flush`] | [`log::Logger::flush_async`] |
 //! | [`log::Logger::sync`] | [`log::Logger::sync_async`] |
 //!
@@ -79,6 +80,7 @@ mod error;
 pub mod journal;
 pub mod log;
 mod outcome;
+mod row;
 pub mod sink;
 mod stats;
 mod store;
@@ -94,8 +96,9 @@ pub use engine::ticket::{JournaledFuture, Ticket, TicketFuture};
 pub use error::{Error, Result};
 pub use journal::{Fsync, RecoveryMode};
 pub use outcome::{Executed, Outcome, TicketOutput};
+pub use row::{FromSql, FromSqlError, Row};
 pub use sink::{ApplyError, Batch, Checkpoint, Outcomes, Resume, Sink, SinkError, SinkReader};
 pub use stats::Stats;
 pub use store::{Builder, Durability, Permit, Store, MAX_WRITE};
-pub use value::{IntoParams, SqlValue, Value};
+pub use value::{params_from_iter, IntoParams, Param, ParamError, ParamsFromIter, SqlValue, Value};
 pub use write::{KeyValue, Seq, Statement, Write};

@@ -23,9 +23,10 @@ use crate::journal::checkpoint::LocalCheckpoint;
 use crate::journal::recovery::{recover, Recovered};
 use crate::journal::{FsStorage, Fsync, JournalConfig, RecoveryMode, Storage};
 use crate::outcome::Executed;
+use crate::row::{map_rows, Row};
 use crate::sink::{Checkpoint, Sink, SinkReader, DEFAULT_WRITER};
 use crate::stats::{Counters, Stats};
-use crate::value::{IntoParams, KvBuf, SqlValue, Value};
+use crate::value::{IntoParams, KvBuf, ParamError, SqlValue, Value};
 use crate::write::{KeyValue, Record, Write, MAX_SEQ};
 use crate::Seq;
 
@@ -635,6 +636,13 @@ struct Limit {
     what: &'static str,
 }
 
+/// A statement refused for a parameter no `SqlValue` holds, handed back.
+#[cold]
+fn refused_params(sql: &str, e: ParamError) -> Error {
+    let reason = e.to_string();
+    Error::InvalidStatement { write: Some(Box::new(Write::execute(sql, e.into_values()))), reason }
+}
+
 #[cold]
 fn too_large(write: Write, size: usize, limit: Limit) -> Error {
     Error::TooLarge { write: Box::new(write), size, limit: limit.bytes, what: limit.what }
@@ -961,9 +969,9 @@ impl Store {
         if let Err(reason) = crate::sink::statement::check(sql, crate::sink::statement::Call::Query) {
             return Err(Error::InvalidStatement { write: None, reason });
         }
+        let params = params.into_params()?;
         self.inner.check_open()?;
         let reader = self.inner.shared_reader("query")?;
-        let params = params.into_params();
         let upto = self.shared().queue.last_seq();
         self.inner.wait_for_async(upto).await?;
         let sql = sql.to_string();
@@ -977,14 +985,37 @@ impl Store {
     /// dead-letter file, while the rest of its batch commits. SQL that is
     /// not one statement (a NUL byte, text after the first statement, no
     /// statement) is refused at once with [`Error::InvalidStatement`], the
-    /// write handed back.
+    /// write handed back; so is a parameter that SQLite cannot store, an
+    /// integer outside `i64` (a `u64` above `i64::MAX`: see [`Param`](crate::Param)),
+    /// which is never wrapped or turned into a real.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use backburner::{params, Error};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let url = format!("sqlite://{}/app.db", dir.path().display());
+    /// let store = backburner::Store::open(&url)?;
+    /// store.execute("CREATE TABLE t(n INTEGER)", [])?;
+    /// let (small, big): (u64, u64) = (7, u64::MAX);
+    /// store.execute("INSERT INTO t VALUES (?1)", params![small])?;
+    /// let err = store.execute("INSERT INTO t VALUES (?1)", params![big]).unwrap_err();
+    /// assert!(err.to_string().contains("parameter 1 is 18446744073709551615 (u64), above i64::MAX"));
+    /// assert!(matches!(err, Error::InvalidStatement { write: Some(_), .. })); // handed back, nothing queued
+    /// store.execute("INSERT INTO t VALUES (?1)", params![big.to_string()])?; // as text instead
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn execute(&self, sql: &str, params: impl IntoParams) -> Result<Ticket<Executed>> {
         self.statement(sql, params, Room::Queue)
     }
 
     fn statement(&self, sql: &str, params: impl IntoParams, room: Room) -> Result<Ticket<Executed>> {
         let s = self.shared();
-        let write = Write::execute(sql, params.into_params());
+        let params = match params.into_params() {
+            Ok(p) => p,
+            Err(e) => return Err(refused_params(sql, e)),
+        };
+        let write = Write::execute(sql, params);
         let size = crate::journal::encoded_len(&write) - crate::journal::RECORD_HEADER - 1;
         if size > self.inner.limit.bytes {
             return Err(too_large(write, size, self.inner.limit));
@@ -1039,23 +1070,100 @@ impl Store {
     }
 
     /// Runs a read-only statement after every earlier write through this store
-    /// has been processed, and returns its rows.
+    /// has been processed, and returns its rows. To read them as Rust
+    /// types, use [`query_map`](Store::query_map).
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidStatement`] when `sql` is not one statement (checked
-    /// first, without waiting); [`Error::Sink`] when the statement fails or
+    /// [`Error::InvalidStatement`] when `sql` is not one statement or a
+    /// parameter is an integer outside `i64` (checked first, without
+    /// waiting); [`Error::Sink`] when the statement fails or
     /// writes (use [`execute`](Store::execute)); [`Error::Closed`] after
     /// `close`; [`Error::Poisoned`] when earlier writes can no longer be applied.
     pub fn query(&self, sql: &str, params: impl IntoParams) -> Result<Vec<Vec<SqlValue>>> {
         if let Err(reason) = crate::sink::statement::check(sql, crate::sink::statement::Call::Query) {
             return Err(Error::InvalidStatement { write: None, reason });
         }
+        let params = params.into_params()?;
         self.inner.check_open()?;
         let reader = self.inner.reader("query")?;
         let upto = self.shared().queue.last_seq();
         self.inner.wait_for(upto)?;
-        Ok(reader.query(sql, &params.into_params())?)
+        Ok(reader.query(sql, &params)?)
+    }
+
+    /// Runs a read-only statement as [`query`](Store::query) does (after
+    /// every earlier write through this store is processed), and maps each
+    /// row with `f`, in order: `f` reads the columns it wants with
+    /// [`Row::get`], typed, and its first error is the call's.
+    ///
+    /// `f` runs on the calling thread, over rows already fetched (the
+    /// sink's answer is read whole first, as `query` reads it), so it may
+    /// borrow from the caller and need not be `Send`.
+    ///
+    /// # Errors
+    ///
+    /// As [`query`](Store::query); [`Error::Column`] when a column is not
+    /// the type `f` asks for; any error `f` returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use backburner::params;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let url = format!("sqlite://{}/app.db", dir.path().display());
+    /// let store = backburner::Store::open(&url)?;
+    /// store.execute("CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT, visits INTEGER)", [])?;
+    /// let id: u64 = 42;
+    /// store.execute("INSERT INTO users VALUES (?1, ?2, ?3)", params![id, "Ada", 3usize])?;
+    ///
+    /// struct User { id: u64, name: String, visits: usize }
+    /// let users = store.query_map("SELECT id, name, visits FROM users", [], |row| {
+    ///     Ok(User { id: row.get(0)?, name: row.get(1)?, visits: row.get(2)? })
+    /// })?; // sees the insert, pending a moment ago
+    /// assert_eq!((users[0].id, users[0].name.as_str(), users[0].visits), (42, "Ada", 3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn query_map<T>(
+        &self,
+        sql: &str,
+        params: impl IntoParams,
+        f: impl FnMut(&Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        map_rows(&self.query(sql, params)?, f)
+    }
+
+    /// The async form of [`query_map`](Store::query_map): the statement runs
+    /// as in [`query_async`](Store::query_async), on one of the store's
+    /// reader threads, and `f` then maps the fetched rows in the awaiting
+    /// task (so `f` may borrow and need not be `Send`; the future is `Send`
+    /// when `f` and the parameters are).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`query_async`](Store::query_async): the statement may still run
+    /// to its end on the reader thread; its rows are dropped unmapped.
+    ///
+    /// # Errors
+    ///
+    /// As [`query_map`](Store::query_map).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// async fn names(store: &backburner::Store) -> backburner::Result<Vec<(i64, String)>> {
+    ///     store.query_map_async("SELECT id, name FROM users ORDER BY id", [], |row| {
+    ///         Ok((row.get(0)?, row.get(1)?))
+    ///     }).await
+    /// }
+    /// ```
+    pub async fn query_map_async<T>(
+        &self,
+        sql: &str,
+        params: impl IntoParams,
+        f: impl FnMut(&Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        map_rows(&self.query_async(sql, params).await?, f)
     }
 
     /// Blocks until every write accepted before the call is processed.

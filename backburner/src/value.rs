@@ -154,44 +154,242 @@ impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
     }
 }
 
-/// Parameters of a statement: `[]`, `()`, a `Vec<SqlValue>`, an array of
-/// [`SqlValue`] or the [`params!`](crate::params) macro.
-pub trait IntoParams {
-    /// Turns the parameters into an owned list.
-    fn into_params(self) -> Vec<SqlValue>;
+/// One statement parameter, as [`params!`](crate::params) builds it: a
+/// [`SqlValue`], or an integer that no `SqlValue` holds (a `u64`, `usize`,
+/// `u128` or `i128` above `i64::MAX`, or an `i128` below `i64::MIN`), which
+/// [`IntoParams`] refuses with a [`ParamError`] naming its position: it is
+/// never wrapped, clamped or turned into a real. [`params!`](crate::params)
+/// and [`params_from_iter`] take lists of them.
+///
+/// Every type that converts into a `SqlValue` converts into a `Param`, and
+/// so do `u64`, `usize`, `u128`, `i128`, `isize` and their `Option`s.
+///
+/// ```
+/// use backburner::{params_from_iter, IntoParams, Param, SqlValue};
+/// let p = [Param::from(7u64), Param::from("x"), Param::from(None::<usize>)];
+/// assert_eq!(params_from_iter(p).into_params()?, [SqlValue::Integer(7), SqlValue::Text("x".into()), SqlValue::Null]);
+/// assert!(params_from_iter([Param::from(u64::MAX)]).into_params().is_err());
+/// # Ok::<(), backburner::ParamError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param(ParamRepr);
+
+#[derive(Clone, Debug, PartialEq)]
+enum ParamRepr {
+    Value(SqlValue),
+    /// An integer outside `i64` (boxed: a `Param` stays the size of a `SqlValue`).
+    Wide(Box<Wide>),
 }
-impl IntoParams for Vec<SqlValue> {
-    fn into_params(self) -> Vec<SqlValue> {
-        self
-    }
+
+/// An integer outside `i64`: its decimal digits and its type's name.
+#[derive(Clone, Debug, PartialEq)]
+struct Wide {
+    digits: String,
+    ty: &'static str,
 }
-impl<const N: usize> IntoParams for [SqlValue; N] {
-    fn into_params(self) -> Vec<SqlValue> {
-        Vec::from(self)
-    }
-}
-impl IntoParams for &[SqlValue] {
-    fn into_params(self) -> Vec<SqlValue> {
-        self.to_vec()
-    }
-}
-impl IntoParams for () {
-    fn into_params(self) -> Vec<SqlValue> {
-        Vec::new()
+
+impl<T: Into<SqlValue>> From<T> for Param {
+    fn from(v: T) -> Param {
+        Param(ParamRepr::Value(v.into()))
     }
 }
 
-/// Builds statement parameters from values of mixed types.
+/// Conversions of the integer types wider than SQLite's, checked: a value
+/// that fits is an `Integer`, one that does not is kept aside for
+/// `IntoParams` to refuse.
+macro_rules! wide_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Param {
+            fn from(v: $t) -> Param {
+                match i64::try_from(v) {
+                    Ok(i) => Param(ParamRepr::Value(SqlValue::Integer(i))),
+                    Err(_) => wide(v.to_string(), stringify!($t)),
+                }
+            }
+        }
+        impl From<Option<$t>> for Param {
+            fn from(v: Option<$t>) -> Param {
+                v.map_or(Param(ParamRepr::Value(SqlValue::Null)), Param::from)
+            }
+        }
+    )*};
+}
+wide_int!(u64, usize, u128, i128, isize);
+
+#[cold]
+fn wide(digits: String, ty: &'static str) -> Param {
+    Param(ParamRepr::Wide(Box::new(Wide { digits, ty })))
+}
+
+/// A parameter that no [`SqlValue`] holds: an integer outside `i64`, the
+/// range of SQLite's INTEGER (and of `SqlValue::Integer`).
+///
+/// [`Store::execute`](crate::Store::execute) and
+/// [`Store::query`](crate::Store::query) turn it into
+/// [`Error::InvalidStatement`](crate::Error::InvalidStatement) with this
+/// message, before anything is queued or run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamError {
+    position: usize,
+    message: String,
+    values: Vec<SqlValue>,
+}
+
+impl ParamError {
+    /// The position of the first refused parameter, from 1 (as `?1`, `?2`).
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// Every parameter as a `SqlValue`, a refused integer as its decimal
+    /// text (`SqlValue::Text("18446744073709551615")`): what a refused
+    /// write hands back.
+    pub fn into_values(self) -> Vec<SqlValue> {
+        self.values
+    }
+}
+
+impl fmt::Display for ParamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ParamError {}
+
+/// Checks a list of [`Param`]s: the values, or the first one out of range.
+fn check(params: impl IntoIterator<Item = Param>) -> Result<Vec<SqlValue>, ParamError> {
+    let mut first = None;
+    let values = params
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| match p.0 {
+            ParamRepr::Value(v) => v,
+            ParamRepr::Wide(w) => {
+                first.get_or_insert_with(|| (i + 1, out_of_range(i + 1, &w.digits, w.ty)));
+                SqlValue::Text(w.digits)
+            }
+        })
+        .collect();
+    match first {
+        None => Ok(values),
+        Some((position, message)) => Err(ParamError { position, message, values }),
+    }
+}
+
+#[cold]
+fn out_of_range(position: usize, digits: &str, ty: &str) -> String {
+    let side = match digits.starts_with('-') {
+        true => "below i64::MIN, the smallest",
+        false => "above i64::MAX, the largest",
+    };
+    format!(
+        "parameter {position} is {digits} ({ty}), {side} integer SQLite stores; it is neither wrapped nor \
+         stored as a real: pass it as text (`n.to_string()`) or as a blob (`n.to_be_bytes()`, which sorts \
+         as the numbers do), or as an i64 if your values fit (`i64::try_from(n)`)"
+    )
+}
+
+/// Parameters of a statement: `[]`, `()`, the [`params!`](crate::params)
+/// macro, [`params_from_iter`], or a `Vec`, an array or a slice of
+/// [`SqlValue`]s.
+///
+/// # Examples
 ///
 /// ```
-/// let p = backburner::params![42, "login", 1.5, None::<i64>];
-/// assert_eq!(p.len(), 4);
-/// assert_eq!(p[1], backburner::SqlValue::Text("login".into()));
+/// use backburner::{params, IntoParams, SqlValue};
+/// assert_eq!(params![1u64, "a"].into_params()?, [SqlValue::Integer(1), SqlValue::Text("a".into())]);
+/// assert_eq!(vec![SqlValue::Null].into_params()?, [SqlValue::Null]);
+/// let err = params![1, u64::MAX].into_params().unwrap_err();
+/// assert_eq!(err.position(), 2);
+/// assert!(err.to_string().starts_with("parameter 2 is 18446744073709551615 (u64), above i64::MAX"));
+/// # Ok::<(), backburner::ParamError>(())
+/// ```
+pub trait IntoParams {
+    /// Turns the parameters into an owned list.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamError`] when a [`Param`] is an integer outside `i64` (the
+    /// first one is named; every other list of `SqlValue`s converts).
+    fn into_params(self) -> Result<Vec<SqlValue>, ParamError>;
+}
+impl IntoParams for Vec<SqlValue> {
+    fn into_params(self) -> Result<Vec<SqlValue>, ParamError> {
+        Ok(self)
+    }
+}
+impl<const N: usize> IntoParams for [SqlValue; N] {
+    fn into_params(self) -> Result<Vec<SqlValue>, ParamError> {
+        Ok(Vec::from(self))
+    }
+}
+impl IntoParams for &[SqlValue] {
+    fn into_params(self) -> Result<Vec<SqlValue>, ParamError> {
+        Ok(self.to_vec())
+    }
+}
+impl IntoParams for () {
+    fn into_params(self) -> Result<Vec<SqlValue>, ParamError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Parameters from an iterator of values that convert into a [`Param`]
+/// (a [`SqlValue`], a `u64`, a `&str`, …), checked as
+/// [`params!`](crate::params) checks them: for a list built at run time.
+///
+/// ```
+/// use backburner::{params_from_iter, IntoParams, SqlValue};
+/// let ids: Vec<u64> = vec![1, 2, 3];
+/// assert_eq!(params_from_iter(ids.iter().copied()).into_params()?.len(), 3);
+/// let err = params_from_iter([1, u64::MAX]).into_params().unwrap_err();
+/// assert_eq!(err.position(), 2);
+/// # Ok::<(), backburner::ParamError>(())
+/// ```
+pub fn params_from_iter<I>(iter: I) -> ParamsFromIter<I>
+where
+    I: IntoIterator,
+    I::Item: Into<Param>,
+{
+    ParamsFromIter(iter)
+}
+
+/// Parameters from an iterator: see [`params_from_iter`]; what
+/// [`params!`](crate::params) builds.
+#[derive(Clone, Debug)]
+pub struct ParamsFromIter<I>(I);
+
+impl<I> IntoParams for ParamsFromIter<I>
+where
+    I: IntoIterator,
+    I::Item: Into<Param>,
+{
+    fn into_params(self) -> Result<Vec<SqlValue>, ParamError> {
+        check(self.0.into_iter().map(Into::into))
+    }
+}
+
+/// Builds statement parameters from values of mixed types: anything that
+/// converts into a [`SqlValue`], and `u64`, `usize`, `u128`, `i128` and
+/// `isize`, which are checked when the statement is handed over (a value
+/// outside `i64` is refused with an error naming it, never wrapped; see
+/// [`Param`]).
+///
+/// ```
+/// use backburner::{params, IntoParams, SqlValue};
+/// let id: u64 = 42;
+/// let n: usize = 3;
+/// let p = params![id, n, "login", 1.5, None::<i64>].into_params()?;
+/// assert_eq!(p.len(), 5);
+/// assert_eq!(p[0], SqlValue::Integer(42));
+/// assert_eq!(p[2], SqlValue::Text("login".into()));
+/// # Ok::<(), backburner::ParamError>(())
 /// ```
 #[macro_export]
 macro_rules! params {
-    () => { [] as [$crate::SqlValue; 0] };
-    ($($v:expr),+ $(,)?) => { [$($crate::SqlValue::from($v)),+] };
+    () => { $crate::params_from_iter([] as [$crate::Param; 0]) };
+    ($($v:expr),+ $(,)?) => { $crate::params_from_iter([$($crate::Param::from($v)),+]) };
 }
 
 /// Bytes of key and value stored in place: writes this small take no
@@ -358,5 +556,10 @@ mod tests {
             assert_eq!(&*Value::from_kv(&kv), v);
         }
         assert_eq!(std::mem::size_of::<KvBuf>(), 64);
+    }
+
+    #[test]
+    fn a_param_is_the_size_of_a_sql_value() {
+        assert_eq!(std::mem::size_of::<Param>(), std::mem::size_of::<SqlValue>());
     }
 }

@@ -32,6 +32,8 @@ fn public_types_are_send_and_sync() {
         send_future(store.close_async());
         send_future(store.get_async("k"));
         send_future(store.query_async("SELECT 1", []));
+        send_future(store.query_async("SELECT ?1", backburner::params![1u64]));
+        send_future(store.query_map_async("SELECT 1", [], |row| row.get::<i64>(0)));
     }
     let _ = store_futures;
     send_sync::<Store>();
@@ -42,6 +44,10 @@ fn public_types_are_send_and_sync() {
     send_sync::<Stats>();
     send_sync::<Value>();
     send_sync::<SqlValue>();
+    send_sync::<backburner::Param>();
+    send_sync::<backburner::ParamError>();
+    send_sync::<backburner::Row<'static>>();
+    send_sync::<backburner::FromSqlError>();
     send_sync::<Write>();
     send_sync::<backburner::Seq>();
     send_sync::<Backpressure>();
