@@ -31,6 +31,10 @@ pub struct LogArgs {
     /// Directory for the log files (default: a temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Run only these candidates (comma-separated, as in `--only Macro,TracingLayerInSpan`;
+    /// an unknown name lists them), with the timer floor.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -44,7 +48,11 @@ enum Cand {
     #[cfg(feature = "bench-compare")]
     TracingLayer,
     #[cfg(feature = "bench-compare")]
+    TracingLayerInSpan,
+    #[cfg(feature = "bench-compare")]
     AppenderLossy,
+    #[cfg(feature = "bench-compare")]
+    AppenderLossyInSpan,
     #[cfg(feature = "bench-compare")]
     AppenderLossless,
     #[cfg(feature = "bench-compare")]
@@ -60,7 +68,15 @@ impl Cand {
         #[cfg(not(feature = "bench-compare"))]
         v.push(Cand::Facade);
         #[cfg(feature = "bench-compare")]
-        v.extend([Cand::TracingLayer, Cand::AppenderLossy, Cand::AppenderLossless, Cand::SlogAsync, Cand::Ftlog]);
+        v.extend([
+            Cand::TracingLayer,
+            Cand::TracingLayerInSpan,
+            Cand::AppenderLossy,
+            Cand::AppenderLossyInSpan,
+            Cand::AppenderLossless,
+            Cand::SlogAsync,
+            Cand::Ftlog,
+        ]);
         v
     }
 
@@ -75,7 +91,11 @@ impl Cand {
             #[cfg(feature = "bench-compare")]
             Cand::TracingLayer => "tracing::info! + backburner layer",
             #[cfg(feature = "bench-compare")]
+            Cand::TracingLayerInSpan => "  the same in a span of 2 fields",
+            #[cfg(feature = "bench-compare")]
             Cand::AppenderLossy => "tracing-appender non_blocking (lossy)",
+            #[cfg(feature = "bench-compare")]
+            Cand::AppenderLossyInSpan => "  the same in a span of 2 fields",
             #[cfg(feature = "bench-compare")]
             Cand::AppenderLossless => "tracing-appender non_blocking (lossless)",
             #[cfg(feature = "bench-compare")]
@@ -128,6 +148,19 @@ struct Setup {
     finish: Box<dyn FnOnce() -> Result<(), BoxError>>,
     /// The file to count lines in; `None`: counted by the caller.
     file: Option<PathBuf>,
+}
+
+/// Each producer's `tracing` dispatcher; `in_span`: with a span of two
+/// fields entered around the whole loop (as a request's span is around its
+/// events), created in the thread before the clock starts.
+#[cfg(feature = "bench-compare")]
+fn thread_init(d: tracing::Dispatch, in_span: bool) -> ThreadInit {
+    Box::new(move || {
+        let guard = tracing::dispatcher::set_default(&d);
+        let span = in_span.then(|| tracing::info_span!("request", method = "GET", uri = "/orders/42").entered());
+        // The span is exited before the dispatcher is restored.
+        Box::new((span, guard))
+    })
 }
 
 const PRE: &[u8] = b"2026-11-26T16:55:01.123456Z INFO  bench [main] order 42 filled at 99.5 for ACME\n";
@@ -197,14 +230,14 @@ fn setup(c: Cand, path: &Path, queue: usize) -> Result<Setup, BoxError> {
         #[cfg(not(feature = "bench-compare"))]
         Cand::Facade => global_logger(),
         #[cfg(feature = "bench-compare")]
-        Cand::TracingLayer => {
+        Cand::TracingLayer | Cand::TracingLayerInSpan => {
             use tracing_subscriber::layer::SubscriberExt;
             let l = Logger::builder().file(path).queue_capacity(queue).build()?;
             let d = tracing::Dispatch::new(tracing_subscriber::registry().with(l.tracing_layer()));
             // Held by `op`, dropped after the clock stops (see `run`).
             let keep = l.clone();
             Setup {
-                init: Some(Box::new(move || Box::new(tracing::dispatcher::set_default(&d)))),
+                init: Some(thread_init(d, c == Cand::TracingLayerInSpan)),
                 op: Box::new(move |id, price, _| {
                     let _ = &keep;
                     tracing::info!(target: "bench", "order {} filled at {} for {}", id, price, "ACME")
@@ -214,14 +247,14 @@ fn setup(c: Cand, path: &Path, queue: usize) -> Result<Setup, BoxError> {
             }
         }
         #[cfg(feature = "bench-compare")]
-        Cand::AppenderLossy | Cand::AppenderLossless => {
+        Cand::AppenderLossy | Cand::AppenderLossyInSpan | Cand::AppenderLossless => {
             let (nb, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-                .lossy(c == Cand::AppenderLossy)
+                .lossy(c != Cand::AppenderLossless)
                 .finish(std::fs::File::create(path)?);
             let sub = tracing_subscriber::fmt().with_writer(nb).with_ansi(false).finish();
             let d = tracing::Dispatch::new(sub);
             Setup {
-                init: Some(Box::new(move || Box::new(tracing::dispatcher::set_default(&d)))),
+                init: Some(thread_init(d, c == Cand::AppenderLossyInSpan)),
                 op: Box::new(
                     move |id, price, _| tracing::info!(target: "bench", "order {} filled at {} for {}", id, price, "ACME"),
                 ),
@@ -311,7 +344,16 @@ pub fn log(a: LogArgs) -> Result<(), BoxError> {
     let _guard = Logger::builder().file(&global_path).build()?.install()?;
     #[cfg(feature = "bench-compare")]
     let _guard = ftlog::builder().root(ftlog::appender::FileAppender::new(&global_path)).build()?.init()?;
-    let cands = Cand::all();
+    let mut cands = Cand::all();
+    if let Some(only) = &a.only {
+        let names: Vec<String> = cands.iter().map(|c| format!("{c:?}")).collect();
+        let want: Vec<&str> = only.split(',').map(str::trim).collect();
+        if let Some(bad) = want.iter().find(|w| !names.iter().any(|n| n.eq_ignore_ascii_case(w))) {
+            return Err(format!("unknown candidate `{bad}`; the candidates are {}", names.join(", ")).into());
+        }
+        cands.retain(|c| *c == Cand::Floor || want.iter().any(|w| format!("{c:?}").eq_ignore_ascii_case(w)));
+    }
+    let pos = |c: Cand| cands.iter().position(|&x| x == c);
     let rounds = a.rounds.max(1);
     let queue = a.queue.unwrap_or(usize::try_from(a.lines)?);
     println!(
@@ -346,9 +388,14 @@ pub fn log(a: LogArgs) -> Result<(), BoxError> {
         ::log::logger().flush();
         std::thread::sleep(Duration::from_millis(200));
         let global_lines = count_lines(&global_path).unwrap_or(0) - global_before;
-        // The last candidate logs through the global `log` logger: count its file.
-        let global = cands.len() - 1;
-        lost[global] = global_expected.saturating_sub(global_lines);
+        // The candidate on the global `log` logger (the last one): count its file.
+        #[cfg(not(feature = "bench-compare"))]
+        let global = pos(Cand::Facade);
+        #[cfg(feature = "bench-compare")]
+        let global = pos(Cand::Ftlog);
+        if let Some(g) = global {
+            lost[g] = global_expected.saturating_sub(global_lines);
+        }
         pb.suspend(|| {
             println!("\n{threads} producer thread(s): caller latency per call (all rounds) and lines/s into the file (handed to the OS) incl. the final drain");
             println!(
@@ -379,27 +426,34 @@ pub fn log(a: LogArgs) -> Result<(), BoxError> {
                 );
             }
             let floor = hists[0].value_at_quantile(0.5);
-            let mac = &hists[3];
-            println!(
-                "  own macro p50 - timer floor: {} ns (target <= 25 ns); own macro p99.9 {} (target <= 5 µs)",
-                mac.value_at_quantile(0.5).saturating_sub(floor),
-                dur(Duration::from_nanos(mac.value_at_quantile(0.999)))
-            );
-            let ratio: Vec<f64> = rates[3].iter().zip(&rates[2]).map(|(m, b)| m / b).collect();
-            let (lo, hi) = crate::report::min_max(&ratio);
-            println!(
-                "  own macro lines/s / BufWriter lines/s: {:.2} (median of per-round ratios, {lo:.2}–{hi:.2}; target >= 1: {})",
-                median(&ratio),
-                if median(&ratio) >= 1.0 { "met" } else { "MISSED" }
-            );
-            #[cfg(feature = "bench-compare")]
-            {
-                let layer = hists[4].value_at_quantile(0.5) as f64;
-                let appender = hists[5].value_at_quantile(0.5) as f64;
+            if let Some(m) = pos(Cand::Macro) {
+                let mac = &hists[m];
                 println!(
-                    "  tracing layer p50 / tracing-appender (lossy) p50: {:.2} (target <= 0.50)",
-                    layer / appender
+                    "  own macro p50 - timer floor: {} ns (target <= 25 ns); own macro p99.9 {} (target <= 5 µs)",
+                    mac.value_at_quantile(0.5).saturating_sub(floor),
+                    dur(Duration::from_nanos(mac.value_at_quantile(0.999)))
                 );
+            }
+            if let (Some(m), Some(b)) = (pos(Cand::Macro), pos(Cand::BufWriter)) {
+                let ratio: Vec<f64> = rates[m].iter().zip(&rates[b]).map(|(m, b)| m / b).collect();
+                let (lo, hi) = crate::report::min_max(&ratio);
+                println!(
+                    "  own macro lines/s / BufWriter lines/s: {:.2} (median of per-round ratios, {lo:.2}–{hi:.2}; target >= 1: {})",
+                    median(&ratio),
+                    if median(&ratio) >= 1.0 { "met" } else { "MISSED" }
+                );
+            }
+            #[cfg(feature = "bench-compare")]
+            for (layer, appender, what) in [
+                (Cand::TracingLayer, Cand::AppenderLossy, ""),
+                (Cand::TracingLayerInSpan, Cand::AppenderLossyInSpan, ", both in a span of 2 fields"),
+            ] {
+                if let (Some(l), Some(t)) = (pos(layer), pos(appender)) {
+                    println!(
+                        "  tracing layer p50 / tracing-appender (lossy) p50{what}: {:.2} (target <= 0.50)",
+                        hists[l].value_at_quantile(0.5) as f64 / hists[t].value_at_quantile(0.5) as f64
+                    );
+                }
             }
         });
     }

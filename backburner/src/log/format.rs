@@ -13,11 +13,15 @@ use super::level::Level;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Format {
-    /// `2026-11-26T16:55:01.123456Z INFO  app::orders [main] order 42 filled key=value`
+    /// `2026-11-26T16:55:01.123456Z INFO  app::orders [main] order 42 filled key=value`;
+    /// a `tracing` event in spans has them before the target:
+    /// `… INFO  request{method=GET uri=/x}:db{table=orders}: app::orders [main] …`
     #[default]
     Text,
     /// One JSON object per line:
-    /// `{"ts":"…","level":"INFO","target":"app::orders","thread":"main","msg":"…","fields":{"key":"value"}}`
+    /// `{"ts":"…","level":"INFO","target":"app::orders","thread":"main","msg":"…","fields":{"key":"value"}}`;
+    /// a `tracing` event in spans ends with the innermost and all of them, root first:
+    /// `…,"span":{"name":"db","table":"orders"},"spans":[{"name":"request","method":"GET","uri":"/x"},{"name":"db","table":"orders"}]}`
     Json,
 }
 
@@ -62,13 +66,17 @@ pub(crate) struct Line<'a> {
     /// Appends the message.
     pub(crate) msg: &'a dyn Fn(&mut String),
     pub(crate) fields: &'a [(Box<str>, Box<str>)],
+    /// The spans a `tracing` event is in, root first, prepared in this
+    /// format by the caller (text: `a{k=v}:b:`; JSON: `{"name":"a","k":"v"},{"name":"b"}`),
+    /// and the innermost one (JSON); both empty outside any span.
+    pub(crate) spans: (&'a str, &'a str),
 }
 
 /// Appends one line (with its newline) to `out`.
 pub(crate) fn write_line(out: &mut String, stamp: &mut Stamp, format: Format, l: &Line<'_>) {
     match format {
         Format::Text => {
-            out.reserve(64 + l.target.len() + l.thread.len());
+            out.reserve(64 + l.spans.0.len() + l.target.len() + l.thread.len());
             stamp.push(out, l.ts);
             // " INFO  " with the level padded to five.
             out.push_str(match l.level {
@@ -78,6 +86,11 @@ pub(crate) fn write_line(out: &mut String, stamp: &mut Stamp, format: Format, l:
                 Level::Debug => " DEBUG ",
                 Level::Trace => " TRACE ",
             });
+            // Where tracing-subscriber's `fmt` puts them: before the target.
+            if !l.spans.0.is_empty() {
+                out.push_str(l.spans.0);
+                out.push(' ');
+            }
             out.push_str(l.target);
             out.push_str(" [");
             out.push_str(l.thread);
@@ -121,13 +134,22 @@ pub(crate) fn write_line(out: &mut String, stamp: &mut Stamp, format: Format, l:
                 }
                 out.push('}');
             }
+            // As tracing-subscriber's JSON format: `span`, then `spans`.
+            if !l.spans.0.is_empty() {
+                out.push_str(",\"span\":");
+                out.push_str(l.spans.1);
+                out.push_str(",\"spans\":[");
+                out.push_str(l.spans.0);
+                out.push(']');
+            }
             out.push('}');
         }
     }
     out.push('\n');
 }
 
-fn push_escaped_newlines(out: &mut String, s: &str) {
+/// Appends `s` with `\n` and `\r` written as two characters each (text lines).
+pub(crate) fn push_escaped_newlines(out: &mut String, s: &str) {
     if s.as_bytes().iter().any(|&b| b == b'\n' || b == b'\r') {
         for c in s.chars() {
             match c {

@@ -282,7 +282,7 @@ impl Builder {
             Dest::Own(dest) => dest,
         };
         let sink = Sink::new(dest);
-        let shared = Arc::new(Shared::new(filter, self.policy, self.per_thread, sink.gate()));
+        let shared = Arc::new(Shared::new(filter, self.format, self.policy, self.per_thread, sink.gate()));
         let t = self::worker::spawn(&shared, sink, self.format, self.merge)
             .map_err(|source| LogError::Setup { what: "start the log worker thread", source })?;
         Ok(Logger { handle: Handle::register(shared, t) })

@@ -371,8 +371,13 @@ pub enum Message {
     /// From `tracing`: formatted on the caller; the target is static.
     #[cfg(feature = "tracing")]
     Event {
-        /// The message.
-        msg: Box<str>,
+        /// The spans the event is in (`text[..spans]`, root first, already in
+        /// the logger's format), then the message: one allocation for both.
+        text: Box<str>,
+        /// Where the message starts in `text` (0: in no span).
+        spans: u32,
+        /// Where the innermost span starts in `text` (JSON writes it twice).
+        inner: u32,
         /// The event's target.
         target: &'static str,
         /// Its other fields, if any.
@@ -404,7 +409,20 @@ impl Entry {
             Message::Formatted(s) => out.push_str(s),
             Message::Facade(f) => out.push_str(&f.msg),
             #[cfg(feature = "tracing")]
-            Message::Event { msg, .. } => out.push_str(msg),
+            Message::Event { text, spans, .. } => out.push_str(text.get(*spans as usize..).unwrap_or("")),
+        }
+    }
+
+    /// The spans of a `tracing` event: all of them, root first, and the
+    /// innermost one (both empty outside any span).
+    pub(crate) fn spans(&self) -> (&str, &str) {
+        match &self.msg {
+            #[cfg(feature = "tracing")]
+            Message::Event { text, spans, inner, .. } => {
+                let all = text.get(..*spans as usize).unwrap_or("");
+                (all, all.get(*inner as usize..).unwrap_or(""))
+            }
+            _ => ("", ""),
         }
     }
 

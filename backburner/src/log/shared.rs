@@ -15,6 +15,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::error::{LogError, LogStats};
 use super::filter::Filter;
+use super::format::Format;
 use super::record::{Entry, Site};
 use crate::backpressure::Backpressure;
 
@@ -38,6 +39,9 @@ pub(super) struct ThreadQueue {
 pub(super) struct Shared {
     pub(super) id: usize,
     pub(super) filter: Filter,
+    /// How lines are written (the `tracing` layer prepares span fields in it).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))] // read by the `tracing` layer only
+    pub(super) format: Format,
     /// Most verbose level enabled (0: none).
     pub(super) max_level: AtomicU8,
     pub(super) policy: Backpressure,
@@ -88,12 +92,19 @@ static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 impl Shared {
     /// The state of a new logger (with an id of its own in the process),
     /// before its worker starts.
-    pub(super) fn new(filter: Filter, policy: Backpressure, per_thread: usize, gate: Arc<Mutex<()>>) -> Shared {
+    pub(super) fn new(
+        filter: Filter,
+        format: Format,
+        policy: Backpressure,
+        per_thread: usize,
+        gate: Arc<Mutex<()>>,
+    ) -> Shared {
         let clock = quanta::Clock::new();
         Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             max_level: AtomicU8::new(filter.max_level().map_or(0, |l| l as u8)),
             filter,
+            format,
             policy,
             per_thread,
             queues: Mutex::new(Vec::new()),

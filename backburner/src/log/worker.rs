@@ -69,7 +69,15 @@ fn wall(anchor: (u64, u64), clock: &quanta::Clock, at: u64) -> u64 {
 /// Appends one entry's line to `out`.
 fn format_entry(out: &mut String, stamp: &mut format::Stamp, fmt: Format, ts: u64, e: &Entry, thread: &str) {
     let render = |o: &mut String| e.render(o);
-    let line = format::Line { ts, level: e.level(), target: e.target(), thread, msg: &render, fields: e.fields() };
+    let line = format::Line {
+        ts,
+        level: e.level(),
+        target: e.target(),
+        thread,
+        msg: &render,
+        fields: e.fields(),
+        spans: e.spans(),
+    };
     format::write_line(out, stamp, fmt, &line);
 }
 
@@ -379,8 +387,15 @@ impl Worker {
             "{dropped} log line(s) from this thread were dropped: its queue was full (Backpressure::{policy:?})"
         );
         let msg = |out: &mut String| out.push_str(&text);
-        let line =
-            format::Line { ts, level: Level::Warn, target: "backburner::log", thread: &q.name, msg: &msg, fields: &[] };
+        let line = format::Line {
+            ts,
+            level: Level::Warn,
+            target: "backburner::log",
+            thread: &q.name,
+            msg: &msg,
+            fields: &[],
+            spans: ("", ""),
+        };
         self.emit(&line);
     }
 
