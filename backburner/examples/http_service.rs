@@ -154,8 +154,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(addr = addr.as_str(), "listening");
     axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
     // Every accepted write is committed before the process ends.
+    let st = app.store.stats();
     app.store.close_async().await?;
-    tracing::info!("store closed");
+    tracing::info!(
+        committed = st.committed,
+        batches = st.batches,
+        mean_batch = st.mean_batch_size,
+        commit_p50_us = st.commit_p50.as_micros() as u64,
+        commit_p99_us = st.commit_p99.as_micros() as u64,
+        commit_max_us = st.commit_max.as_micros() as u64,
+        "store closed"
+    );
     log.flush_async().await?;
     Ok(())
 }

@@ -8,6 +8,7 @@
 //! (`Durability::Memory`) or the journal writer (`Durability::Journal`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,14 +85,24 @@ impl Intake {
             }
         }
         let timeout = if self.early.is_empty() { timeout } else { timeout.min(Duration::from_millis(1)) };
-        let alive = match self.rx.recv_timeout(timeout) {
-            Ok(m) => {
-                self.accept(m, out);
-                true
+        // A permit's write into the lane wakes this `recv` only if it sees
+        // the flag (see `Queue::admit_reserved`): set it, then look at the
+        // lane once more.
+        self.shared.queue.intake_waiting.store(true, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        let alive = if !self.lane.is_empty() {
+            true
+        } else {
+            match self.rx.recv_timeout(timeout) {
+                Ok(m) => {
+                    self.accept(m, out);
+                    true
+                }
+                Err(RecvTimeoutError::Timeout) => true,
+                Err(RecvTimeoutError::Disconnected) => false,
             }
-            Err(RecvTimeoutError::Timeout) => true,
-            Err(RecvTimeoutError::Disconnected) => false,
         };
+        self.shared.queue.intake_waiting.store(false, Ordering::SeqCst);
         self.drain_lane(out, max);
         self.absorb_cancelled(out);
         alive

@@ -55,6 +55,10 @@ pub(crate) struct Queue {
     refused: AtomicU64,
     /// Writes replayed from the journal at open (accepted by an earlier run).
     pub(crate) replayed: AtomicU64,
+    /// The intake is in (or about to enter) the main channel's `recv`,
+    /// where only a message wakes it: a permit's write into the lane then
+    /// sends a `Msg::Wake` (see `admit_reserved` and `Intake::wait`).
+    pub(crate) intake_waiting: AtomicBool,
 }
 
 impl Queue {
@@ -68,6 +72,7 @@ impl Queue {
             room_wakers: Wakers::default(),
             next_seq: AtomicU64::new(first_seq),
             policy,
+            intake_waiting: AtomicBool::new(false),
             capacity,
             cancelled: Mutex::new(Vec::new()),
             dropped: AtomicU64::new(0),
@@ -134,11 +139,17 @@ impl Queue {
         rec.seq = seq;
         match self.lane.send(Msg::Write(rec)) {
             Ok(()) => {
-                // The intake may sleep in the main channel's `recv`: wake it
-                // when the lane was empty (a later write finds it awake), so
-                // that wake-up tokens do not fill the main channel.
-                if self.lane.len() <= 1 {
-                    self.wake_worker(progress);
+                // Only an intake asleep in the main channel's `recv` needs a
+                // wake-up: one that lingers over a partial batch, or is busy,
+                // takes the lane at its next pass (within a millisecond),
+                // and a wake-up per write would cost a context switch per
+                // write. Store-buffering with `Intake::wait`: the send, then
+                // the flag here; the flag, then the lane's emptiness there,
+                // each pair ordered by a SeqCst fence, so one of the two
+                // sides sees the other.
+                std::sync::atomic::fence(Ordering::SeqCst);
+                if self.intake_waiting.swap(false, Ordering::SeqCst) {
+                    self.wake();
                 }
                 Ok(seq)
             }
