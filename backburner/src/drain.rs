@@ -60,36 +60,60 @@ pub(crate) fn on_executor() -> bool {
 }
 
 /// Stores of this process closing in the background (their last handle
-/// dropped on an executor thread), and the opens waiting for them.
-static BACKGROUND: Mutex<usize> = Mutex::new(0);
+/// dropped on an executor thread), by key (`close_key`: the URL without its
+/// options), and the opens waiting for them.
+static BACKGROUND: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static BACKGROUND_DONE: Condvar = Condvar::new();
+
+/// What an open and a background close compare: the store's URL without
+/// its `?options` (the same database, whatever the options).
+pub(crate) fn close_key(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
 
 /// One background close, counted from `begin` until dropped (the close's
 /// end, or a panic in it).
-pub(crate) struct BackgroundClose(());
+pub(crate) struct BackgroundClose(String);
 
 impl BackgroundClose {
-    pub(crate) fn begin() -> BackgroundClose {
-        *BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-        BackgroundClose(())
+    pub(crate) fn begin(url: &str) -> BackgroundClose {
+        let key = close_key(url).to_string();
+        BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner).push(key.clone());
+        BackgroundClose(key)
     }
 }
 
 impl Drop for BackgroundClose {
     fn drop(&mut self) {
-        let mut n = BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner);
-        *n -= 1;
-        if *n == 0 {
-            BACKGROUND_DONE.notify_all();
+        let mut list = BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = list.iter().position(|k| *k == self.0) {
+            list.swap_remove(i);
         }
+        BACKGROUND_DONE.notify_all();
     }
 }
 
-/// Waits until no store of this process is closing in the background (an
-/// open: the closing store may hold the journal's lock and the writer).
-pub(crate) fn wait_for_background_closes() {
-    let mut n = BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner);
-    while *n > 0 {
-        n = BACKGROUND_DONE.wait(n).unwrap_or_else(PoisonError::into_inner);
+/// Waits, for at most `bound`, until no store of this process with the
+/// same key as `url` is closing in the background: an open, as the closing
+/// store may hold the journal's lock and the writer. Not on a store's own
+/// threads (a sink or a destination opening a store could wait for the
+/// close that waits for it); past the bound the open goes on (and says
+/// `Locked` if the journal is still held).
+pub(crate) fn wait_for_background_closes(url: &str, bound: std::time::Duration) {
+    if crate::thread::is_store_thread() {
+        return;
+    }
+    let key = close_key(url);
+    let deadline = std::time::Instant::now().checked_add(bound);
+    let mut list = BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner);
+    while list.iter().any(|k| k == key) {
+        let left = match deadline {
+            Some(d) => d.saturating_duration_since(std::time::Instant::now()),
+            None => std::time::Duration::from_secs(3600),
+        };
+        if left.is_zero() {
+            return;
+        }
+        list = BACKGROUND_DONE.wait_timeout(list, left).unwrap_or_else(PoisonError::into_inner).0;
     }
 }

@@ -246,10 +246,11 @@ impl Builder {
 
     /// Opens the sink, resumes after its last applied `Seq`, and starts the worker.
     ///
-    /// If a store of this process is still closing in the background (its
-    /// last handle was dropped inside an async runtime, see [`Store`]), the
-    /// open first waits for that close to end, so that a store dropped and
-    /// opened again finds its writes committed and its journal free.
+    /// If a store of this process with the same URL (options aside) is
+    /// still closing in the background (its last handle was dropped inside
+    /// an async runtime, see [`Store`]), the open first waits for that
+    /// close to end, for at most the drain timeout, so that a store dropped
+    /// and opened again finds its writes committed and its journal free.
     ///
     /// # Errors
     ///
@@ -261,7 +262,7 @@ impl Builder {
         // and the writer: `drop(store); Store::open(url)` must find its
         // writes committed and the journal free, as it does when the drop
         // drains in place.
-        crate::drain::wait_for_background_closes();
+        crate::drain::wait_for_background_closes(&self.url, self.drain_timeout);
         let opened = self.open()?;
         let recovered = opened.recover()?;
         opened.spawn(recovered)
@@ -277,8 +278,8 @@ impl Builder {
     /// Dropping the future does not stop the open: it runs to its end on
     /// its thread, and the store it opened is then dropped, which closes it
     /// (its replayed writes drained, the journal's lock released) as the
-    /// drop of a last handle does. A later open waits for that close (see
-    /// [`build`](Builder::build)).
+    /// drop of a last handle does. An open started meanwhile may find the
+    /// journal still locked ([`Error::Locked`]).
     ///
     /// # Errors
     ///
@@ -779,7 +780,7 @@ impl Drop for Handles {
             // first. A thread that cannot start leaves the drain here.
             self.0.begin_close();
             let inner = Arc::clone(&self.0);
-            let closing = crate::drain::BackgroundClose::begin();
+            let closing = crate::drain::BackgroundClose::begin(&self.0.url);
             let closer = move || {
                 inner.close_and_tell(WHEN);
                 drop(closing);

@@ -23,6 +23,7 @@ pub(crate) fn spawn(
 ) -> std::io::Result<JoinHandle<()>> {
     let thread_name = name.to_string();
     std::thread::Builder::new().name(name.into()).spawn(move || {
+        STORE_THREAD.with(|t| t.set(true));
         let ended = std::panic::catch_unwind(AssertUnwindSafe(f));
         end(ended.map_err(|p| format!("the thread {thread_name} panicked: {}", message(&*p))));
     })
@@ -34,4 +35,16 @@ fn message(p: &(dyn Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
+}
+
+thread_local! {
+    /// Set on the threads this module starts (a store's worker and journal
+    /// writer, a logger's worker), which run user code (a sink, a
+    /// destination) that must not wait for the store it serves.
+    static STORE_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread is one this module started.
+pub(crate) fn is_store_thread() -> bool {
+    STORE_THREAD.try_with(std::cell::Cell::get).unwrap_or(false)
 }

@@ -219,12 +219,25 @@ async fn futures_poll_once<F: std::future::Future + Unpin>(mut f: F) -> Option<F
 
 #[test]
 fn a_permit_write_wakes_an_idle_worker() {
+    permit_write_wakes(backburner::Durability::Memory);
+}
+
+#[test]
+fn a_permit_write_wakes_an_idle_journal_thread() {
+    // With a journal, the journal thread is the one asleep in `recv`.
+    permit_write_wakes(backburner::Durability::Journal { fsync: backburner::Fsync::Never });
+}
+
+fn permit_write_wakes(durability: backburner::Durability) {
     // The worker, idle, sleeps in the queue's `recv` (up to 250 ms), which
     // only a message wakes; a write into the permits' lane must send one
     // (the lane's flag, `Queue::intake_waiting`). Without it each write
     // below waits out that sleep; with it, about a millisecond.
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display())).expect("open");
+    let store = Store::builder(&format!("sqlite://{}/t.db", dir.path().display()))
+        .durability(durability)
+        .build()
+        .expect("open");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let mut rounds: Vec<Duration> = rt.block_on(async {
         let mut rounds = Vec::new();

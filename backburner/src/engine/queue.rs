@@ -148,7 +148,9 @@ impl Queue {
                 // each pair ordered by a SeqCst fence, so one of the two
                 // sides sees the other.
                 std::sync::atomic::fence(Ordering::SeqCst);
-                if self.intake_waiting.swap(false, Ordering::SeqCst) {
+                // The load first: most writes find the flag off, and a load
+                // does not take the cache line from the intake.
+                if self.intake_waiting.load(Ordering::SeqCst) && self.intake_waiting.swap(false, Ordering::SeqCst) {
                     self.wake();
                 }
                 Ok(seq)
