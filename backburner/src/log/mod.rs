@@ -285,6 +285,10 @@ impl Builder {
         let shared = Arc::new(Shared::new(filter, self.format, self.policy, self.per_thread, sink.gate()));
         let t = self::worker::spawn(&shared, sink, self.format, self.merge)
             .map_err(|source| LogError::Setup { what: "start the log worker thread", source })?;
+        // The exit handler drains every logger of the process, and joins
+        // a worker whose last clone was dropped on an executor thread (see
+        // `registry::stop_in_background`): registered with the first logger.
+        self::exit::register();
         Ok(Logger { handle: Handle::register(shared, t) })
     }
 }

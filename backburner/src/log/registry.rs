@@ -49,7 +49,7 @@ fn stop_in_background(shared: &Arc<Shared>, thread: &Mutex<Option<JoinHandle<()>
         t.unpark();
     }
     if let Some(h) = thread.lock().take() {
-        super::exit::register();
+        // The exit handler, registered when the logger was built, joins it.
         let mut list = stopping().lock();
         // Those that have ended need no join at exit (and would keep their
         // rings until then).
