@@ -40,6 +40,8 @@ P={'store':parse_store,'journal':parse_journal,'log':parse_log,'waiters':parse_w
 for b,f in P.items():
     runs=sorted(glob.glob(f"{D}/{b}.before.*.txt"),key=lambda p:int(p.split('.')[-2]))
     n=len(runs)
+    if n == 0:
+        continue
     bef=[f(open(f"{D}/{b}.before.{i}.txt").read()) for i in range(1,n+1)]
     aft=[f(open(f"{D}/{b}.after.{i}.txt").read()) for i in range(1,n+1)]
     print(f"\n{b} ({n} interleaved pairs)")

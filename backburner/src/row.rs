@@ -250,6 +250,15 @@ fn int_range<T: Bounded>(ty: &str) -> FromSqlError {
 
 impl FromSql for f64 {
     fn from_sql(value: &SqlValue) -> Result<Self, FromSqlError> {
+        if let SqlValue::Integer(i) = value {
+            // Above 2^53 an f64 cannot hold every integer: refuse one it
+            // would round (read it as an i64).
+            let f = *i as f64;
+            if f as i64 != *i || f == i64::MAX as f64 {
+                return Err(FromSqlError::expected("a number an f64 holds exactly (read this integer as an i64)"));
+            }
+            return Ok(f);
+        }
         value.as_f64().ok_or_else(|| FromSqlError::expected("a number"))
     }
 }
@@ -294,6 +303,6 @@ impl FromSql for SystemTime {
 fn timestamp_expected() -> FromSqlError {
     FromSqlError::expected(
         "a timestamp: text as `2025-12-01T22:40:00.123456Z` (RFC 3339) or `2025-12-01 22:40:00` (SQLite's datetime(), UTC); \
-         for unix seconds, read an i64 and add it to UNIX_EPOCH",
+         for unix seconds, read an i64 and add it to UNIX_EPOCH (subtract, if negative)",
     )
 }

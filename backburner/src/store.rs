@@ -997,13 +997,18 @@ impl Store {
     /// # let dir = tempfile::tempdir()?;
     /// # let url = format!("sqlite://{}/app.db", dir.path().display());
     /// let store = backburner::Store::open(&url)?;
-    /// store.execute("CREATE TABLE t(n INTEGER)", [])?;
+    /// store.execute("CREATE TABLE t(n INTEGER, big TEXT)", [])?;
     /// let (small, big): (u64, u64) = (7, u64::MAX);
-    /// store.execute("INSERT INTO t VALUES (?1)", params![small])?;
-    /// let err = store.execute("INSERT INTO t VALUES (?1)", params![big]).unwrap_err();
+    /// store.execute("INSERT INTO t(n) VALUES (?1)", params![small])?;
+    /// let err = store.execute("INSERT INTO t(n) VALUES (?1)", params![big]).unwrap_err();
     /// assert!(err.to_string().contains("parameter 1 is 18446744073709551615 (u64), above i64::MAX"));
     /// assert!(matches!(err, Error::InvalidStatement { write: Some(_), .. })); // handed back, nothing queued
-    /// store.execute("INSERT INTO t VALUES (?1)", params![big.to_string()])?; // as text instead
+    /// // As text, into a TEXT column (an INTEGER column would make it a rounded REAL):
+    /// store.execute("INSERT INTO t(big) VALUES (?1)", params![big.to_string()])?;
+    /// let back = store.query_map("SELECT big, typeof(big) FROM t WHERE big IS NOT NULL", [], |r| {
+    ///     Ok((r.get::<String>(0)?, r.get::<String>(1)?))
+    /// })?;
+    /// assert_eq!(back, [(u64::MAX.to_string(), "text".to_string())]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn execute(&self, sql: &str, params: impl IntoParams) -> Result<Ticket<Executed>> {

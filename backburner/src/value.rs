@@ -285,8 +285,9 @@ fn out_of_range(position: usize, digits: &str, ty: &str) -> String {
     };
     format!(
         "parameter {position} is {digits} ({ty}), {side} integer SQLite stores; it is neither wrapped nor \
-         stored as a real: pass it as text (`n.to_string()`) or as a blob (`n.to_be_bytes()`, which sorts \
-         as the numbers do), or as an i64 if your values fit (`i64::try_from(n)`)"
+         stored as a real: store it in a TEXT or BLOB column (SQLite turns digits bound into an INTEGER, \
+         NUMERIC or REAL column into a rounded REAL), as text (`n.to_string()`) or as a blob \
+         (`n.to_be_bytes().to_vec()`), or as an i64 if your values fit (`i64::try_from(n)`)"
     )
 }
 

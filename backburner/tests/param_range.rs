@@ -25,8 +25,9 @@ const INSERT: &str = "INSERT INTO t VALUES (?1, ?2)";
 /// What every refusal of an integer above `i64::MAX` says after its
 /// position, value and type.
 const ABOVE: &str = ", above i64::MAX, the largest integer SQLite stores; it is neither wrapped nor stored as a real: \
-                     pass it as text (`n.to_string()`) or as a blob (`n.to_be_bytes()`, which sorts as the numbers \
-                     do), or as an i64 if your values fit (`i64::try_from(n)`)";
+                     store it in a TEXT or BLOB column (SQLite turns digits bound into an INTEGER, NUMERIC or REAL \
+                     column into a rounded REAL), as text (`n.to_string()`) or as a blob \
+                     (`n.to_be_bytes().to_vec()`), or as an i64 if your values fit (`i64::try_from(n)`)";
 
 /// `execute` is refused with `InvalidStatement`, nothing enqueued; returns
 /// the reason and the write handed back.
@@ -139,8 +140,9 @@ fn usize_and_the_other_wide_integers() {
     assert_eq!(
         reason,
         "parameter 2 is -9223372036854775809 (i128), below i64::MIN, the smallest integer SQLite stores; it is \
-         neither wrapped nor stored as a real: pass it as text (`n.to_string()`) or as a blob (`n.to_be_bytes()`, \
-         which sorts as the numbers do), or as an i64 if your values fit (`i64::try_from(n)`)"
+         neither wrapped nor stored as a real: store it in a TEXT or BLOB column (SQLite turns digits bound into \
+         an INTEGER, NUMERIC or REAL column into a rounded REAL), as text (`n.to_string()`) or as a blob \
+         (`n.to_be_bytes().to_vec()`), or as an i64 if your values fit (`i64::try_from(n)`)"
     );
     assert_eq!(write.params().expect("params")[1], SqlValue::Text("-9223372036854775809".into()));
     store.execute(INSERT, params![i64::MIN as i128, i64::MAX as u128]).expect("the ends of the range fit");
@@ -171,4 +173,30 @@ fn every_form_of_parameters_still_works() {
     assert_eq!(params![7u64].into_params(), Ok(vec![SqlValue::Integer(7)]));
     store.close().expect("close");
     assert_eq!(common::count(&db, "t"), 9);
+}
+
+#[test]
+fn the_advised_text_form_keeps_every_digit_in_a_text_column() {
+    // What the refusal advises, followed: the value as text into a TEXT
+    // column comes back whole (into an INTEGER column SQLite would make it
+    // a rounded REAL, which the message warns of).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display())).expect("open");
+    store.execute("CREATE TABLE big(n TEXT)", []).expect("create").wait().expect("commit");
+    store.execute("INSERT INTO big VALUES (?1)", params![u64::MAX.to_string()]).expect("insert");
+    let back = store
+        .query_map("SELECT n, typeof(n) FROM big", [], |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)))
+        .expect("read");
+    assert_eq!(back, [(u64::MAX.to_string(), "text".to_string())]);
+    // An integer above 2^53 is not read as an f64 that rounds it.
+    store.execute("INSERT INTO big VALUES (?1)", params![(1i64 << 53) + 1]).expect("insert");
+    let err = store
+        .query_map(
+            "SELECT CAST(n AS INTEGER) FROM big WHERE typeof(n) = 'text' AND n != ?1",
+            params![u64::MAX.to_string()],
+            |r| r.get::<f64>(0),
+        )
+        .expect_err("rounded");
+    assert!(err.to_string().contains("an f64 holds exactly"), "{err}");
+    store.close().expect("close");
 }

@@ -164,7 +164,9 @@ impl SpanFields {
                 push_escaped_newlines(&mut out, name);
                 for (i, (_, k, v)) in self.values.iter().enumerate() {
                     out.push(if i == 0 { '{' } else { ' ' });
-                    out.push_str(k);
+                    // A field name may be any string literal: one with a
+                    // newline must not split the line.
+                    push_escaped_newlines(&mut out, k);
                     out.push('=');
                     push_escaped_newlines(&mut out, v);
                 }

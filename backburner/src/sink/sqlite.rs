@@ -68,6 +68,21 @@ pub const WRITERS_TABLE: &str = "backburner_writers";
 const UPSERT: &str = "INSERT INTO backburner_kv(key, value) VALUES (?1, ?2) \
                       ON CONFLICT(key) DO UPDATE SET value = excluded.value";
 const DELETE: &str = "DELETE FROM backburner_kv WHERE key = ?1";
+/// Puts in a row taken `CHUNK` at a time by one statement (`upsert_chunk`):
+/// SQLite's per-statement work (bind, step, halt, reset) then comes once
+/// per `CHUNK` rows.
+const CHUNK: usize = 32;
+
+/// `UPSERT` for `CHUNK` rows.
+fn upsert_chunk() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let rows = vec!["(?, ?)"; CHUNK].join(", ");
+        format!(
+            "INSERT INTO backburner_kv(key, value) VALUES {rows} ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+        )
+    })
+}
 const SET_SEQ: &str = "UPDATE backburner_writers SET last_seq = ?1 WHERE writer = ?2 AND epoch = ?3";
 const GET: &str = "SELECT value FROM backburner_kv WHERE key = ?1";
 
@@ -345,7 +360,33 @@ impl SqliteSink {
         let mut inserts = false;
         let mut counts = false;
         let mut reset_each = false;
-        for (pos, (_, w)) in batch.writes().enumerate() {
+        let writes: Vec<&Write> = batch.writes().map(|(_, w)| w).collect();
+        // Positions below this go one by one (a chunk that SQLite refused:
+        // the write to blame is found by its own statement).
+        let mut single_until = 0;
+        let mut pos = 0;
+        while pos < writes.len() {
+            let w = writes[pos];
+            if pos >= single_until && writes.len() - pos >= CHUNK {
+                let run = &writes[pos..pos + CHUNK];
+                if run.iter().all(|w| matches!(w, Write::Put(_))) {
+                    // SQLite takes the rows of one INSERT in order, each
+                    // upserted as its own statement would have been.
+                    current = None;
+                    match put_chunk(conn, run) {
+                        Ok(()) => {
+                            pos += CHUNK;
+                            continue;
+                        }
+                        Err(e) => match classify(e, Some(pos)) {
+                            ApplyError::Rejected { .. } => single_until = pos + CHUNK,
+                            e => return Err(e),
+                        },
+                    }
+                }
+            }
+            pos += 1;
+            let pos = pos - 1;
             let (sql, params): (&str, Params<'_>) = match w {
                 Write::Put(kv) => (UPSERT, Params::Kv(kv.key(), Some(kv.value()))),
                 Write::Delete(kv) => (DELETE, Params::Kv(kv.key(), None)),
@@ -482,6 +523,19 @@ impl SqliteSink {
         self.rows_since_checkpoint = 0;
         self.batches_since_checkpoint = 0;
     }
+}
+
+/// Applies `CHUNK` puts with one statement.
+fn put_chunk(conn: &Connection, run: &[&Write]) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(upsert_chunk())?;
+    for (i, w) in run.iter().enumerate() {
+        if let Write::Put(kv) = w {
+            stmt.raw_bind_parameter(2 * i + 1, kv.key())?;
+            stmt.raw_bind_parameter(2 * i + 2, kv.value())?;
+        }
+    }
+    stmt.raw_execute()?;
+    Ok(())
 }
 
 /// The reason for SQL in which rusqlite found a second statement.
