@@ -67,7 +67,7 @@ static BACKGROUND_DONE: Condvar = Condvar::new();
 
 /// What an open and a background close compare: the store's URL without
 /// its `?options` (the same database, whatever the options).
-pub(crate) fn close_key(url: &str) -> &str {
+fn close_key(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
 }
 
@@ -104,16 +104,7 @@ pub(crate) fn wait_for_background_closes(url: &str, bound: std::time::Duration) 
         return;
     }
     let key = close_key(url);
-    let deadline = std::time::Instant::now().checked_add(bound);
-    let mut list = BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner);
-    while list.iter().any(|k| k == key) {
-        let left = match deadline {
-            Some(d) => d.saturating_duration_since(std::time::Instant::now()),
-            None => std::time::Duration::from_secs(3600),
-        };
-        if left.is_zero() {
-            return;
-        }
-        list = BACKGROUND_DONE.wait_timeout(list, left).unwrap_or_else(PoisonError::into_inner).0;
-    }
+    let list = BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner);
+    let closing = |l: &mut Vec<String>| l.iter().any(|k| k == key);
+    drop(BACKGROUND_DONE.wait_timeout_while(list, bound, closing).unwrap_or_else(PoisonError::into_inner));
 }

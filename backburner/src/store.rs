@@ -1291,7 +1291,7 @@ impl Store {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close_timeout(&self, timeout: Duration) -> Result<()> {
-        self.inner.close(Some(Bound::Deadline(Instant::now().checked_add(timeout).unwrap_or_else(far_future))))
+        self.inner.close(Some(Bound::Deadline(deadline_in(timeout))))
     }
 
     /// The async form of [`close_timeout`](Store::close_timeout): the
@@ -1310,7 +1310,7 @@ impl Store {
     ///
     /// As [`close_timeout`](Store::close_timeout).
     pub async fn close_timeout_async(&self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now().checked_add(timeout).unwrap_or_else(far_future);
+        let deadline = deadline_in(timeout);
         self.inner.begin_close();
         let inner = Arc::clone(&self.inner.0);
         let url = self.inner.url.clone();
@@ -1438,7 +1438,7 @@ impl Inner {
                 // working sink completes; a sink that stays down is given up.
                 Bound::Stall(d) => loop {
                     let before = p.watermark();
-                    if p.wait(target, Some(Instant::now().checked_add(d).unwrap_or_else(far_future))).is_some() {
+                    if p.wait(target, Some(deadline_in(d))).is_some() {
                         break true;
                     }
                     if p.watermark() == before {
@@ -1522,8 +1522,10 @@ enum Bound {
     Stall(Duration),
 }
 
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(100 * 365 * 86_400)
+/// `d` from now; a `d` too large for an `Instant` is a century.
+fn deadline_in(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
 }
 
 impl Inner {

@@ -25,6 +25,18 @@ fn held_store(dir: &std::path::Path) -> (Store, Arc<Gate>) {
     (store, gate)
 }
 
+/// A held store with 100 puts queued, whose sink opens `HELD` from now
+/// (and at the latest when the guard drops).
+fn held_with_writes(dir: &std::path::Path) -> (Store, common::OpenOnDrop) {
+    let (store, gate) = held_store(dir);
+    let open = gate.open_on_drop();
+    for i in 0..100 {
+        store.put(format!("k{i}"), "v").expect("put");
+    }
+    open_later(&gate);
+    (store, open)
+}
+
 fn open_later(gate: &Arc<Gate>) {
     let gate = gate.clone();
     std::thread::spawn(move || {
@@ -36,12 +48,7 @@ fn open_later(gate: &Arc<Gate>) {
 #[test]
 fn flush_async_waits_for_a_held_sink_without_blocking_the_executor() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (store, gate) = held_store(dir.path());
-    let _open = gate.open_on_drop();
-    for i in 0..100 {
-        store.put(format!("k{i}"), "v").expect("put");
-    }
-    open_later(&gate);
+    let (store, _open) = held_with_writes(dir.path());
     let started = Instant::now();
     let (r, gap) = with_ticker(store.flush_async());
     r.expect("flush");
@@ -55,12 +62,7 @@ fn flush_async_waits_for_a_held_sink_without_blocking_the_executor() {
 #[test]
 fn close_async_drains_without_blocking_the_executor_and_refuses_later_writes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (store, gate) = held_store(dir.path());
-    let _open = gate.open_on_drop();
-    for i in 0..100 {
-        store.put(format!("k{i}"), "v").expect("put");
-    }
-    open_later(&gate);
+    let (store, _open) = held_with_writes(dir.path());
     let (r, gap) = with_ticker(store.close_async());
     r.expect("close");
     assert_eq!(count(&dir.path().join("t.db"), "backburner_kv"), 100);
@@ -134,12 +136,7 @@ fn open_async_reports_a_bad_url_as_open_does() {
 #[test]
 fn close_timeout_async_drains_a_held_sink_without_blocking_the_executor() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (store, gate) = held_store(dir.path());
-    let _open = gate.open_on_drop();
-    for i in 0..100 {
-        store.put(format!("k{i}"), "v").expect("put");
-    }
-    open_later(&gate);
+    let (store, _open) = held_with_writes(dir.path());
     let started = Instant::now();
     let (r, gap) = with_ticker(store.close_timeout_async(Duration::from_secs(30)));
     r.expect("close");

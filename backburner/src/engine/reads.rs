@@ -22,13 +22,38 @@ pub(crate) struct ReadPool {
     threads: usize,
 }
 
-/// The answer of one read, and the task waiting for it.
+/// The answer of one job, and the task waiting for it.
 struct Answer<T> {
     value: Option<T>,
     waker: Option<Waker>,
     /// The job ended without an answer: the read panicked, or the job was
     /// dropped unrun (no reader thread).
     lost: bool,
+    /// The future is gone: nobody will take the answer.
+    gone: bool,
+    /// Where an answer nobody takes goes (`on_thread`); a read's is dropped.
+    unheard: Option<Box<dyn FnOnce(T) + Send>>,
+}
+
+impl<T> Answer<T> {
+    fn new(unheard: Option<Box<dyn FnOnce(T) + Send>>) -> Arc<Mutex<Answer<T>>> {
+        Arc::new(Mutex::new(Answer { value: None, waker: None, lost: false, gone: false, unheard }))
+    }
+}
+
+/// Hands `v` to the future, or to `unheard` if the future is gone (decided
+/// under the answer's lock, as the future's drop decides).
+fn answer<T>(cell: &Mutex<Answer<T>>, v: T) {
+    let mut a = cell.lock();
+    if !a.gone {
+        a.value = Some(v);
+        return;
+    }
+    let to = a.unheard.take();
+    drop(a);
+    if let Some(to) = to {
+        to(v);
+    }
 }
 
 impl ReadPool {
@@ -64,15 +89,15 @@ impl ReadPool {
     /// or to `None` if it panicked or no reader thread could run it. A read
     /// whose future is gone before it starts is skipped.
     pub(crate) fn run<T: Send + 'static>(&self, read: impl FnOnce() -> T + Send + 'static) -> ReadFuture<T> {
-        let answer = Arc::new(Mutex::new(Answer { value: None, waker: None, lost: false }));
+        let answer = Answer::new(None);
         let guard = Finish(Arc::clone(&answer));
         let job: Job = Box::new(move || {
             // Nobody waits any more (the future was dropped): skip the read.
-            if Arc::strong_count(&guard.0) == 1 {
+            if guard.0.lock().gone {
                 return;
             }
             let v = read();
-            guard.0.lock().value = Some(v);
+            self::answer(&guard.0, v);
             // `guard` drops here and wakes the task.
         });
         let sent = self.sender().is_some_and(|tx| tx.send(job).is_ok());
@@ -93,68 +118,16 @@ pub(crate) fn on_thread<T: Send + 'static>(
     name: &str,
     f: impl FnOnce() -> T + Send + 'static,
     unheard: impl FnOnce(T) + Send + 'static,
-) -> ThreadFuture<T> {
-    let answer = Arc::new(Mutex::new(Answer { value: None, waker: None, lost: false }));
-    let state = Arc::new(Mutex::new(Unheard { gone: false, to: Some(Box::new(unheard)) }));
+) -> ReadFuture<T> {
+    let answer = Answer::new(Some(Box::new(unheard)));
     let guard = Finish(Arc::clone(&answer));
-    let job = {
-        let state = Arc::clone(&state);
-        move || {
-            let v = f();
-            // Under the state's lock, so that the future's drop and this
-            // agree on who hands the answer over.
-            let mut st = state.lock();
-            if st.gone {
-                let to = st.to.take();
-                drop(st);
-                if let Some(to) = to {
-                    to(v);
-                }
-                return;
-            }
-            guard.0.lock().value = Some(v);
-            drop(st);
-            // `guard` drops here and wakes the task.
-        }
+    let job = move || {
+        self::answer(&guard.0, f());
+        // `guard` drops here and wakes the task.
     };
-    if std::thread::Builder::new().name(name.into()).spawn(job).is_err() {
-        // The job (and its guard) dropped unrun: `lost` is set.
-    }
-    ThreadFuture { read: ReadFuture { answer }, state }
-}
-
-/// Where the answer of `on_thread` goes if its future is gone.
-struct Unheard<T> {
-    gone: bool,
-    to: Option<Box<dyn FnOnce(T) + Send>>,
-}
-
-/// The future of `on_thread`.
-pub(crate) struct ThreadFuture<T> {
-    read: ReadFuture<T>,
-    state: Arc<Mutex<Unheard<T>>>,
-}
-
-impl<T> Future for ThreadFuture<T> {
-    type Output = Option<T>;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        // Both fields are `Unpin`.
-        Pin::new(&mut self.get_mut().read).poll(cx)
-    }
-}
-
-impl<T> Drop for ThreadFuture<T> {
-    fn drop(&mut self) {
-        let mut st = self.state.lock();
-        st.gone = true;
-        // An answer that arrived but was not taken.
-        let v = self.read.answer.lock().value.take();
-        let to = if v.is_some() { st.to.take() } else { None };
-        drop(st);
-        if let (Some(v), Some(to)) = (v, to) {
-            to(v);
-        }
-    }
+    // A thread that cannot start drops the job (and its guard) unrun: `lost`.
+    let _ = std::thread::Builder::new().name(name.into()).spawn(job);
+    ReadFuture { answer }
 }
 
 /// Wakes the read's task when its job ends, with the answer or (the read
@@ -176,9 +149,25 @@ impl<T> Drop for Finish<T> {
     }
 }
 
-/// The future of a read on the pool.
+/// The future of a read on the pool, or of `on_thread`.
 pub(crate) struct ReadFuture<T> {
     answer: Arc<Mutex<Answer<T>>>,
+}
+
+impl<T> Drop for ReadFuture<T> {
+    fn drop(&mut self) {
+        let mut a = self.answer.lock();
+        a.gone = true;
+        // An answer that arrived but was not taken.
+        let (v, to) = match a.value.take() {
+            Some(v) => (Some(v), a.unheard.take()),
+            None => (None, None),
+        };
+        drop(a);
+        if let (Some(v), Some(to)) = (v, to) {
+            to(v);
+        }
+    }
 }
 
 impl<T> Future for ReadFuture<T> {

@@ -287,7 +287,7 @@ impl Builder {
             .map_err(|source| LogError::Setup { what: "start the log worker thread", source })?;
         // The exit handler drains every logger of the process, and joins
         // a worker whose last clone was dropped on an executor thread (see
-        // `registry::stop_in_background`): registered with the first logger.
+        // `registry::shutdown`): registered with the first logger.
         self::exit::register();
         Ok(Logger { handle: Handle::register(shared, t) })
     }

@@ -31,30 +31,7 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        if crate::drain::on_executor() {
-            stop_in_background(&self.shared, &self.thread);
-        } else {
-            shutdown(&self.shared, &self.thread);
-        }
-    }
-}
-
-/// The last clone dropped on an async runtime's thread, which must not
-/// wait: tells the worker to drain and stop, and leaves its join to the end
-/// of the process (`flush_all`, from the exit handler), so that `main`
-/// returning cannot cut the drain short.
-fn stop_in_background(shared: &Arc<Shared>, thread: &Mutex<Option<JoinHandle<()>>>) {
-    shared.stop.store(true, Ordering::SeqCst);
-    if let Some(t) = shared.worker.get() {
-        t.unpark();
-    }
-    if let Some(h) = thread.lock().take() {
-        // The exit handler, registered when the logger was built, joins it.
-        let mut list = stopping().lock();
-        // Those that have ended need no join at exit (and would keep their
-        // rings until then).
-        list.retain(|(_, w)| !w.is_finished());
-        list.push((Arc::clone(shared), h));
+        shutdown(&self.shared, &self.thread);
     }
 }
 
@@ -68,8 +45,11 @@ fn stopping() -> &'static Mutex<Vec<Stopping>> {
 }
 
 /// Stops the worker (it drains every ring first) and joins it, unless the
-/// end of the process froze it.
-fn shutdown(shared: &Shared, thread: &Mutex<Option<JoinHandle<()>>>) {
+/// end of the process froze it. On an async runtime's thread, which must
+/// not wait, the join is left to the end of the process (`flush_all`, from
+/// the exit handler registered when the logger was built), so that `main`
+/// returning cannot cut the drain short.
+fn shutdown(shared: &Arc<Shared>, thread: &Mutex<Option<JoinHandle<()>>>) {
     shared.stop.store(true, Ordering::SeqCst);
     if let Some(t) = shared.worker.get() {
         t.unpark();
@@ -78,7 +58,14 @@ fn shutdown(shared: &Shared, thread: &Mutex<Option<JoinHandle<()>>>) {
         // The process is ending and the worker waits for the gate forever.
         return;
     }
-    if let Some(h) = thread.lock().take() {
+    let Some(h) = thread.lock().take() else { return };
+    if crate::drain::on_executor() {
+        let mut list = stopping().lock();
+        // Those that have ended need no join at exit (and would keep their
+        // rings until then).
+        list.retain(|(_, w)| !w.is_finished());
+        list.push((Arc::clone(shared), h));
+    } else {
         let _ = h.join();
     }
 }

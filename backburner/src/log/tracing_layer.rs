@@ -120,13 +120,13 @@ impl Visit for SpanValues {
 ///
 /// Several backburner layers (loggers) on one registry share it: each adds
 /// its own form, and recording a value replaces the field's value, so a
-/// `Span::record` seen by every layer is applied once.
+/// `Span::record` merged by every layer leaves each field once.
 struct SpanFields {
     /// (field index, name, value), by index.
     values: Vec<(usize, &'static str, Box<str>)>,
-    /// (logger id, format, the span in that format): text `name{k=v k2=v2}:`
+    /// (logger id, the span in that logger's format): text `name{k=v k2=v2}:`
     /// (`name:` without fields), JSON `{"name":"name","k":"v","k2":"v2"}`.
-    forms: Vec<(usize, Format, Box<str>)>,
+    forms: Vec<(usize, Box<str>)>,
 }
 
 impl SpanFields {
@@ -140,7 +140,7 @@ impl SpanFields {
     }
 
     fn form(&self, logger: usize) -> Option<&str> {
-        self.forms.iter().find(|f| f.0 == logger).map(|f| &*f.2)
+        self.forms.iter().find(|f| f.0 == logger).map(|f| &*f.1)
     }
 
     /// Sets `logger`'s form from the values.
@@ -178,8 +178,8 @@ impl SpanFields {
         }
         let out = out.into_boxed_str();
         match self.forms.iter_mut().find(|f| f.0 == logger) {
-            Some(f) => f.2 = out,
-            None => self.forms.push((logger, format, out)),
+            Some(f) => f.1 = out,
+            None => self.forms.push((logger, out)),
         }
     }
 }

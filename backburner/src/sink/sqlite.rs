@@ -364,29 +364,30 @@ impl SqliteSink {
         // Positions below this go one by one (a chunk that SQLite refused:
         // the write to blame is found by its own statement).
         let mut single_until = 0;
-        let mut pos = 0;
-        while pos < writes.len() {
-            let w = writes[pos];
-            if pos >= single_until && writes.len() - pos >= CHUNK {
-                let run = &writes[pos..pos + CHUNK];
-                if run.iter().all(|w| matches!(w, Write::Put(_))) {
-                    // SQLite takes the rows of one INSERT in order, each
-                    // upserted as its own statement would have been.
-                    current = None;
-                    match put_chunk(conn, run) {
-                        Ok(()) => {
-                            pos += CHUNK;
-                            continue;
-                        }
-                        Err(e) => match classify(e, Some(pos)) {
-                            ApplyError::Rejected { .. } => single_until = pos + CHUNK,
-                            e => return Err(e),
-                        },
+        // Where the run of puts that `pos` is in ends (counted once a run).
+        let mut puts_end = 0;
+        let mut next = 0;
+        while next < writes.len() {
+            let (pos, w) = (next, writes[next]);
+            next += 1;
+            if matches!(w, Write::Put(_)) && pos >= puts_end {
+                puts_end = pos + writes[pos..].iter().take_while(|w| matches!(w, Write::Put(_))).count();
+            }
+            if pos >= single_until && puts_end >= pos + CHUNK {
+                // SQLite takes the rows of one INSERT in order, each
+                // upserted as its own statement would have been.
+                current = None;
+                match put_chunk(conn, &writes[pos..pos + CHUNK]) {
+                    Ok(()) => {
+                        next = pos + CHUNK;
+                        continue;
                     }
+                    Err(e) => match classify(e, Some(pos)) {
+                        ApplyError::Rejected { .. } => single_until = pos + CHUNK,
+                        e => return Err(e),
+                    },
                 }
             }
-            pos += 1;
-            let pos = pos - 1;
             let (sql, params): (&str, Params<'_>) = match w {
                 Write::Put(kv) => (UPSERT, Params::Kv(kv.key(), Some(kv.value()))),
                 Write::Delete(kv) => (DELETE, Params::Kv(kv.key(), None)),
