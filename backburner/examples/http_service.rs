@@ -14,7 +14,9 @@
 //! INSERT per request in `spawn_blocking`), `writer` (one awaited INSERT per
 //! request on a single writer thread, as tokio-rusqlite does), `none` (no
 //! write: the HTTP stack's own ceiling). `BB_URL_OPTIONS` adds options to
-//! the store's URL (`checkpoint_rows=5000`, say).
+//! the store's URL (`checkpoint_rows=5000`, say). `BB_SINK=null` puts the
+//! store over a sink that takes every batch and stores nothing: `ff` and
+//! `await` then measure backburner's own cost, without SQLite's.
 //!
 //! ```sh
 //! cargo run --release -p backburner --features tracing --example http_service -- 127.0.0.1:3000 /tmp/events.db
@@ -27,7 +29,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
-use backburner::Store;
+use backburner::sink::{ApplyError, Batch, Outcomes, Resume, Sink, SinkError};
+use backburner::{Seq, Store};
 use tracing_subscriber::layer::SubscriberExt as _;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -47,6 +50,21 @@ struct App {
     next: AtomicI64,
     db: std::path::PathBuf,
     writer: Option<std::sync::mpsc::Sender<Job>>,
+}
+
+/// `BB_SINK=null`: takes every batch, stores nothing.
+struct NullSink {
+    last: u64,
+}
+
+impl Sink for NullSink {
+    fn open_writer(&mut self, _: &str) -> Result<Resume, SinkError> {
+        Ok(Resume { last_applied: Seq(self.last), epoch: 0 })
+    }
+    fn apply(&mut self, batch: &Batch<'_>, _: &mut Outcomes<'_>) -> Result<(), ApplyError> {
+        self.last = batch.last_seq().get();
+        Ok(())
+    }
 }
 
 fn key(id: i64) -> String {
@@ -136,7 +154,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(log.tracing_layer()))?;
 
     let opts = std::env::var("BB_URL_OPTIONS").map(|o| format!("?{o}")).unwrap_or_default();
-    let store = Store::open_async(&format!("sqlite://{}{opts}", db.display())).await?;
+    let url = format!("sqlite://{}{opts}", db.display());
+    let store = match std::env::var("BB_SINK").as_deref() {
+        Ok("null") => Store::builder(&url).sink(NullSink { last: 0 }).build_async().await?,
+        _ => Store::open_async(&url).await?,
+    };
     {
         let conn = rusqlite::Connection::open(&db)?;
         conn.execute_batch(

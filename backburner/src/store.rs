@@ -1558,3 +1558,72 @@ impl crate::drain::Drain for Inner {
         self.close_and_tell("before the process ends");
     }
 }
+
+#[cfg(all(test, not(loom), feature = "sqlite"))]
+mod lazy_index_tests {
+    use std::time::{Duration, Instant};
+
+    use super::Store;
+
+    /// Polls until `f` holds, for at most 10 s.
+    fn eventually(f: impl Fn() -> bool) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
+    /// The worker indexes staged writes while it lingers only while reads
+    /// come: a store nobody reads from pays for no index, and a read still
+    /// sees every write before it.
+    #[test]
+    fn the_worker_indexes_staged_writes_only_while_reads_come() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::builder(&url).linger(Duration::from_secs(60)).build().expect("open");
+        let s = store.shared();
+        for i in 0..1000 {
+            store.put(format!("k{i}"), format!("v{i}")).expect("put");
+        }
+        // The worker lingers (60 s) with 1,000 writes staged; before, it
+        // indexed them within a millisecond.
+        std::thread::sleep(Duration::from_millis(100));
+        let last = s.queue.last_seq();
+        assert!(s.overlay.scanned() < last, "the worker indexed writes nobody read");
+        // A read indexes them itself, and sees every one.
+        for i in (0..1000).step_by(97) {
+            assert_eq!(store.get(format!("k{i}")).expect("get").as_deref(), Some(format!("v{i}").as_bytes()));
+        }
+        assert!(s.overlay.scanned() >= last);
+        // Reads came: the worker now indexes new writes while it lingers,
+        // so that the next read finds little to do.
+        for i in 1000..2000 {
+            store.put(format!("k{i}"), format!("v{i}")).expect("put");
+        }
+        let last = s.queue.last_seq();
+        assert!(eventually(|| s.overlay.scanned() >= last), "the worker did not index while reads come");
+        assert_eq!(store.get("k1999").expect("get").as_deref(), Some(&b"v1999"[..]));
+        store.close().expect("close");
+
+        // A burst nobody reads: the worker leaves at most 4,096 writes
+        // unindexed, so that a later read has little to index.
+        let store = Store::builder(&url).linger(Duration::from_secs(60)).batch_max(100_000).build().expect("reopen");
+        let s = store.shared();
+        for i in 0..20_000 {
+            store.put(format!("b{i}"), "x").expect("put");
+        }
+        let last = s.queue.last_seq();
+        assert!(eventually(|| s.overlay.scanned() + 4096 >= last), "the worker left more than 4,096 unindexed");
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(s.overlay.scanned() + 4096 <= last, "the worker indexed the newest 4,096 writes nobody read");
+        assert_eq!(store.get("b19999").expect("get").as_deref(), Some(&b"x"[..]));
+        store.close().expect("close");
+        let conn = rusqlite::Connection::open(dir.path().join("t.db")).expect("db");
+        let n: i64 = conn.query_row("SELECT count(*) FROM backburner_kv", [], |r| r.get(0)).expect("count");
+        assert_eq!(n, 22_000);
+    }
+}

@@ -37,7 +37,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
-use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{hint, thread, Mutex};
 use crate::value::{KvBuf, Value};
 
@@ -146,6 +146,12 @@ pub(crate) struct Overlay {
     scanned: AtomicU64,
     /// The length of `scan`'s list, for the lock-free check of a read.
     skipped: AtomicUsize,
+    /// A read found staged writes to index since the worker last asked
+    /// ([`Overlay::take_read_behind`]): the worker indexes while it lingers
+    /// only while reads come, so that a store nobody reads from never pays
+    /// for an index (each write indexed, then removed at commit, was a
+    /// sixth of the worker's CPU in a write-only service).
+    read_behind: AtomicBool,
 }
 
 /// What the overlay knows of a key.
@@ -187,6 +193,7 @@ impl Overlay {
             scan: Mutex::new(Vec::new()),
             scanned: AtomicU64::new(first - 1),
             skipped: AtomicUsize::new(0),
+            read_behind: AtomicBool::new(false),
         }
     }
 
@@ -317,10 +324,26 @@ impl Overlay {
     /// so that a read sees every write that returned before it.
     #[inline]
     pub(crate) fn sync(&self, last: u64, watermark: &impl Watermark) {
-        if self.scanned.load(Ordering::SeqCst) >= last && self.skipped.load(Ordering::SeqCst) == 0 {
+        if self.indexed(last) {
             return;
         }
+        // Load first: readers that find it set do not take the line.
+        if !self.read_behind.load(Ordering::Relaxed) {
+            self.read_behind.store(true, Ordering::Relaxed);
+        }
         self.catch_up(last, watermark);
+    }
+
+    /// Every write up to `last` is indexed, or has nothing to index.
+    #[inline]
+    fn indexed(&self, last: u64) -> bool {
+        self.scanned.load(Ordering::SeqCst) >= last && self.skipped.load(Ordering::SeqCst) == 0
+    }
+
+    /// Whether a read had to index staged writes since the last call (for
+    /// the worker: see `read_behind`).
+    pub(crate) fn take_read_behind(&self) -> bool {
+        self.read_behind.load(Ordering::Relaxed) && self.read_behind.swap(false, Ordering::Relaxed)
     }
 
     /// Indexes up to `max` staged writes, up to `last` (the last seq handed
@@ -423,7 +446,11 @@ impl Overlay {
     /// Number of keys with a pending write (entries above the watermark;
     /// the worker trims the others just after it publishes the watermark).
     pub(crate) fn len(&self, last: u64, watermark: &impl Watermark) -> usize {
-        self.sync(last, watermark);
+        // Not `sync`: counting is not reading, and a monitor's `stats` should
+        // not start the worker indexing.
+        if !self.indexed(last) {
+            self.catch_up(last, watermark);
+        }
         self.shards
             .iter()
             .map(|s| {

@@ -160,10 +160,20 @@ pub(crate) struct Worker {
     outcomes: Vec<Outcome>,
     /// Where the checkpoint goes for a sink that cannot store it.
     local: Option<LocalCheckpoint>,
+    /// When a read last found staged writes to index (see `linger`).
+    read_at: Option<Instant>,
     /// Retries and drops already published (feature `metrics`).
     #[cfg(feature = "metrics")]
     published: (u64, u64),
 }
+
+/// How long after a read had to index staged writes the worker goes on
+/// indexing while it lingers.
+const READS_RECENT: Duration = Duration::from_secs(1);
+
+/// At most this many staged writes are left unindexed while nobody reads
+/// (a burst of puts leaves a later read about 0.5 ms of indexing).
+const UNINDEXED_MAX: u64 = 4096;
 
 impl Worker {
     pub(crate) fn new(
@@ -189,6 +199,7 @@ impl Worker {
             results: Vec::new(),
             outcomes: Vec::new(),
             local,
+            read_at: None,
             #[cfg(feature = "metrics")]
             published: (0, 0),
             cfg,
@@ -251,16 +262,7 @@ impl Worker {
                 closing || progress.urgent.load(Ordering::SeqCst) >= self.ready[0].seq || self.source.pressed();
             let waited = since.elapsed();
             if !(full || urgent || waited >= self.cfg.linger) {
-                // Idle until the batch is due: index what producers staged
-                // meanwhile, a chunk at a time, so that the next read finds
-                // little left to index (see `overlay`).
-                let last = self.shared.queue.last_seq();
-                if self.shared.overlay.index_some(last, 4096, &progress.watermark) {
-                    continue;
-                }
-                // Producers do not wake a lingering worker; `hurry` does.
-                // It wakes every millisecond to index what was staged since.
-                std::thread::park_timeout((self.cfg.linger - waited).min(Duration::from_millis(1)));
+                self.linger(self.cfg.linger - waited);
                 continue;
             }
             // Under steady load `ready` is empty after each batch (the next
@@ -275,6 +277,32 @@ impl Worker {
         }
         self.sink.maintain(true);
         self.save_checkpoint(true);
+    }
+
+    /// Idle until the batch is due (for at most `left`). While reads come,
+    /// index what producers staged meanwhile, a chunk at a time, so that
+    /// the next read finds little left to index (see `overlay`). A store
+    /// that is only written to indexes only writes beyond the newest
+    /// `UNINDEXED_MAX`: the rest commit before anyone asks, and a read that
+    /// comes later indexes what is still pending itself.
+    fn linger(&mut self, left: Duration) {
+        let overlay = &self.shared.overlay;
+        if overlay.take_read_behind() {
+            self.read_at = Some(Instant::now());
+        }
+        let reading = self.read_at.is_some_and(|t| t.elapsed() < READS_RECENT);
+        let last = self.shared.queue.last_seq();
+        // While nobody reads, index only what lies beyond the newest
+        // `UNINDEXED_MAX` writes: what a read arriving later indexes itself.
+        let upto = if reading { last } else { last.saturating_sub(UNINDEXED_MAX) };
+        if overlay.index_some(upto, 4096, &self.shared.progress.watermark) {
+            return;
+        }
+        // Producers do not wake a lingering worker; `hurry` does. While
+        // reads come it wakes every millisecond to index what was staged
+        // since; otherwise every 10 ms, to notice reads.
+        let nap = if reading { Duration::from_millis(1) } else { Duration::from_millis(10) };
+        std::thread::park_timeout(left.min(nap));
     }
 
     /// Saves the local checkpoint (of a `Checkpoint::Local` sink) at the
