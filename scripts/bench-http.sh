@@ -8,8 +8,13 @@
 #   writer   one awaited INSERT per request on a single writer thread
 #   blocking one autocommit INSERT per request in spawn_blocking
 # After each run the rows in SQLite are counted against the 2xx answers.
+# CEILINGS=1 adds two rows that bound what any sink could reach:
+#   ff-null    fire and forget into a sink that stores nothing (BB_SINK=null)
+#   await-null awaiting the commit of such a sink
+# (their writes are counted from the store's own `committed` figure).
 #
 #   scripts/bench-http.sh            # ROUNDS=3 DURATION=15s THREADS=2 CONNS=32
+#   CEILINGS=1 ROUNDS=5 DURATION=8s scripts/bench-http.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
@@ -30,12 +35,15 @@ wrk.method = "POST"
 wrk.body = "{\"kind\":\"login\",\"user\":42}"
 LUA
 MODES=(none ff await writer blocking)
+if [ "${CEILINGS:-0}" = 1 ]; then MODES+=(ff-null await-null); fi
 for r in $(seq 1 "$ROUNDS"); do
     order=("${MODES[@]}")
-    if (( r % 2 == 0 )); then order=(blocking writer await ff none); fi
+    if (( r % 2 == 0 )); then order=(); for ((i=${#MODES[@]}-1; i>=0; i--)); do order+=("${MODES[$i]}"); done; fi
     for mode in "${order[@]}"; do
         db="$OUT/$mode.$r.db"
-        BB_MODE=$mode "$BIN" "127.0.0.1:$PORT" "$db" 2>"$OUT/$mode.$r.log" &
+        sink=sqlite
+        case $mode in *-null) sink=null ;; esac
+        BB_MODE=${mode%-null} BB_SINK=$sink "$BIN" "127.0.0.1:$PORT" "$db" 2>"$OUT/$mode.$r.log" &
         pid=$!
         for _ in $(seq 1 100); do
             python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)" \
@@ -45,16 +53,21 @@ for r in $(seq 1 "$ROUNDS"); do
         wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$OUT/post.lua" "http://127.0.0.1:$PORT/events" >"$OUT/$mode.$r.wrk"
         kill -TERM "$pid"
         wait "$pid" || { echo "the service ($mode) did not end cleanly: see $OUT/$mode.$r.log"; exit 1; }
-        python3 - "$mode" "$db" "$OUT/$mode.$r.wrk" >"$OUT/$mode.$r.rows" <<'PY'
+        python3 - "$mode" "$db" "$OUT/$mode.$r.wrk" "$OUT/$mode.$r.log" >"$OUT/$mode.$r.rows" <<'PY'
 import re, sqlite3, sys
-mode, db, wrk = sys.argv[1:]
+mode, db, wrk, log = sys.argv[1:]
 t = open(wrk).read()
 total = int(re.search(r"(\d+) requests in", t).group(1))
 bad = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 ok = total - (int(bad.group(1)) if bad else 0)
 c = sqlite3.connect(db)
 table = {"ff": "backburner_kv", "await": "backburner_kv", "writer": "events", "blocking": "events"}.get(mode)
-rows = c.execute(f"SELECT count(*) FROM {table}").fetchone()[0] if table else 0
+if mode.endswith("-null"):
+    # A sink that stores nothing: the store's own count of committed writes.
+    table = "store"
+    rows = int(re.findall(r"committed=(\d+)", open(log).read())[-1])
+else:
+    rows = c.execute(f"SELECT count(*) FROM {table}").fetchone()[0] if table else 0
 # wrk stops mid-request at the end: a request answered after its count may
 # have written; none may be missing.
 missing = max(0, ok - rows) if table else 0
@@ -71,7 +84,9 @@ out, rounds = sys.argv[1], int(sys.argv[2])
 def unit(v, u):
     return float(v) * {"us": 1e-3, "ms": 1, "s": 1e3}[u]
 data = {}
-for mode in ["none", "ff", "await", "writer", "blocking"]:
+import os
+modes = ["none", "ff", "await", "writer", "blocking"] + [m for m in ["ff-null", "await-null"] if os.path.exists(f"{out}/{m}.1.wrk")]
+for mode in modes:
     for r in range(1, rounds + 1):
         t = open(f"{out}/{mode}.{r}.wrk").read()
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
@@ -79,11 +94,12 @@ for mode in ["none", "ff", "await", "writer", "blocking"]:
         p99 = unit(*re.search(r"99%\s+([\d.]+)(us|ms|s)", t).groups())
         data.setdefault(mode, []).append((rps, p50, p99))
 names = {"none": "(e) no write", "ff": "(c) backburner, fire and forget", "await": "(d) backburner, awaiting the ticket",
-         "writer": "(b) one awaited INSERT on a writer thread", "blocking": "(a) autocommit INSERT in spawn_blocking"}
+         "writer": "(b) one awaited INSERT on a writer thread", "blocking": "(a) autocommit INSERT in spawn_blocking",
+         "ff-null": "(c) into a sink that stores nothing", "await-null": "(d) from a sink that stores nothing"}
 print(f"\nmedians over {rounds} interleaved rounds (ratio = median of per-round ratios to (e))")
 print("| variant | req/s | p50 ms | p99 ms | req/s ÷ (e) | p99 ÷ (e) |")
 print("|---|---|---|---|---|---|")
-for mode in ["none", "ff", "await", "writer", "blocking"]:
+for mode in modes:
     rows = data[mode]
     med = lambda i: statistics.median(x[i] for x in rows)
     rr = statistics.median(x[0] / e[0] for x, e in zip(rows, data["none"]))

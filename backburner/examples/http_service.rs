@@ -176,8 +176,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(addr = addr.as_str(), "listening");
     axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
     // Every accepted write is committed before the process ends.
-    let st = app.store.stats();
     app.store.close_async().await?;
+    let st = app.store.stats();
     tracing::info!(
         committed = st.committed,
         batches = st.batches,

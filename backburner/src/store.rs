@@ -1609,7 +1609,7 @@ mod lazy_index_tests {
         assert_eq!(store.get("k1999").expect("get").as_deref(), Some(&b"v1999"[..]));
         store.close().expect("close");
 
-        // A burst nobody reads: the worker leaves at most 4,096 writes
+        // A burst nobody reads: the worker leaves at most 1,024 writes
         // unindexed, so that a later read has little to index.
         let store = Store::builder(&url).linger(Duration::from_secs(60)).batch_max(100_000).build().expect("reopen");
         let s = store.shared();
@@ -1617,9 +1617,9 @@ mod lazy_index_tests {
             store.put(format!("b{i}"), "x").expect("put");
         }
         let last = s.queue.last_seq();
-        assert!(eventually(|| s.overlay.scanned() + 4096 >= last), "the worker left more than 4,096 unindexed");
+        assert!(eventually(|| s.overlay.scanned() + 1024 >= last), "the worker left more than 1,024 unindexed");
         std::thread::sleep(Duration::from_millis(50));
-        assert!(s.overlay.scanned() + 4096 <= last, "the worker indexed the newest 4,096 writes nobody read");
+        assert!(s.overlay.scanned() + 1024 <= last, "the worker indexed the newest 1,024 writes nobody read");
         assert_eq!(store.get("b19999").expect("get").as_deref(), Some(&b"x"[..]));
         store.close().expect("close");
         let conn = rusqlite::Connection::open(dir.path().join("t.db")).expect("db");

@@ -640,10 +640,13 @@ impl Sink for SqliteSink {
     }
 
     fn apply(&mut self, batch: &Batch<'_>, outcomes: &mut Outcomes<'_>) -> Result<(), ApplyError> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| classify(e, None))?;
-        let r = self
-            .apply_writes(batch, outcomes)
-            .and_then(|()| self.conn.execute_batch("COMMIT").map_err(|e| classify(e, None)));
+        // Prepared once (`execute_batch` parses its SQL at every call: a
+        // few µs a batch, which counts when batches are small).
+        let control = |conn: &Connection, sql: &str| {
+            conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(drop).map_err(|e| classify(e, None))
+        };
+        control(&self.conn, "BEGIN IMMEDIATE")?;
+        let r = self.apply_writes(batch, outcomes).and_then(|()| control(&self.conn, "COMMIT"));
         if r.is_err() && !self.conn.is_autocommit() {
             if let Err(e) = self.conn.execute_batch("ROLLBACK") {
                 ::log::warn!("backburner: rollback on {} failed: {e}", self.path.display());
