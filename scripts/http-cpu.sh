@@ -7,16 +7,21 @@
 # are in the service's last log line.
 #
 #   scripts/http-cpu.sh ff          # or none, await, writer, blocking; DURATION=8
+#   BB_SINK=null scripts/http-cpu.sh await   # the same over a sink that stores nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-ff}
 DURATION=${DURATION:-8}
 PORT=${PORT:-38124}
 command -v wrk >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-cargo build -q --release -p backburner --features tracing --example http_service
+# BIN=path runs another build of the example (a before/after comparison).
+if [ -z "${BIN:-}" ]; then
+    cargo build -q --release -p backburner --features tracing --example http_service
+    BIN=target/release/examples/http_service
+fi
 OUT=$(mktemp -d)
 printf 'wrk.method = "POST"\nwrk.body = "{\\"kind\\":\\"login\\",\\"user\\":42}"\n' > "$OUT/post.lua"
-BB_MODE=$MODE target/release/examples/http_service "127.0.0.1:$PORT" "$OUT/t.db" 2>"$OUT/service.log" &
+BB_MODE=$MODE "$BIN" "127.0.0.1:$PORT" "$OUT/t.db" 2>"$OUT/service.log" &
 pid=$!
 for _ in $(seq 1 100); do
     python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)" \

@@ -348,8 +348,8 @@ impl Overlay {
 
     /// Indexes up to `max` staged writes, up to `last` (the last seq handed
     /// out), if any wait. Returns whether there were some. For the worker
-    /// while it lingers (its core is idle then); it does not retry skipped
-    /// seqs, which reads do.
+    /// while it lingers (see `Worker::linger` for when); it does not retry
+    /// skipped seqs, which reads do.
     pub(crate) fn index_some(&self, last: u64, max: u64, watermark: &impl Watermark) -> bool {
         let from = self.scanned.load(Ordering::SeqCst).max(watermark.get());
         if from >= last {
