@@ -10,17 +10,15 @@
 #
 # BINARY may be a script that sets BB_SINK=null and runs the example.
 set -euo pipefail
+. "$(dirname "$0")/http-lib.sh"
 ROUNDS=${1:?rounds}
 DUR=${2:?duration, as wrk takes it (8s)}
 shift 2
 [ $# -ge 2 ] || { echo "give a baseline and at least one candidate, LABEL=BINARY:MODE" >&2; exit 2; }
 PORT=${PORT:-38127}
-if ! command -v wrk >/dev/null; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
-fi
+need_wrk
 OUT=$(mktemp -d)
-printf 'wrk.method = "POST"\nwrk.body = "{\\"kind\\":\\"login\\",\\"user\\":42}"\n' >"$OUT/post.lua"
+post_lua "$OUT/post.lua"
 specs=("$@")
 for r in $(seq 1 "$ROUNDS"); do
     order=("${specs[@]}")
@@ -29,11 +27,7 @@ for r in $(seq 1 "$ROUNDS"); do
         label=${s%%=*}; rest=${s#*=}; bin=${rest%%:*}; mode=${rest#*:}
         BB_MODE=$mode "$bin" "127.0.0.1:$PORT" "$OUT/$label.$r.db" 2>"$OUT/$label.$r.log" &
         pid=$!
-        for _ in $(seq 1 100); do
-            python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)" \
-                "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
-            sleep 0.05
-        done
+        wait_health "$PORT"
         wrk -t2 -c32 -d"$DUR" --latency -s "$OUT/post.lua" "http://127.0.0.1:$PORT/events" >"$OUT/$label.$r.wrk"
         kill -TERM "$pid"
         wait "$pid" || { echo "$label did not end cleanly: see $OUT/$label.$r.log"; exit 1; }

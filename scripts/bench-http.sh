@@ -16,24 +16,18 @@
 #   scripts/bench-http.sh            # ROUNDS=3 DURATION=15s THREADS=2 CONNS=32
 #   CEILINGS=1 ROUNDS=5 DURATION=8s scripts/bench-http.sh
 set -euo pipefail
+. "$(dirname "$0")/http-lib.sh"
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-15s}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-32}
 PORT=${PORT:-38123}
-if ! command -v wrk >/dev/null; then
-    echo "installing wrk"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
-fi
+need_wrk
 cargo build -q --release -p backburner --features tracing --example http_service
 BIN=target/release/examples/http_service
 OUT=$(mktemp -d)
-cat > "$OUT/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = "{\"kind\":\"login\",\"user\":42}"
-LUA
+post_lua "$OUT/post.lua"
 MODES=(none ff await writer blocking)
 if [ "${CEILINGS:-0}" = 1 ]; then MODES+=(ff-null await-null); fi
 for r in $(seq 1 "$ROUNDS"); do
@@ -45,11 +39,7 @@ for r in $(seq 1 "$ROUNDS"); do
         case $mode in *-null) sink=null ;; esac
         BB_MODE=${mode%-null} BB_SINK=$sink "$BIN" "127.0.0.1:$PORT" "$db" 2>"$OUT/$mode.$r.log" &
         pid=$!
-        for _ in $(seq 1 100); do
-            python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)" \
-                "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
-            sleep 0.05
-        done
+        wait_health "$PORT"
         wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$OUT/post.lua" "http://127.0.0.1:$PORT/events" >"$OUT/$mode.$r.wrk"
         kill -TERM "$pid"
         wait "$pid" || { echo "the service ($mode) did not end cleanly: see $OUT/$mode.$r.log"; exit 1; }

@@ -9,25 +9,22 @@
 #   scripts/http-cpu.sh ff          # or none, await, writer, blocking; DURATION=8
 #   BB_SINK=null scripts/http-cpu.sh await   # the same over a sink that stores nothing
 set -euo pipefail
+. "$(dirname "$0")/http-lib.sh"
 cd "$(dirname "$0")/.."
 MODE=${1:-ff}
 DURATION=${DURATION:-8}
 PORT=${PORT:-38124}
-command -v wrk >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+need_wrk
 # BIN=path runs another build of the example (a before/after comparison).
 if [ -z "${BIN:-}" ]; then
     cargo build -q --release -p backburner --features tracing --example http_service
     BIN=target/release/examples/http_service
 fi
 OUT=$(mktemp -d)
-printf 'wrk.method = "POST"\nwrk.body = "{\\"kind\\":\\"login\\",\\"user\\":42}"\n' > "$OUT/post.lua"
+post_lua "$OUT/post.lua"
 BB_MODE=$MODE "$BIN" "127.0.0.1:$PORT" "$OUT/t.db" 2>"$OUT/service.log" &
 pid=$!
-for _ in $(seq 1 100); do
-    python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)" \
-        "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
-    sleep 0.05
-done
+wait_health "$PORT"
 snap() {
     for t in /proc/$pid/task/*; do
         echo "$(tr ' ' '_' <"$t/comm")/${t##*/} $(awk '{print $14+$15}' "$t/stat") $(awk '/^(non)?voluntary_ctxt/ {s+=$2} END {print s}' "$t/status")"
