@@ -66,9 +66,23 @@ static BACKGROUND: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static BACKGROUND_DONE: Condvar = Condvar::new();
 
 /// What an open and a background close compare: the store's URL without
-/// its `?options` (the same database, whatever the options).
-fn close_key(url: &str) -> &str {
-    url.split('?').next().unwrap_or(url)
+/// its `?options` (the same database, whatever the options), and for a
+/// SQLite URL the database's path with its directory made canonical, so
+/// that `sqlite://data/app.db`, `sqlite://./data//app.db` and the absolute
+/// spelling are one database. A directory that cannot be resolved (not
+/// there yet) leaves the path as written.
+fn close_key(url: &str) -> String {
+    let bare = url.split('?').next().unwrap_or(url);
+    if let Some(rest) = bare.strip_prefix("sqlite:") {
+        let path = std::path::Path::new(rest.strip_prefix("//").unwrap_or(rest));
+        if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+            let dir = if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { dir };
+            if let Ok(dir) = std::fs::canonicalize(dir) {
+                return format!("sqlite://{}", dir.join(name).display());
+            }
+        }
+    }
+    bare.to_string()
 }
 
 /// One background close, counted from `begin` until dropped (the close's
@@ -77,7 +91,7 @@ pub(crate) struct BackgroundClose(String);
 
 impl BackgroundClose {
     pub(crate) fn begin(url: &str) -> BackgroundClose {
-        let key = close_key(url).to_string();
+        let key = close_key(url);
         BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner).push(key.clone());
         BackgroundClose(key)
     }
@@ -105,6 +119,27 @@ pub(crate) fn wait_for_background_closes(url: &str, bound: std::time::Duration) 
     }
     let key = close_key(url);
     let list = BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner);
-    let closing = |l: &mut Vec<String>| l.iter().any(|k| k == key);
+    let closing = |l: &mut Vec<String>| l.contains(&key);
     drop(BACKGROUND_DONE.wait_timeout_while(list, bound, closing).unwrap_or_else(PoisonError::into_inner));
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::close_key;
+
+    #[test]
+    fn spellings_of_one_database_share_a_close_key() {
+        let dir = tempfile::tempdir().expect("dir");
+        let d = dir.path().display();
+        let key = close_key(&format!("sqlite://{d}/t.db?busy_timeout_ms=20"));
+        for same in [format!("sqlite://{d}/./t.db"), format!("sqlite://{d}//t.db"), format!("sqlite:{d}/t.db")] {
+            assert_eq!(close_key(&same), key, "{same}");
+        }
+        assert_ne!(close_key(&format!("sqlite://{d}/u.db")), key);
+        std::fs::create_dir(dir.path().join("sub")).expect("sub");
+        assert_eq!(close_key(&format!("sqlite://{d}/sub/../t.db")), key);
+        // Not SQLite, or a directory that is not there: the text, options aside.
+        assert_eq!(close_key("custom-label?x=1"), "custom-label");
+        assert_eq!(close_key("sqlite:///no/such/dir/t.db?x=1"), "sqlite:///no/such/dir/t.db");
+    }
 }

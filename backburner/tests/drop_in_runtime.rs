@@ -296,9 +296,26 @@ fn a_store_dropped_in_the_runtime_and_opened_again_finds_its_writes() {
     // `drop(store); Store::open_async(url)` in async code: the new open
     // waits for the background close, so the old writes are committed
     // (not given up by a fenced writer) and a journal is free (not Locked).
+    reopen_finds_writes(|db| format!("sqlite://{}?busy_timeout_ms=20", db.display()));
+}
+
+#[test]
+fn a_store_dropped_in_the_runtime_and_opened_again_by_another_spelling_finds_its_writes() {
+    // The same database and journal, named another way (`dir/./t.db`,
+    // without the options): the open waits for the close all the same.
+    reopen_finds_writes(|db| {
+        let dir = db.parent().expect("dir");
+        format!("sqlite://{}/./{}", dir.display(), db.file_name().expect("name").to_string_lossy())
+    });
+}
+
+/// Drops a journaled store with writes behind a held lock inside a
+/// runtime, then opens the same database with the URL `again` gives.
+fn reopen_finds_writes(again: impl FnOnce(&Path) -> String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("t.db");
     let url = format!("sqlite://{}?busy_timeout_ms=20", db.display());
+    let again_url = again(&db);
     let journal = backburner::Durability::Journal { fsync: backburner::Fsync::Never };
     let store = Store::builder(&url).durability(journal).build().expect("open");
     store.put("warm", "up").expect("put").wait().expect("commit");
@@ -314,7 +331,7 @@ fn a_store_dropped_in_the_runtime_and_opened_again_finds_its_writes() {
             std::thread::sleep(Duration::from_millis(200));
             let _ = release.send(());
         });
-        let again = Store::builder(&url).durability(journal).build_async().await.expect("open again");
+        let again = Store::builder(&again_url).durability(journal).build_async().await.expect("open again");
         let n = again.query_async("SELECT count(*) FROM backburner_kv", []).await.expect("count");
         again.close_async().await.expect("close");
         lock.release();
