@@ -71,7 +71,7 @@ static BACKGROUND_DONE: Condvar = Condvar::new();
 /// that `sqlite://data/app.db`, `sqlite://./data//app.db` and the absolute
 /// spelling are one database. A directory that cannot be resolved (not
 /// there yet) leaves the path as written.
-fn close_key(url: &str) -> String {
+pub(crate) fn close_key(url: &str) -> String {
     let bare = url.split('?').next().unwrap_or(url);
     if let Some(rest) = bare.strip_prefix("sqlite:") {
         let path = std::path::Path::new(rest.strip_prefix("//").unwrap_or(rest));
@@ -90,8 +90,10 @@ fn close_key(url: &str) -> String {
 pub(crate) struct BackgroundClose(String);
 
 impl BackgroundClose {
-    pub(crate) fn begin(url: &str) -> BackgroundClose {
-        let key = close_key(url);
+    /// `key` is the store's `close_key`, computed when it opened (the
+    /// current directory may have changed since, and a drop on an executor
+    /// thread should not touch the file system).
+    pub(crate) fn begin(key: String) -> BackgroundClose {
         BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner).push(key.clone());
         BackgroundClose(key)
     }

@@ -548,6 +548,7 @@ impl Opened {
             shared,
             reader: reader.map(Arc::from),
             reads: crate::engine::reads::ReadPool::new(2),
+            close_key: crate::drain::close_key(&url),
             url,
             threads: Mutex::new(threads),
             lock: Mutex::new(lock),
@@ -678,6 +679,9 @@ struct Inner {
     /// Threads for `get_async` and `query_async` (started on first use).
     reads: crate::engine::reads::ReadPool,
     url: String,
+    /// What a background close of this store is listed by
+    /// (`drain::close_key`, computed at open).
+    close_key: String,
     /// The journal writer (if any), then the worker: joined in that order.
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// The journal directory's lock, held until the store is closed.
@@ -780,7 +784,7 @@ impl Drop for Handles {
             // first. A thread that cannot start leaves the drain here.
             self.0.begin_close();
             let inner = Arc::clone(&self.0);
-            let closing = crate::drain::BackgroundClose::begin(&self.0.url);
+            let closing = crate::drain::BackgroundClose::begin(self.0.close_key.clone());
             let closer = move || {
                 inner.close_and_tell(WHEN);
                 drop(closing);
@@ -1622,8 +1626,22 @@ mod lazy_index_tests {
         assert!(s.overlay.scanned() + 1024 <= last, "the worker indexed the newest 1,024 writes nobody read");
         assert_eq!(store.get("b19999").expect("get").as_deref(), Some(&b"x"[..]));
         store.close().expect("close");
+
+        // A small queue (a ring of 256 slots): the worker leaves at most a
+        // quarter of the ring unindexed, so that a producer coming round
+        // to a slot finds its previous write indexed, not indexes it itself.
+        let store = Store::builder(&url).linger(Duration::from_secs(60)).capacity(256).build().expect("reopen");
+        let s = store.shared();
+        assert_eq!(s.overlay.ring_size(), 256);
+        for i in 0..200 {
+            store.put(format!("s{i}"), "x").expect("put");
+        }
+        let last = s.queue.last_seq();
+        assert!(eventually(|| s.overlay.scanned() + 64 >= last), "the worker left more than a quarter of the ring");
+        assert_eq!(store.get("s199").expect("get").as_deref(), Some(&b"x"[..]));
+        store.close().expect("close");
         let conn = rusqlite::Connection::open(dir.path().join("t.db")).expect("db");
         let n: i64 = conn.query_row("SELECT count(*) FROM backburner_kv", [], |r| r.get(0)).expect("count");
-        assert_eq!(n, 22_000);
+        assert_eq!(n, 22_200);
     }
 }

@@ -197,6 +197,11 @@ impl Overlay {
         }
     }
 
+    /// The staging ring's number of slots.
+    pub(crate) fn ring_size(&self) -> u64 {
+        self.mask + 1
+    }
+
     #[inline]
     pub(crate) fn hash(&self, key: &[u8]) -> u64 {
         self.hasher.hash_one(key)

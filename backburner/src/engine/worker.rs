@@ -293,8 +293,12 @@ impl Worker {
         let reading = self.read_at.is_some_and(|t| t.elapsed() < READS_RECENT);
         let last = self.shared.queue.last_seq();
         // While nobody reads, index only what lies beyond the newest
-        // `UNINDEXED_MAX` writes: what a read arriving later indexes itself.
-        let upto = if reading { last } else { last.saturating_sub(UNINDEXED_MAX) };
+        // `UNINDEXED_MAX` writes (what a read arriving later indexes
+        // itself), and never a quarter of the ring or more: a producer
+        // whose slot still holds an unindexed pending write indexes it
+        // itself, under the scan mutex (a small `capacity`).
+        let keep = UNINDEXED_MAX.min(overlay.ring_size() / 4);
+        let upto = if reading { last } else { last.saturating_sub(keep) };
         if overlay.index_some(upto, 4096, &self.shared.progress.watermark) {
             return;
         }
