@@ -281,3 +281,22 @@ fn the_closures_first_error_ends_the_mapping() {
     assert_eq!(calls, 2, "the third row was not mapped");
     store.close().expect("close");
 }
+
+#[test]
+fn keys_are_blobs_matched_as_the_sink_docs_say() {
+    // `backburner_kv.key` is a BLOB: the two forms the SQLite sink's docs
+    // give find keys by prefix (a plain `key LIKE` may match nothing).
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(dir.path());
+    for k in ["user:1", "user:2", "other:1"] {
+        store.put(k, "v").expect("put");
+    }
+    for sql in [
+        "SELECT count(*) FROM backburner_kv WHERE CAST(key AS TEXT) LIKE 'user:%'",
+        "SELECT count(*) FROM backburner_kv WHERE substr(key, 1, 5) = CAST('user:' AS BLOB)",
+    ] {
+        let n: Vec<i64> = store.query_map(sql, [], |r| r.get(0)).expect("query");
+        assert_eq!(n, vec![2], "{sql}");
+    }
+    store.close().expect("close");
+}

@@ -5,7 +5,11 @@
 //!   lost on power loss until the next checkpoint. `synchronous=FULL` syncs
 //!   the WAL on every commit (once per batch, never per write).
 //! * Keyed writes go to a managed table `backburner_kv(key BLOB PRIMARY KEY,
-//!   value BLOB)`; each writer's checkpoint is a row of
+//!   value BLOB)`. Keys and values are BLOBs: in SQL, compare them as
+//!   text with `CAST(key AS TEXT) LIKE 'user:%'` or as bytes with
+//!   `substr(key, 1, 5) = CAST('user:' AS BLOB)`; a plain `key LIKE …`
+//!   matches nothing in SQLite builds with `LIKE_DOESNT_MATCH_BLOBS`
+//!   (Debian's among them). Each writer's checkpoint is a row of
 //!   `backburner_writers(writer, epoch, last_seq)`, updated in the batch's
 //!   own transaction only while the row's epoch is the store's (a store
 //!   whose writer was opened again elsewhere is fenced). A database written
