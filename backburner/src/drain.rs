@@ -110,18 +110,17 @@ impl Drop for BackgroundClose {
 }
 
 /// Waits, for at most `bound`, until no store of this process with the
-/// same key as `url` is closing in the background: an open, as the closing
+/// key `key` ([`close_key`]) is closing in the background: an open, as the closing
 /// store may hold the journal's lock and the writer. Not on a store's own
 /// threads (a sink or a destination opening a store could wait for the
 /// close that waits for it); past the bound the open goes on (and says
 /// `Locked` if the journal is still held).
-pub(crate) fn wait_for_background_closes(url: &str, bound: std::time::Duration) {
+pub(crate) fn wait_for_background_closes(key: &str, bound: std::time::Duration) {
     if crate::thread::is_store_thread() {
         return;
     }
-    let key = close_key(url);
     let list = BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner);
-    let closing = |l: &mut Vec<String>| l.contains(&key);
+    let closing = |l: &mut Vec<String>| l.iter().any(|k| k == key);
     drop(BACKGROUND_DONE.wait_timeout_while(list, bound, closing).unwrap_or_else(PoisonError::into_inner));
 }
 

@@ -262,10 +262,11 @@ impl Builder {
         // and the writer: `drop(store); Store::open(url)` must find its
         // writes committed and the journal free, as it does when the drop
         // drains in place.
-        crate::drain::wait_for_background_closes(&self.url, self.drain_timeout);
+        let close_key = crate::drain::close_key(&self.url);
+        crate::drain::wait_for_background_closes(&close_key, self.drain_timeout);
         let opened = self.open()?;
         let recovered = opened.recover()?;
-        opened.spawn(recovered)
+        opened.spawn(recovered, close_key)
     }
 
     /// The async form of [`build`](Builder::build): the open (the sink's
@@ -462,7 +463,7 @@ impl Opened {
 
     /// Builds the engine (queue, overlay, progress), stages replayed
     /// records, and starts the journal thread and the worker.
-    fn spawn(self, recovered: Option<Recovered>) -> Result<Store> {
+    fn spawn(self, recovered: Option<Recovered>, close_key: String) -> Result<Store> {
         let Opened { url, mut sink, capacity, cfg, backpressure, journal, lock, last, drain_timeout, local } = self;
         let local = match (&journal, local) {
             (Some(j), true) => Some(LocalCheckpoint::new(Arc::clone(&j.storage), last)),
@@ -548,7 +549,7 @@ impl Opened {
             shared,
             reader: reader.map(Arc::from),
             reads: crate::engine::reads::ReadPool::new(2),
-            close_key: crate::drain::close_key(&url),
+            close_key,
             url,
             threads: Mutex::new(threads),
             lock: Mutex::new(lock),
